@@ -1,0 +1,400 @@
+"""Typed, frozen values parsed from the wire: Decimal money, str ids; nothing past here reads a Binance letter key."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from otobot.exchange.errors import MalformedMessage
+
+BUY = "BUY"
+SELL = "SELL"
+
+# Order statuses (X / status). PENDING is Alpha's dormant OTO leg.
+NEW = "NEW"
+PENDING = "PENDING"
+PARTIALLY_FILLED = "PARTIALLY_FILLED"
+FILLED = "FILLED"
+CANCELED = "CANCELED"
+EXPIRED = "EXPIRED"
+REJECTED = "REJECTED"
+FINAL_STATUSES = frozenset({FILLED, CANCELED, EXPIRED, REJECTED})
+
+OTO_WORKING = "OTO_WORKING"
+OTO_PENDING = "OTO_PENDING"
+
+
+def dec(raw: Mapping[str, Any], key: str, default: Decimal | None = None) -> Decimal:
+    """A Decimal from a JSON string or number; floats are refused so nothing binary sneaks in."""
+    value = raw.get(key)
+    if value is None or value == "":
+        if default is not None:
+            return default
+        raise MalformedMessage(f"missing number {key!r}")
+    if isinstance(value, bool) or isinstance(value, float):
+        # Decode JSON with protocol.loads (parse_float=Decimal); a float here means a bug upstream.
+        raise MalformedMessage(f"{key!r} is a binary float ({value!r}); decode with protocol.loads")
+    try:
+        d = Decimal(value) if isinstance(value, int | str | Decimal) else None
+    except InvalidOperation as exc:
+        raise MalformedMessage(f"{key!r} is not a number: {value!r}") from exc
+    if d is None or not d.is_finite():
+        raise MalformedMessage(f"{key!r} is not a finite number: {value!r}")
+    return d
+
+
+def ident(raw: Mapping[str, Any], key: str) -> str:
+    """An id as str whether the wire sent a number (OTO place) or a string (streams, history)."""
+    value = raw.get(key)
+    if value is None or isinstance(value, bool) or value == "":
+        raise MalformedMessage(f"missing id {key!r}")
+    if isinstance(value, Decimal):
+        if value != value.to_integral_value():
+            raise MalformedMessage(f"id {key!r} is not an integer: {value!r}")
+        return str(int(value))
+    if isinstance(value, int | str):
+        return str(value)
+    raise MalformedMessage(f"id {key!r} has type {type(value).__name__}")
+
+
+def text(raw: Mapping[str, Any], key: str, default: str | None = None) -> str:
+    value = raw.get(key)
+    if value is None:
+        if default is not None:
+            return default
+        raise MalformedMessage(f"missing text {key!r}")
+    return str(value)
+
+
+def integer(raw: Mapping[str, Any], key: str, default: int | None = None) -> int:
+    value = raw.get(key)
+    if value is None or isinstance(value, bool):
+        if default is not None:
+            return default
+        raise MalformedMessage(f"missing integer {key!r}")
+    try:
+        return int(value)
+    except (TypeError, ValueError) as exc:
+        raise MalformedMessage(f"{key!r} is not an integer: {value!r}") from exc
+
+
+def flag(raw: Mapping[str, Any], key: str) -> bool:
+    return bool(raw.get(key) or False)
+
+
+def _mapping(raw: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise MalformedMessage(f"{what} is not an object: {type(raw).__name__}")
+    return raw
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One Alpha token from the public token list."""
+
+    alpha_id: str  # "ALPHA_22"
+    symbol: str  # display symbol, "KOGE"
+    name: str
+    chain_id: str
+    contract: str
+    mul_point: int
+    offline: bool
+    offsell: bool
+    stock_state: bool
+
+    @property
+    def tradable(self) -> bool:
+        return not (self.offline or self.stock_state or self.offsell)
+
+    @classmethod
+    def parse(cls, raw: Any) -> Token:
+        r = _mapping(raw, "token")
+        return cls(
+            alpha_id=text(r, "alphaId"),
+            symbol=text(r, "symbol"),
+            name=text(r, "name", ""),
+            chain_id=text(r, "chainId", ""),
+            contract=text(r, "contractAddress", ""),
+            mul_point=integer(r, "mulPoint", 1),
+            offline=flag(r, "offline"),
+            offsell=flag(r, "offsell"),
+            stock_state=flag(r, "stockState"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolFilters:
+    """What an order on one symbol must respect (exchange info, alpha-api.md §2.5)."""
+
+    symbol: str
+    base_asset: str
+    quote_asset: str
+    status: str
+    tick_size: Decimal
+    step_size: Decimal
+    min_qty: Decimal
+    max_qty: Decimal
+    min_price: Decimal
+    max_price: Decimal
+    min_notional: Decimal
+
+    @property
+    def trading(self) -> bool:
+        return self.status == "TRADING"
+
+    @classmethod
+    def parse(cls, raw: Any) -> SymbolFilters:
+        r = _mapping(raw, "symbol")
+        by_type: dict[str, Mapping[str, Any]] = {}
+        for f in r.get("filters") or []:
+            if isinstance(f, Mapping) and f.get("filterType"):
+                by_type[str(f["filterType"])] = f
+        price = by_type.get("PRICE_FILTER")
+        lot = by_type.get("LOT_SIZE")
+        if price is None or lot is None:
+            raise MalformedMessage(f"symbol {r.get('symbol')!r} lacks PRICE_FILTER or LOT_SIZE")
+        notional = by_type.get("MIN_NOTIONAL") or by_type.get("NOTIONAL") or {}
+        tick = dec(price, "tickSize")
+        step = dec(lot, "stepSize")
+        if tick <= 0 or step <= 0:
+            raise MalformedMessage(f"symbol {r.get('symbol')!r} has a zero tick or step size")
+        return cls(
+            symbol=text(r, "symbol"),
+            base_asset=text(r, "baseAsset"),
+            quote_asset=text(r, "quoteAsset"),
+            status=text(r, "status", "TRADING"),
+            tick_size=tick,
+            step_size=step,
+            min_qty=dec(lot, "minQty", step),
+            max_qty=dec(lot, "maxQty", Decimal("1e30")),
+            min_price=dec(price, "minPrice", tick),
+            max_price=dec(price, "maxPrice", Decimal("1e30")),
+            min_notional=dec(notional, "minNotional", Decimal(0)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AggTrade:
+    """One public aggregated trade (market stream or REST agg-trades)."""
+
+    symbol: str
+    price: Decimal
+    qty: Decimal
+    trade_time_ms: int
+    agg_id: str
+    buyer_is_maker: bool
+
+    @classmethod
+    def parse(cls, raw: Any, symbol: str | None = None) -> AggTrade:
+        r = _mapping(raw, "aggTrade")
+        return cls(
+            symbol=text(r, "s", symbol),
+            price=dec(r, "p"),
+            qty=dec(r, "q"),
+            trade_time_ms=integer(r, "T"),
+            agg_id=ident(r, "a"),
+            buyer_is_maker=flag(r, "m"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionReport:
+    """One user-stream order event (alpha-api.md §4.3)."""
+
+    event_id: str  # `id`: unique per event, the fill dedupe key
+    symbol: str
+    order_id: str
+    order_list_id: str
+    side: str
+    exec_type: str  # NEW / TRADE / CANCELED / EXPIRED ...
+    status: str  # NEW / PENDING / PARTIALLY_FILLED / FILLED / CANCELED ...
+    price: Decimal
+    orig_qty: Decimal
+    last_qty: Decimal
+    cum_qty: Decimal
+    last_price: Decimal
+    cum_quote: Decimal
+    last_quote: Decimal
+    commission: Decimal
+    commission_asset: str
+    trade_id: str
+    contingency_position: str | None
+    event_time_ms: int
+    transact_time_ms: int
+
+    @property
+    def is_trade(self) -> bool:
+        return self.exec_type == "TRADE" and self.last_qty > 0
+
+    @classmethod
+    def parse(cls, raw: Any) -> ExecutionReport:
+        r = _mapping(raw, "executionReport")
+        if r.get("e") != "executionReport":
+            raise MalformedMessage(f"not an executionReport: e={r.get('e')!r}")
+        return cls(
+            event_id=ident(r, "id"),
+            symbol=text(r, "s"),
+            order_id=ident(r, "i"),
+            order_list_id=str(r.get("il") or "-1"),
+            side=text(r, "S"),
+            exec_type=text(r, "x"),
+            status=text(r, "X"),
+            price=dec(r, "p"),
+            orig_qty=dec(r, "q", Decimal(0)),
+            last_qty=dec(r, "l", Decimal(0)),
+            cum_qty=dec(r, "z", Decimal(0)),
+            last_price=dec(r, "L", Decimal(0)),
+            cum_quote=dec(r, "Z", Decimal(0)),
+            last_quote=dec(r, "Y", Decimal(0)),
+            commission=dec(r, "n", Decimal(0)),
+            commission_asset=text(r, "N", ""),
+            trade_id=str(r.get("t") or "0"),
+            contingency_position=r.get("cp") if isinstance(r.get("cp"), str) else None,
+            event_time_ms=integer(r, "E", 0),
+            transact_time_ms=integer(r, "T", 0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """An order as REST reports it: an open-orders item or an order-history row."""
+
+    order_id: str
+    symbol: str
+    side: str
+    status: str
+    price: Decimal
+    orig_qty: Decimal
+    executed_qty: Decimal
+    cum_quote: Decimal
+    order_list_id: str
+    contingency_position: str | None
+    time_ms: int
+    update_time_ms: int
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    @classmethod
+    def parse(cls, raw: Any) -> Order:
+        r = _mapping(raw, "order")
+        olid = r.get("orderListId")
+        cp = r.get("contingencyOrderPosition")
+        return cls(
+            order_id=ident(r, "orderId"),
+            symbol=text(r, "symbol"),
+            side=text(r, "side"),
+            status=text(r, "status"),
+            price=dec(r, "price"),
+            orig_qty=dec(r, "origQty", Decimal(0)),
+            executed_qty=dec(r, "executedQty", Decimal(0)),
+            cum_quote=dec(r, "cumQuote", Decimal(0)),
+            order_list_id=str(olid) if olid not in (None, "") else "-1",
+            contingency_position=cp if isinstance(cp, str) else None,
+            time_ms=integer(r, "time", integer(r, "workingTime", 0)),
+            update_time_ms=integer(r, "updateTime", 0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class UserTrade:
+    """One fill row from get-user-trades. `trade_id` repeats across sub-fills: never a key alone."""
+
+    trade_id: str
+    order_id: str
+    symbol: str
+    side: str
+    price: Decimal
+    qty: Decimal
+    quote_qty: Decimal
+    commission: Decimal
+    commission_asset: str
+    time_ms: int
+
+    @classmethod
+    def parse(cls, raw: Any) -> UserTrade:
+        r = _mapping(raw, "trade")
+        return cls(
+            trade_id=ident(r, "id") if r.get("id") not in (None, "") else ident(r, "tradeId"),
+            order_id=ident(r, "orderId"),
+            symbol=text(r, "symbol"),
+            side=text(r, "side"),
+            price=dec(r, "price"),
+            qty=dec(r, "qty"),
+            quote_qty=dec(r, "quoteQty"),
+            commission=dec(r, "commission", Decimal(0)),
+            commission_asset=text(r, "commissionAsset", ""),
+            time_ms=integer(r, "time", 0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OtoPlaced:
+    """The two order ids one OTO place created (numbers on the wire, str here)."""
+
+    working_order_id: str
+    pending_order_id: str
+
+    @classmethod
+    def parse(cls, raw: Any) -> OtoPlaced:
+        r = _mapping(raw, "OTO place result")
+        return cls(working_order_id=ident(r, "workingOrderId"), pending_order_id=ident(r, "pendingOrderId"))
+
+
+@dataclass(frozen=True, slots=True)
+class AssetBalance:
+    """One asset's balance: `asset` is an alphaId (`ALPHA_22`) or a quote asset (`USDT`)."""
+
+    asset: str
+    free: Decimal
+    locked: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.free + self.locked
+
+    @classmethod
+    def parse_alpha(cls, raw: Any) -> AssetBalance:
+        r = _mapping(raw, "alpha wallet item")
+        locked = dec(r, "locked", Decimal(0)) + dec(r, "freeze", Decimal(0))
+        return cls(asset=text(r, "tokenId"), free=dec(r, "free", Decimal(0)), locked=locked)
+
+    @classmethod
+    def parse_wallet_asset(cls, raw: Any) -> AssetBalance:
+        """get-wallet-asset item: spendable quote lives in the spot bucket (S2)."""
+        r = _mapping(raw, "wallet asset")
+        spot = r.get("spot")
+        bucket: Mapping[str, Any] = spot if isinstance(spot, Mapping) else r
+        locked = dec(bucket, "locked", Decimal(0)) + dec(bucket, "freeze", Decimal(0))
+        return cls(asset=text(r, "asset"), free=dec(bucket, "free", Decimal(0)), locked=locked)
+
+
+@dataclass(frozen=True, slots=True)
+class UserVolume:
+    """Today's Alpha volume as the exchange reports it (may include the token multiplier, lags)."""
+
+    total: Decimal
+    by_token: Mapping[str, Decimal] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, raw: Any) -> UserVolume:
+        r = _mapping(raw, "user volume")
+        by_token: dict[str, Decimal] = {}
+        for item in r.get("tradeVolumeInfoList") or []:
+            if isinstance(item, Mapping) and item.get("tokenName"):
+                by_token[str(item["tokenName"])] = dec(item, "volume", Decimal(0))
+        return cls(total=dec(r, "totalVolume", Decimal(0)), by_token=by_token)
+
+
+def parse_listen_key(data: Any, body: Mapping[str, Any]) -> str:
+    """The listen key wherever a response variant puts it (alpha-api.md §2.4: parse defensively)."""
+    if isinstance(data, str) and data:
+        return data
+    if isinstance(data, Mapping) and isinstance(data.get("listenKey"), str):
+        return str(data["listenKey"])
+    if isinstance(body.get("listenKey"), str):
+        return str(body["listenKey"])
+    raise MalformedMessage("listen key response carries no key")
