@@ -1,0 +1,463 @@
+"""YAML → frozen dataclasses: every knob with its default and reason, errors a user can act on."""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from otobot.exchange import protocol
+from otobot.exchange.credentials import Credentials
+
+
+class ConfigError(ValueError):
+    """One or more problems in one file, each naming the key path, the value and the fix."""
+
+    def __init__(self, path: Path | str, problems: list[str]) -> None:
+        self.path = str(path)
+        self.problems = problems
+        super().__init__("\n".join(f"{self.path}: {p}" for p in problems))
+
+
+# ---------------------------------------------------------------- the global file
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeConfig:
+    rest_url: str = protocol.REAL_REST_URL
+    market_ws_url: str = protocol.REAL_MARKET_WS_URL
+    user_ws_url: str = protocol.REAL_USER_WS_URL
+
+
+@dataclass(frozen=True, slots=True)
+class ReliabilityConfig:
+    # Each knob: default and why (NautilusTrader live-config habit).
+    rest_timeout_s: float = 10.0  # a bapi call slower than this is treated as lost (orders: unknown outcome)
+    rest_retries: int = 3  # reads only; order POSTs are never retried (no client order id on Alpha)
+    requests_per_second: float = 2.0  # per account; peers run 4/s (S9) and still see risk checks
+    request_burst: int = 6  # a cycle's place + cancel + reconcile reads fit in one burst
+    listen_key_renew_s: float = 1500.0  # ≤ 25 min: lifetime undocumented, S2 renews at 25 min
+    ws_ping_interval_s: float = 20.0  # what every peer sends; nbstream's own limits are unknown
+    market_stale_after_s: float = 30.0  # no aggTrade for this long → reconnect the price stream
+    ws_backoff_max_s: float = 30.0  # reconnect backoff cap (jittered exponential below it)
+    disconnect_grace_s: float = 30.0  # user stream down longer than this → pause with `disconnected`
+    resume_after_reconnect: bool = False  # after a `disconnected` pause, wait for an operator by default
+    unknown_settle_s: float = 3.0  # wait before trusting "not found" for a lost place request
+    rest_poll_s: float = 2.0  # REST polling period for an in-flight cycle while the user stream is down
+    bot_restart_backoff_max_s: float = 300.0  # a crashing bot is restarted with backoff up to this
+
+
+@dataclass(frozen=True, slots=True)
+class TelegramConfig:
+    bot_token: str
+    chat_id: str
+    base_url: str = "https://api.telegram.org"
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyConfig:
+    telegram: TelegramConfig | None = None
+    webhook_url: str | None = None
+    daily_summary_utc_hour: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalConfig:
+    path: Path
+    database: Path
+    users_dir: Path
+    exchange: ExchangeConfig = field(default_factory=ExchangeConfig)
+    reliability: ReliabilityConfig = field(default_factory=ReliabilityConfig)
+    log_level: str = "INFO"
+    control_socket: Path | None = None
+    health_port: int | None = None  # localhost HTTP /health and /metrics; off unless set
+    key_file: Path | None = None  # master key for stored credentials (else OTOBOT_MASTER_KEY / LoadCredential)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
+
+
+# ---------------------------------------------------------------- one user's file
+
+
+@dataclass(frozen=True, slots=True)
+class PricingConfig:
+    mode: str = "percent"  # percent: offsets in % ; fixed: offsets in ticks
+    buy_offset: Decimal = Decimal("0.5")  # above the last trade: crosses the spread so the BUY fills as taker
+    sell_offset: Decimal = Decimal("0.5")  # below the buy price: the pending SELL crosses back at once
+
+
+@dataclass(frozen=True, slots=True)
+class TargetConfig:
+    kind: str = "volume"  # volume: buy volume in quote per UTC day; points: Alpha volume points
+    value: Decimal = Decimal("100")
+
+
+@dataclass(frozen=True, slots=True)
+class UnwindConfig:
+    # Leftover base is sold with plain LIMIT sells at the last price minus each rung, in %.
+    ladder_pct: tuple[Decimal, ...] = (Decimal("0.2"), Decimal("0.5"), Decimal("1"), Decimal("2"), Decimal("5"))
+    rung_timeout_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class UserConfig:
+    name: str
+    path: Path
+    enabled: bool
+    token: str  # alias (KOGE) or alphaId (ALPHA_22)
+    quote: str
+    target: TargetConfig
+    order_quote_amount: Decimal
+    pricing: PricingConfig
+    buy_timeout_s: float
+    sell_timeout_s: float
+    pause_between_cycles_s: float
+    volatility_window_s: float
+    volatility_max_pct: Decimal
+    max_price_age_s: float
+    min_quote_reserve: Decimal
+    unwind: UnwindConfig
+    credentials: Credentials | None  # inline (simulator/demo); None → the encrypted store
+    notify: NotifyConfig | None = None
+
+
+# ---------------------------------------------------------------- reading
+
+
+class _Reader:
+    """Walks one mapping, records problems with their key path, and refuses keys it was not asked for."""
+
+    def __init__(self, data: Mapping[str, Any], prefix: str, problems: list[str]) -> None:
+        self.data = data
+        self.prefix = prefix
+        self.problems = problems
+        self.seen: set[str] = set()
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}{key}"
+
+    def _raw(self, key: str) -> Any:
+        self.seen.add(key)
+        return self.data.get(key)
+
+    def problem(self, key: str, value: Any, fix: str) -> None:
+        self.problems.append(f"key '{self._key(key)}' = {value!r}: {fix}")
+
+    def string(self, key: str, default: str | None, choices: tuple[str, ...] = ()) -> str | None:
+        value = self._raw(key)
+        if value is None:
+            return default
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            self.problem(key, value, "expected text")
+            return default
+        value = str(value)
+        if choices and value not in choices:
+            self.problem(key, value, f"expected one of {', '.join(choices)}")
+            return default
+        return value
+
+    def required_string(self, key: str) -> str:
+        value = self.string(key, None)
+        if value is None:
+            if key not in self.data:
+                self.problems.append(f"key '{self._key(key)}' is missing: it is required")
+            return ""
+        return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self._raw(key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            self.problem(key, value, "expected true or false")
+            return default
+        return value
+
+    def number(self, key: str, default: float, lo: float | None = None, hi: float | None = None) -> float:
+        value = self._raw(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            self.problem(key, value, "expected a number (seconds/rate)")
+            return default
+        return float(self._range(key, float(value), default, lo, hi))
+
+    def integer(self, key: str, default: int | None, lo: int | None = None, hi: int | None = None) -> int | None:
+        value = self._raw(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.problem(key, value, "expected a whole number")
+            return default
+        return int(self._range(key, value, default or 0, lo, hi))
+
+    def decimal(self, key: str, default: Decimal, lo: Decimal | None = None, hi: Decimal | None = None,
+                *, lo_open: bool = False) -> Decimal:
+        value = self._raw(key)
+        if value is None:
+            return default
+        if isinstance(value, bool):
+            self.problem(key, value, "expected a number")
+            return default
+        try:
+            # YAML gives float for 0.1; str(float) is the shortest repr, i.e. the digits the user typed.
+            d = Decimal(str(value))
+        except InvalidOperation:
+            self.problem(key, value, "expected a number, e.g. 25 or 0.5")
+            return default
+        if not d.is_finite():
+            self.problem(key, value, "expected a finite number")
+            return default
+        if lo is not None and (d < lo or (lo_open and d == lo)):
+            self.problem(key, value, f"must be {'>' if lo_open else '≥'} {lo}")
+            return default
+        if hi is not None and d > hi:
+            self.problem(key, value, f"must be ≤ {hi}")
+            return default
+        return d
+
+    def _range(self, key: str, value: Any, default: Any, lo: Any, hi: Any) -> Any:
+        if lo is not None and value < lo:
+            self.problem(key, value, f"must be ≥ {lo}")
+            return default
+        if hi is not None and value > hi:
+            self.problem(key, value, f"must be ≤ {hi}")
+            return default
+        return value
+
+    def section(self, key: str) -> _Reader:
+        value = self._raw(key)
+        if value is None:
+            value = {}
+        if not isinstance(value, Mapping):
+            self.problem(key, value, "expected a section (indented keys below it)")
+            value = {}
+        return _Reader(value, f"{self._key(key)}.", self.problems)
+
+    def present(self, key: str) -> bool:
+        return self.data.get(key) is not None
+
+    def finish(self) -> None:
+        known = sorted(self.seen)
+        for key in self.data:
+            if key not in self.seen:
+                close = difflib.get_close_matches(str(key), known, n=1)
+                hint = f"did you mean '{self.prefix}{close[0]}'?" if close else f"known keys: {', '.join(known)}"
+                self.problems.append(f"unknown key '{self.prefix}{key}': {hint}")
+
+
+@contextmanager
+def _reading(path: Path, problems: list[str]) -> Iterator[_Reader]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(path, [f"cannot read the file: {exc.strerror}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(path, [f"{where}not valid YAML ({getattr(exc, 'problem', exc)})"]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(path, ["the file must be a mapping of keys (key: value), not a list or text"])
+    reader = _Reader(data, "", problems)
+    yield reader
+    reader.finish()
+    if problems:
+        raise ConfigError(path, problems)
+
+
+def _resolve(base: Path, value: str) -> Path:
+    p = Path(os.path.expandvars(os.path.expanduser(value)))
+    return p if p.is_absolute() else (base / p)
+
+
+def _notify(r: _Reader) -> NotifyConfig:
+    tg = r.section("telegram")
+    telegram = None
+    if r.present("telegram"):
+        telegram = TelegramConfig(bot_token=tg.required_string("bot_token"), chat_id=tg.required_string("chat_id"),
+                                  base_url=tg.string("base_url", "https://api.telegram.org") or "")
+    else:
+        tg.seen.update(tg.data)  # absent section: nothing to check
+    tg.finish()
+    hour = r.integer("daily_summary_utc_hour", 0, 0, 23) or 0
+    return NotifyConfig(telegram=telegram, webhook_url=r.string("webhook_url", None), daily_summary_utc_hour=hour)
+
+
+def load_global(path: Path | str) -> GlobalConfig:
+    """Read the daemon's file (`otobot.yaml`); relative paths are relative to the file's folder."""
+    path = Path(path)
+    problems: list[str] = []
+    base = path.parent
+    with _reading(path, problems) as r:
+        database = _resolve(base, r.string("database", "otobot.db") or "otobot.db")
+        users_dir = _resolve(base, r.string("users_dir", "users") or "users")
+        ex = r.section("exchange")
+        exchange = ExchangeConfig(
+            rest_url=(ex.string("rest_url", protocol.REAL_REST_URL) or "").rstrip("/"),
+            market_ws_url=ex.string("market_ws_url", protocol.REAL_MARKET_WS_URL) or "",
+            user_ws_url=ex.string("user_ws_url", protocol.REAL_USER_WS_URL) or "",
+        )
+        ex.finish()
+        rel = r.section("reliability")
+        d = ReliabilityConfig()
+        reliability = ReliabilityConfig(
+            rest_timeout_s=rel.number("rest_timeout_s", d.rest_timeout_s, 0.5, 120),
+            rest_retries=rel.integer("rest_retries", d.rest_retries, 0, 10) or 0,
+            requests_per_second=rel.number("requests_per_second", d.requests_per_second, 0.1, 100),
+            request_burst=rel.integer("request_burst", d.request_burst, 1, 100) or 1,
+            listen_key_renew_s=rel.number("listen_key_renew_s", d.listen_key_renew_s, 1, 1800),
+            ws_ping_interval_s=rel.number("ws_ping_interval_s", d.ws_ping_interval_s, 1, 300),
+            market_stale_after_s=rel.number("market_stale_after_s", d.market_stale_after_s, 1, 3600),
+            ws_backoff_max_s=rel.number("ws_backoff_max_s", d.ws_backoff_max_s, 0.1, 600),
+            disconnect_grace_s=rel.number("disconnect_grace_s", d.disconnect_grace_s, 0, 3600),
+            resume_after_reconnect=rel.boolean("resume_after_reconnect", d.resume_after_reconnect),
+            unknown_settle_s=rel.number("unknown_settle_s", d.unknown_settle_s, 0, 120),
+            rest_poll_s=rel.number("rest_poll_s", d.rest_poll_s, 0.1, 60),
+            bot_restart_backoff_max_s=rel.number("bot_restart_backoff_max_s", d.bot_restart_backoff_max_s, 1, 3600),
+        )
+        rel.finish()
+        log = r.section("logging")
+        level = log.string("level", "INFO", ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR")) or "INFO"
+        log.finish()
+        ctl = r.section("control")
+        sock = ctl.string("socket", None)
+        health_port = ctl.integer("health_port", None, 1, 65535)
+        ctl.finish()
+        creds = r.section("credentials")
+        key_file = creds.string("key_file", None)
+        creds.finish()
+        nt = r.section("notify")
+        notify = _notify(nt)
+        nt.finish()
+    return GlobalConfig(
+        path=path, database=database, users_dir=users_dir, exchange=exchange, reliability=reliability,
+        log_level=level, control_socket=_resolve(base, sock) if sock else None, health_port=health_port,
+        key_file=_resolve(base, key_file) if key_file else None, notify=notify,
+    )
+
+
+def load_user(path: Path | str) -> UserConfig:
+    """Read one user's file; the user's name is the file name without `.yaml`."""
+    path = Path(path)
+    problems: list[str] = []
+    name = path.stem
+    with _reading(path, problems) as r:
+        enabled = r.boolean("enabled", True)
+        token = r.required_string("token").strip()
+        quote = (r.string("quote", "USDT", ("USDT", "USDC")) or "USDT")
+        t = r.section("target")
+        kind = t.string("kind", "volume", ("volume", "points")) or "volume"
+        if kind == "points":
+            value = t.decimal("value", Decimal(10), Decimal(1), Decimal(40))
+            if value != value.to_integral_value():
+                t.problem("value", str(value), "points are whole numbers, e.g. 15")
+        else:
+            value = t.decimal("value", Decimal(100), Decimal(0), lo_open=True)
+        t.finish()
+        o = r.section("order")
+        amount = o.decimal("quote_amount", Decimal(10), Decimal("0.1"), lo_open=False)
+        o.finish()
+        p = r.section("pricing")
+        mode = p.string("mode", "percent", ("percent", "fixed")) or "percent"
+        if mode == "percent":
+            buy_off = p.decimal("buy_offset", Decimal("0.5"), Decimal(0), Decimal(50))
+            sell_off = p.decimal("sell_offset", Decimal("0.5"), Decimal(0), Decimal(50))
+        else:
+            buy_off = p.decimal("buy_offset", Decimal(2), Decimal(0), Decimal(100000))
+            sell_off = p.decimal("sell_offset", Decimal(2), Decimal(0), Decimal(100000))
+            for k, v in (("buy_offset", buy_off), ("sell_offset", sell_off)):
+                if v != v.to_integral_value():
+                    p.problem(k, str(v), "in fixed mode offsets are whole numbers of ticks")
+        p.finish()
+        tm = r.section("timeouts")
+        buy_s = tm.number("buy_s", 10.0, 0.5, 3600)
+        sell_s = tm.number("sell_s", 20.0, 0.5, 3600)
+        tm.finish()
+        pause = r.number("pause_between_cycles_s", 1.0, 0, 3600)
+        vol = r.section("volatility")
+        window = vol.number("window_s", 60.0, 1, 3600)
+        max_pct = vol.decimal("max_move_pct", Decimal(3), Decimal(0), Decimal(100), lo_open=True)
+        vol.finish()
+        max_age = r.number("max_price_age_s", 10.0, 0.1, 3600)
+        reserve = r.decimal("min_quote_reserve", Decimal(0), Decimal(0))
+        u = r.section("unwind")
+        ladder_raw = u._raw("ladder_pct")
+        ladder = UnwindConfig().ladder_pct
+        if ladder_raw is not None:
+            try:
+                if not isinstance(ladder_raw, list) or not ladder_raw:
+                    raise InvalidOperation
+                ladder = tuple(Decimal(str(x)) for x in ladder_raw)
+                if any(x < 0 or x >= 100 or isinstance(y, bool) for x, y in zip(ladder, ladder_raw, strict=True)):
+                    raise InvalidOperation
+            except (InvalidOperation, ValueError):
+                u.problem("ladder_pct", ladder_raw, "expected a list of percents in [0, 100), e.g. [0.2, 0.5, 1]")
+                ladder = UnwindConfig().ladder_pct
+        rung = u.number("rung_timeout_s", 5.0, 0.5, 600)
+        u.finish()
+        c = r.section("credentials")
+        creds: Credentials | None = None
+        source = c.string("source", "store", ("store", "inline")) or "store"
+        if source == "inline":
+            creds = Credentials(cookie=c.required_string("cookie"), csrftoken=c.required_string("csrftoken"))
+        else:
+            for key in ("cookie", "csrftoken"):
+                if c.present(key):
+                    c.problem(key, "***", "set `source: inline` to use credentials written here, or remove it and "
+                              f"run `otobot creds import {name}`")
+                    c.seen.add(key)
+        c.finish()
+        user_notify = None
+        if r.present("notify"):
+            nt = r.section("notify")
+            user_notify = _notify(nt)
+            nt.finish()
+        else:
+            r.seen.add("notify")
+    if not token:
+        raise ConfigError(path, ["key 'token' is empty: give an alias like KOGE or an alphaId like ALPHA_22"])
+    return UserConfig(
+        name=name, path=path, enabled=enabled, token=token, quote=quote, target=TargetConfig(kind, value),
+        order_quote_amount=amount, pricing=PricingConfig(mode, buy_off, sell_off), buy_timeout_s=buy_s,
+        sell_timeout_s=sell_s, pause_between_cycles_s=pause, volatility_window_s=window,
+        volatility_max_pct=max_pct, max_price_age_s=max_age, min_quote_reserve=reserve,
+        unwind=UnwindConfig(ladder, rung), credentials=creds, notify=user_notify,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class UsersScan:
+    """Every user file in the users directory: the good ones parsed, the bad ones with their errors."""
+
+    users: dict[str, UserConfig]
+    errors: dict[str, ConfigError]
+
+
+def user_files(users_dir: Path) -> list[Path]:
+    if not users_dir.is_dir():
+        return []
+    return sorted(p for p in users_dir.iterdir() if p.suffix in (".yaml", ".yml") and not p.name.startswith("."))
+
+
+def scan_users(users_dir: Path) -> UsersScan:
+    users: dict[str, UserConfig] = {}
+    errors: dict[str, ConfigError] = {}
+    for path in user_files(users_dir):
+        try:
+            cfg = load_user(path)
+        except ConfigError as exc:
+            errors[path.stem] = exc
+            continue
+        users[cfg.name] = cfg
+    return UsersScan(users, errors)

@@ -1,0 +1,313 @@
+"""Market and user-data websockets: one owner task each, reconnect with jittered backoff, listen-key upkeep.
+
+The user stream follows NautilusTrader's idea: on every (re)subscribe it holds dispatch, buffers events,
+lets the bot reconcile over REST (`on_synced`), then replays the buffer in arrival order and goes live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+from loguru import logger as default_logger
+
+from otobot.exchange import protocol as p
+from otobot.exchange.errors import AuthExpired, ExchangeError, MalformedMessage, RiskChallenge
+from otobot.exchange.models import AggTrade, ExecutionReport
+
+ACK_TIMEOUT_S = 10.0
+CONNECT_TIMEOUT_S = 10.0
+MALFORMED_LOG_EVERY = 100  # log the first malformed frame and then one in every N (a broken feed can flood)
+
+
+def backoff_delay(attempt: int, cap_s: float, rng: random.Random, base_s: float = 0.5) -> float:
+    """Capped exponential backoff with jitter in [half, full] of the step (pure)."""
+    step = min(cap_s, base_s * 2 ** max(0, attempt - 1))
+    return float(step * rng.uniform(0.5, 1.0))
+
+
+class _Malformed:
+    """Counts malformed frames and logs a truncated sample now and then."""
+
+    def __init__(self, log: Any, what: str) -> None:
+        self.log, self.what, self.count = log, what, 0
+
+    def __call__(self, raw: str, exc: Exception) -> None:
+        self.count += 1
+        if self.count % MALFORMED_LOG_EVERY == 1:
+            self.log.warning("Skipped a malformed {} frame ({}; {} so far): {:.200}", self.what, exc, self.count, raw)
+
+
+class MarketStream:
+    """`<symbol>@aggTrade` for one symbol; a no-message watchdog reconnects a silent feed."""
+
+    def __init__(self, session: aiohttp.ClientSession, url: str, symbol: str, on_trade: Callable[[AggTrade], None],
+                 *, ping_interval_s: float = 20.0, stale_after_s: float = 30.0, backoff_max_s: float = 30.0,
+                 logger: Any = None, rng: random.Random | None = None) -> None:
+        self.session = session
+        self.url = url
+        self.symbol = symbol
+        self.stream = p.agg_trade_stream(symbol)
+        self.on_trade = on_trade
+        self.ping_interval_s = ping_interval_s
+        self.stale_after_s = stale_after_s
+        self.backoff_max_s = backoff_max_s
+        self.log = logger or default_logger
+        self.rng = rng or random.Random()
+        self.connected = False
+        self.last_trade: AggTrade | None = None
+        self.last_message_monotonic = 0.0
+        self.reconnects = 0
+        self._malformed = _Malformed(self.log, "market")
+
+    async def run(self) -> None:
+        attempt = 0
+        while True:
+            reason = "closed by the server"
+            try:
+                async with self.session.ws_connect(self.url, heartbeat=self.ping_interval_s,
+                                                   timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
+                                                   autoping=True) as ws:
+                    await ws.send_str(p.dumps({"method": "SUBSCRIBE", "params": [self.stream], "id": 1}))
+                    self.connected = True
+                    while True:
+                        try:
+                            msg = await ws.receive(timeout=self.stale_after_s)
+                        except TimeoutError:
+                            reason = f"no message for {self.stale_after_s:.0f} s"
+                            break
+                        if msg.type != aiohttp.WSMsgType.TEXT:
+                            break
+                        self.last_message_monotonic = time.monotonic()
+                        if self._on_text(msg.data):
+                            attempt = 0
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+            finally:
+                self.connected = False
+            attempt += 1
+            self.reconnects += 1
+            delay = backoff_delay(attempt, self.backoff_max_s, self.rng)
+            self.log.warning("Market stream {} lost ({}); reconnect #{} in {:.1f} s", self.stream, reason, attempt,
+                             delay)
+            await asyncio.sleep(delay)
+
+    def _on_text(self, raw: str) -> bool:
+        """Dispatch one frame; True when it was a trade (the feed is healthy)."""
+        try:
+            frame = p.loads(raw)
+            data = frame.get("data") if isinstance(frame, dict) else None
+            if not isinstance(data, dict) or data.get("e") != "aggTrade":
+                return False
+            trade = AggTrade.parse(data)
+        except (ValueError, MalformedMessage) as exc:
+            self._malformed(raw, exc)
+            return False
+        self.last_trade = trade
+        self.on_trade(trade)
+        return True
+
+
+class _Closed(Exception):
+    """The user stream ended: `planned` for key rotation failures and expiries, else an outage."""
+
+    def __init__(self, reason: str, planned: bool) -> None:
+        super().__init__(reason)
+        self.planned = planned
+
+
+class UserStream:
+    """`alpha@<listenKey>` executionReports with buffered reconciliation on every (re)subscribe."""
+
+    def __init__(self, session: aiohttp.ClientSession, url: str, rest: Any, *,
+                 on_event: Callable[[ExecutionReport], Awaitable[None]], on_synced: Callable[[], Awaitable[None]],
+                 on_down: Callable[[], Awaitable[None]] | None = None, renew_every_s: float = 25 * 60,
+                 ping_interval_s: float = 20.0, backoff_max_s: float = 30.0, logger: Any = None,
+                 rng: random.Random | None = None) -> None:
+        self.session = session
+        self.url = url
+        self.rest = rest
+        self.on_event = on_event
+        self.on_synced = on_synced
+        self.on_down = on_down
+        self.renew_every_s = renew_every_s
+        self.ping_interval_s = ping_interval_s
+        self.backoff_max_s = backoff_max_s
+        self.log = logger or default_logger
+        self.rng = rng or random.Random()
+        self.connected = False
+        self.reconnects = 0
+        self.last_event_monotonic = 0.0
+        self.last_receive_monotonic = 0.0  # when the frame being dispatched was read off the socket
+        self.listen_key: str | None = None
+        self._ids = itertools.count(1)
+        self._acks: dict[int, asyncio.Future[None]] = {}
+        self._malformed = _Malformed(self.log, "user-stream")
+
+    async def run(self) -> None:
+        """Forever; raises AuthExpired/RiskChallenge (after on_down) when the session is no longer valid."""
+        attempt = 0
+        while True:
+            planned = False
+            try:
+                key = await self.rest.listen_key()
+            except (AuthExpired, RiskChallenge):
+                await self._down()
+                raise
+            except ExchangeError as exc:
+                reason = f"listen key request failed: {exc}"
+            else:
+                self.listen_key = key
+                try:
+                    async with self.session.ws_connect(self.url, heartbeat=self.ping_interval_s,
+                                                       timeout=aiohttp.ClientWSTimeout(ws_close=5.0)) as ws:
+                        await self._serve(ws, key)
+                    reason = "closed by the server"
+                except _Closed as exc:
+                    reason, planned = str(exc), exc.planned
+                except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                    reason = f"{type(exc).__name__}: {exc}"
+                except (AuthExpired, RiskChallenge):
+                    await self._down()
+                    raise
+                finally:
+                    await self._down()
+            self.reconnects += 1
+            if planned:
+                attempt = 0
+                delay = self.rng.uniform(0.05, 0.3)
+                self.log.info("User stream {}; reconnecting with a fresh listen key", reason)
+            else:
+                attempt += 1
+                delay = backoff_delay(attempt, self.backoff_max_s, self.rng)
+                self.log.warning("User stream lost ({}); reconnect #{} in {:.1f} s", reason, attempt, delay)
+            await asyncio.sleep(delay)
+
+    async def _down(self) -> None:
+        was = self.connected
+        self.connected = False
+        for fut in self._acks.values():
+            if not fut.done():
+                fut.cancel()
+        self._acks.clear()
+        if was and self.on_down is not None:
+            await self.on_down()
+
+    async def _serve(self, ws: aiohttp.ClientWebSocketResponse, key: str) -> None:
+        queue: asyncio.Queue[tuple[ExecutionReport, float] | _Closed] = asyncio.Queue()
+        reader = asyncio.create_task(self._read(ws, queue))
+        renewer: asyncio.Task[None] | None = None
+        try:
+            await self._subscribe(ws, key)
+            # From the subscription on, events queue up; the bot reconciles; then the queue drains in order.
+            await self.on_synced()
+            self.connected = True
+            renewer = asyncio.create_task(self._renew(ws))
+            while True:
+                item = await queue.get()
+                if isinstance(item, _Closed):
+                    raise item
+                event, received = item
+                self.last_receive_monotonic = received
+                self.last_event_monotonic = received
+                await self.on_event(event)
+        finally:
+            for task in (reader, renewer):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+
+    async def _subscribe(self, ws: aiohttp.ClientWebSocketResponse, key: str) -> None:
+        await self._request(ws, "SUBSCRIBE", p.user_stream(key))
+
+    async def _request(self, ws: aiohttp.ClientWebSocketResponse, method: str, stream: str) -> None:
+        req_id = next(self._ids)
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._acks[req_id] = fut
+        await ws.send_str(p.dumps({"method": method, "params": [stream], "id": req_id}))
+        try:
+            async with asyncio.timeout(ACK_TIMEOUT_S):
+                await fut
+        except TimeoutError:
+            raise _Closed(f"no answer to {method} within {ACK_TIMEOUT_S:.0f} s", planned=False) from None
+        finally:
+            self._acks.pop(req_id, None)
+
+    async def _renew(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """Keep the key alive; if the exchange hands out a new one, move the subscription over on this socket."""
+        while True:
+            await asyncio.sleep(self.renew_every_s)
+            old = self.listen_key
+            try:
+                key = await self.rest.listen_key()
+                if key != old:
+                    await self._request(ws, "SUBSCRIBE", p.user_stream(key))
+                    self.listen_key = key
+                    if old:
+                        with contextlib.suppress(_Closed):
+                            await self._request(ws, "UNSUBSCRIBE", p.user_stream(old))
+                    self.log.info("Listen key rotated; subscription moved to the new key")
+            except (ExchangeError, _Closed) as exc:
+                self.log.warning("Listen key renewal failed ({}); reconnecting to get a fresh one", exc)
+                await ws.close()
+                return
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse,
+                    queue: asyncio.Queue[tuple[ExecutionReport, float] | _Closed]) -> None:
+        closed = _Closed("closed by the server", planned=False)
+        try:
+            async for msg in ws:
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    continue
+                received = time.monotonic()
+                outcome = self._on_text(msg.data)
+                if isinstance(outcome, ExecutionReport):
+                    queue.put_nowait((outcome, received))
+                elif isinstance(outcome, _Closed):
+                    closed = outcome
+                    break
+            if ws.close_code not in (None, 1000) and not closed.planned:
+                closed = _Closed(f"closed by the server (code {ws.close_code})", planned=ws.close_code == 1001)
+        except (aiohttp.ClientError, OSError) as exc:
+            closed = _Closed(f"{type(exc).__name__}: {exc}", planned=False)
+        finally:
+            queue.put_nowait(closed)
+
+    def _on_text(self, raw: str) -> ExecutionReport | _Closed | None:
+        try:
+            frame = p.loads(raw)
+            if not isinstance(frame, dict):
+                raise MalformedMessage("frame is not an object")
+            if "result" in frame and "id" in frame:
+                fut = self._acks.get(frame["id"]) if isinstance(frame["id"], int) else None
+                if fut is not None and not fut.done():
+                    if frame.get("error"):
+                        fut.set_exception(_Closed(f"subscription refused: {frame['error']}", planned=False))
+                    else:
+                        fut.set_result(None)
+                return None
+            if frame.get("error") is not None and "id" in frame:
+                fut = self._acks.get(frame["id"]) if isinstance(frame["id"], int) else None
+                if fut is not None and not fut.done():
+                    fut.set_exception(_Closed(f"subscription refused: {frame['error']}", planned=False))
+                return None
+            data = frame.get("data")
+            if not isinstance(data, dict):
+                raise MalformedMessage("frame has no data object")
+            kind = data.get("e")
+            if kind == "executionReport":
+                return ExecutionReport.parse(data)
+            if kind == "listenKeyExpired":
+                return _Closed("listen key expired", planned=True)
+            self.log.debug("Ignoring user-stream event {!r}", kind)
+            return None
+        except (ValueError, MalformedMessage) as exc:
+            self._malformed(raw, exc)
+            return None

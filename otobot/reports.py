@@ -1,0 +1,102 @@
+"""What `status`, `stats`, `orders`, `tokens` print: read from SQLite (and the daemon when it runs)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from otobot import points
+from otobot.config import GlobalConfig, scan_users
+from otobot.exchange.filters import fmt
+from otobot.store import Store
+
+
+def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    """A plain aligned text table (what an operator reads over ssh)."""
+    cells = [[str(r.get(c, "")) if r.get(c) is not None else "-" for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) if cells else len(c) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join(lines)
+
+
+def q2(d: Decimal) -> str:
+    return fmt(d.quantize(Decimal("0.01")))
+
+
+async def status_rows(settings: GlobalConfig, store: Store, live: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """One row per user file (and per user the database knows): state, progress, loss, pause reason."""
+    scan = scan_users(settings.users_dir)
+    live_by_user = {u["user"]: u for u in (live or {}).get("users", [])}
+    day = points.utc_day(int(time.time() * 1000))
+    names = sorted(set(scan.users) | set(scan.errors) | {u["name"] for u in await store.users()})
+    rows = []
+    for name in names:
+        cfg = scan.users.get(name)
+        vol = await store.day_volume(name, day)
+        stats = await store.user_stats(name)
+        mul = 1
+        if cfg is not None:
+            tok = await store.token(cfg.token)
+            mul = tok[0].mul_point if tok else 1
+        target = points.target_volume(cfg.target.kind, cfg.target.value, mul) if cfg else Decimal(0)
+        per_cycle = cfg.order_quote_amount if cfg else Decimal(0)
+        remaining = max(target - vol.buy_quote, Decimal(0))
+        lv = live_by_user.get(name)
+        last = await store.last_cycle(name)
+        state = lv["state"] if lv else ("disabled" if cfg is not None and not cfg.enabled else
+                                        (f"stopped ({last.state})" if last else "stopped"))
+        rows.append({
+            "user": name,
+            "state": "config error" if name in scan.errors else state,
+            "token": cfg.token if cfg else "?",
+            "today": q2(vol.buy_quote),
+            "target": q2(target),
+            "done%": f"{(vol.buy_quote / target * 100):.1f}" if target else "-",
+            "cycles": vol.cycles,
+            "left_est": int((remaining / per_cycle).to_integral_value(rounding="ROUND_CEILING")) if per_cycle else "-",
+            "loss": q2(stats.loss_quote),
+            "loss_bps": f"{stats.loss_bps:.1f}",
+            "paused": (lv or {}).get("paused") or await store.pause_reason(name),
+        })
+    return rows
+
+
+async def stats_row(store: Store, user: str) -> dict[str, Any]:
+    s = await store.user_stats(user)
+    return {
+        "user": user, "cycles": s.cycles, "buy_volume": q2(s.buy_quote), "sell_volume": q2(s.sell_quote),
+        "fees": fmt(s.fees_quote.quantize(Decimal("0.0001"))), "loss": fmt(s.loss_quote.quantize(Decimal("0.0001"))),
+        "loss_bps": f"{s.loss_bps:.2f}",
+    }
+
+
+def parse_time(text: str) -> int:
+    """`2026-11-25`, `2026-11-25T10:00` (UTC) or a number of ms → epoch ms."""
+    if text.isdigit():
+        return int(text)
+    dt = datetime.fromisoformat(text)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1000)
+
+
+async def order_rows(store: Store, user: str, *, status: str | None, since: str | None, until: str | None,
+                     limit: int, page: int) -> list[dict[str, Any]]:
+    rows = await store.orders_page(user, status=status, since_ms=parse_time(since) if since else None,
+                                   until_ms=parse_time(until) if until else None, limit=limit,
+                                   offset=(page - 1) * limit)
+    return [{
+        "time": datetime.fromtimestamp(r.intent_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        "cycle": r.cycle_id, "role": r.role, "order_id": r.order_id, "side": r.side, "price": fmt(r.price),
+        "qty": fmt(r.quantity), "filled": fmt(r.cum_qty), "quote": fmt(r.cum_quote), "status": r.status,
+    } for r in rows]
+
+
+async def token_rows(store: Store) -> list[dict[str, Any]]:
+    return [{"symbol": t.symbol, "alpha_id": t.alpha_id, "name": t.name, "mulPoint": t.mul_point,
+             "tradable": "yes" if t.tradable else "no",
+             "cached": datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")}
+            for t, ms in await store.tokens()]

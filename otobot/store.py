@@ -1,0 +1,660 @@
+"""aiosqlite persistence: schema, migrations and every SQL statement otobot runs, in one place."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from otobot.exchange.filters import FEE_RATE, fmt
+from otobot.exchange.models import SymbolFilters, Token
+
+# Each migration moves the schema up by one version; they run in order, once, at open.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE users (
+        name TEXT PRIMARY KEY,
+        paused_reason TEXT,
+        paused_ms INTEGER,
+        created_ms INTEGER NOT NULL
+    );
+    CREATE TABLE credentials (
+        user TEXT PRIMARY KEY,
+        blob BLOB NOT NULL,
+        updated_ms INTEGER NOT NULL
+    );
+    CREATE TABLE cycles (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        user TEXT NOT NULL,
+        day TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        base_asset TEXT NOT NULL,
+        quote_asset TEXT NOT NULL,
+        mul_point INTEGER NOT NULL DEFAULT 1,
+        state TEXT NOT NULL,
+        reason TEXT,
+        working_price TEXT NOT NULL,
+        pending_price TEXT NOT NULL,
+        quantity TEXT NOT NULL,
+        pay_amount TEXT NOT NULL,
+        intent_ms INTEGER NOT NULL,
+        placed_ms INTEGER,
+        closed_ms INTEGER,
+        order_list_id TEXT
+    );
+    CREATE INDEX cycles_user_state ON cycles(user, state);
+    CREATE TABLE orders (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        user TEXT NOT NULL,
+        cycle_id INTEGER NOT NULL REFERENCES cycles(id),
+        role TEXT NOT NULL,            -- working | pending | unwind
+        order_id TEXT UNIQUE,          -- NULL until the exchange acknowledged it (write before send)
+        symbol TEXT NOT NULL,
+        side TEXT NOT NULL,
+        price TEXT NOT NULL,
+        quantity TEXT NOT NULL,
+        status TEXT NOT NULL,          -- INTENT until acknowledged, then the exchange's status
+        cum_qty TEXT NOT NULL DEFAULT '0',
+        cum_quote TEXT NOT NULL DEFAULT '0',
+        fee TEXT NOT NULL DEFAULT '0',
+        fee_asset TEXT NOT NULL DEFAULT '',
+        intent_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL
+    );
+    CREATE INDEX orders_cycle ON orders(cycle_id);
+    CREATE INDEX orders_user_time ON orders(user, intent_ms);
+    CREATE TABLE fills (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        user TEXT NOT NULL,
+        cycle_id INTEGER NOT NULL,
+        order_id TEXT NOT NULL,
+        exec_key TEXT NOT NULL,        -- order id + cumulative filled qty: one row per execution, ever
+        side TEXT NOT NULL,
+        price TEXT NOT NULL,
+        qty TEXT NOT NULL,
+        quote_qty TEXT NOT NULL,
+        commission TEXT NOT NULL,
+        commission_asset TEXT NOT NULL,
+        time_ms INTEGER NOT NULL,
+        source TEXT NOT NULL,          -- ws | rest
+        UNIQUE (user, exec_key)
+    );
+    CREATE INDEX fills_order ON fills(order_id);
+    CREATE TABLE daily_volume (
+        user TEXT NOT NULL,
+        day TEXT NOT NULL,
+        buy_quote TEXT NOT NULL DEFAULT '0',
+        sell_quote TEXT NOT NULL DEFAULT '0',
+        fees_quote TEXT NOT NULL DEFAULT '0',      -- every fee, valued in quote (buy fees are paid in base)
+        sell_fees_quote TEXT NOT NULL DEFAULT '0', -- the part of it that the sells paid in quote
+        cycles INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (user, day)
+    );
+    CREATE TABLE tokens (
+        alpha_id TEXT PRIMARY KEY,
+        symbol TEXT NOT NULL,
+        name TEXT NOT NULL,
+        mul_point INTEGER NOT NULL,
+        tradable INTEGER NOT NULL,
+        raw TEXT NOT NULL,
+        updated_ms INTEGER NOT NULL
+    );
+    CREATE INDEX tokens_symbol ON tokens(symbol);
+    CREATE TABLE symbols (
+        symbol TEXT PRIMARY KEY,
+        filters TEXT NOT NULL,
+        updated_ms INTEGER NOT NULL
+    );
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts_ms INTEGER NOT NULL,
+        user TEXT,
+        cycle_id INTEGER,
+        kind TEXT NOT NULL,            -- transition | reload | pause | resume | reconcile | adopt
+        from_state TEXT,
+        to_state TEXT,
+        reason TEXT
+    );
+    CREATE INDEX audit_user ON audit(user, ts_ms);
+    """,
+)
+
+LIVE_CYCLE_STATES = ("placing", "reconciling", "pending", "partially_filled", "selling", "cancelling",
+                     "cancelled", "unwinding")
+
+
+@dataclass(frozen=True, slots=True)
+class CycleRow:
+    id: int
+    user: str
+    day: str
+    symbol: str
+    base_asset: str
+    quote_asset: str
+    mul_point: int
+    state: str
+    reason: str | None
+    working_price: Decimal
+    pending_price: Decimal
+    quantity: Decimal
+    pay_amount: Decimal
+    intent_ms: int
+    placed_ms: int | None
+    closed_ms: int | None
+    order_list_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRow:
+    id: int
+    user: str
+    cycle_id: int
+    role: str
+    order_id: str | None
+    symbol: str
+    side: str
+    price: Decimal
+    quantity: Decimal
+    status: str
+    cum_qty: Decimal
+    cum_quote: Decimal
+    fee: Decimal
+    fee_asset: str
+    intent_ms: int
+    updated_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One execution to record: `cum_qty`/`cum_quote` are the order's totals after it."""
+
+    user: str
+    cycle_id: int | None  # None: taken from the order's row (a late event of an earlier cycle)
+    order_id: str
+    side: str
+    price: Decimal
+    cum_qty: Decimal
+    cum_quote: Decimal
+    last_qty: Decimal  # this event's own qty; its commission is exact only when it equals the recorded delta
+    commission: Decimal
+    commission_asset: str
+    time_ms: int
+    day: str
+    source: str
+    status: str | None = None  # the order's merged status after this fill, written in the same transaction
+    quantity: Decimal | None = None  # a pending leg's activated quantity, likewise
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedFill:
+    qty: Decimal
+    quote_qty: Decimal
+    commission: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class DayVolume:
+    buy_quote: Decimal = Decimal(0)
+    sell_quote: Decimal = Decimal(0)
+    fees_quote: Decimal = Decimal(0)
+    cycles: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class UserStats:
+    user: str
+    cycles: int
+    buy_quote: Decimal
+    sell_quote: Decimal
+    fees_quote: Decimal
+    sell_fees_quote: Decimal
+
+    @property
+    def loss_quote(self) -> Decimal:
+        """Quote paid for buys less quote kept from sells. Buy fees are in it already: they shrink what
+        the sells carry; base still held (an unfinished cycle, dust) counts as lost until sold."""
+        return self.buy_quote - self.sell_quote + self.sell_fees_quote
+
+    @property
+    def loss_bps(self) -> Decimal:
+        return self.loss_quote / self.buy_quote * 10000 if self.buy_quote else Decimal(0)
+
+
+def _d(v: Any) -> Decimal:
+    return Decimal(v) if v is not None else Decimal(0)
+
+
+def _cycle(row: aiosqlite.Row) -> CycleRow:
+    return CycleRow(
+        id=row["id"], user=row["user"], day=row["day"], symbol=row["symbol"], base_asset=row["base_asset"],
+        quote_asset=row["quote_asset"], mul_point=row["mul_point"], state=row["state"], reason=row["reason"],
+        working_price=_d(row["working_price"]), pending_price=_d(row["pending_price"]),
+        quantity=_d(row["quantity"]), pay_amount=_d(row["pay_amount"]), intent_ms=row["intent_ms"],
+        placed_ms=row["placed_ms"], closed_ms=row["closed_ms"], order_list_id=row["order_list_id"],
+    )
+
+
+def _order(row: aiosqlite.Row) -> OrderRow:
+    return OrderRow(
+        id=row["id"], user=row["user"], cycle_id=row["cycle_id"], role=row["role"], order_id=row["order_id"],
+        symbol=row["symbol"], side=row["side"], price=_d(row["price"]), quantity=_d(row["quantity"]),
+        status=row["status"], cum_qty=_d(row["cum_qty"]), cum_quote=_d(row["cum_quote"]), fee=_d(row["fee"]),
+        fee_asset=row["fee_asset"], intent_ms=row["intent_ms"], updated_ms=row["updated_ms"],
+    )
+
+
+class Store:
+    """One SQLite file (WAL) shared by every bot; a lock makes each method one atomic transaction."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path | str) -> Store:
+        path = Path(path)
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                # 0600 before the first byte: the file holds encrypted credentials and trading history.
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        db = await aiosqlite.connect(str(path), isolation_level=None)
+        db.row_factory = aiosqlite.Row
+        await db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode is durable across process crashes (kill -9); only power loss can drop
+        # the last commits, and reconciliation against the exchange repairs those.
+        await db.execute("PRAGMA synchronous=NORMAL")
+        await db.execute("PRAGMA foreign_keys=ON")
+        await db.execute("PRAGMA busy_timeout=5000")
+        store = cls(db)
+        await store._migrate()
+        return store
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._db.close()
+
+    async def _migrate(self) -> None:
+        async with self._lock:
+            await self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            cur = await self._db.execute("SELECT value FROM meta WHERE key='schema_version'")
+            row = await cur.fetchone()
+            version = int(row[0]) if row else 0
+            for i, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                await self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    for stmt in script.split(";"):
+                        if stmt.strip():
+                            await self._db.execute(stmt)
+                    await self._db.execute(
+                        "INSERT INTO meta(key, value) VALUES('schema_version', ?) "
+                        "ON CONFLICT(key) DO UPDATE SET value=excluded.value", (str(i),))
+                    await self._db.execute("COMMIT")
+                except BaseException:
+                    await self._db.execute("ROLLBACK")
+                    raise
+
+    async def schema_version(self) -> int:
+        rows = await self._query("SELECT value FROM meta WHERE key='schema_version'")
+        return int(rows[0][0]) if rows else 0
+
+    # ------------------------------------------------------------ plumbing
+
+    async def _query(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+        async with self._lock:
+            cur = await self._db.execute(sql, tuple(params))
+            return list(await cur.fetchall())
+
+    async def _tx(self, statements: list[tuple[str, tuple[Any, ...]]]) -> list[int]:
+        """Run statements in one transaction; returns each statement's lastrowid."""
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                ids = []
+                for sql, params in statements:
+                    cur = await self._db.execute(sql, params)
+                    ids.append(cur.lastrowid or 0)
+                await self._db.execute("COMMIT")
+                return ids
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+
+    @staticmethod
+    def _audit_stmt(ts_ms: int, user: str | None, cycle_id: int | None, kind: str, frm: str | None,
+                    to: str | None, reason: str | None) -> tuple[str, tuple[Any, ...]]:
+        return ("INSERT INTO audit(ts_ms, user, cycle_id, kind, from_state, to_state, reason) "
+                "VALUES (?,?,?,?,?,?,?)", (ts_ms, user, cycle_id, kind, frm, to, reason))
+
+    # ------------------------------------------------------------ users, pauses, audit
+
+    async def ensure_user(self, name: str, now_ms: int) -> None:
+        await self._tx([("INSERT OR IGNORE INTO users(name, created_ms) VALUES (?, ?)", (name, now_ms))])
+
+    async def set_pause(self, user: str, reason: str | None, now_ms: int) -> None:
+        kind = "pause" if reason else "resume"
+        await self._tx([
+            ("INSERT OR IGNORE INTO users(name, created_ms) VALUES (?, ?)", (user, now_ms)),
+            ("UPDATE users SET paused_reason=?, paused_ms=? WHERE name=?", (reason, now_ms if reason else None, user)),
+            self._audit_stmt(now_ms, user, None, kind, None, None, reason),
+        ])
+
+    async def pause_reason(self, user: str) -> str | None:
+        rows = await self._query("SELECT paused_reason FROM users WHERE name=?", (user,))
+        return rows[0][0] if rows else None
+
+    async def audit(self, now_ms: int, user: str | None, kind: str, reason: str,
+                    cycle_id: int | None = None, frm: str | None = None, to: str | None = None) -> None:
+        await self._tx([self._audit_stmt(now_ms, user, cycle_id, kind, frm, to, reason)])
+
+    async def audit_rows(self, user: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        if user is None:
+            rows = await self._query("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
+        else:
+            rows = await self._query("SELECT * FROM audit WHERE user=? ORDER BY id DESC LIMIT ?", (user, limit))
+        return [dict(r) for r in rows]
+
+    # ------------------------------------------------------------ credentials (already encrypted)
+
+    async def save_credentials(self, user: str, blob: bytes, now_ms: int) -> None:
+        await self._tx([
+            ("INSERT INTO credentials(user, blob, updated_ms) VALUES (?,?,?) "
+             "ON CONFLICT(user) DO UPDATE SET blob=excluded.blob, updated_ms=excluded.updated_ms",
+             (user, blob, now_ms)),
+            self._audit_stmt(now_ms, user, None, "credentials", None, None, "credentials stored"),
+        ])
+
+    async def load_credentials(self, user: str) -> bytes | None:
+        rows = await self._query("SELECT blob FROM credentials WHERE user=?", (user,))
+        return bytes(rows[0][0]) if rows else None
+
+    async def credential_users(self) -> list[str]:
+        return [r[0] for r in await self._query("SELECT user FROM credentials ORDER BY user")]
+
+    # ------------------------------------------------------------ cycles and their orders
+
+    async def create_cycle(self, *, user: str, day: str, symbol: str, base_asset: str, quote_asset: str,
+                           mul_point: int, working_price: Decimal, pending_price: Decimal, quantity: Decimal,
+                           pay_amount: Decimal, now_ms: int) -> int:
+        """Write the OTO intent (cycle in `placing` + both legs as INTENT) before the place request."""
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                cur = await self._db.execute(
+                    "INSERT INTO cycles(user, day, symbol, base_asset, quote_asset, mul_point, state, working_price,"
+                    " pending_price, quantity, pay_amount, intent_ms) VALUES (?,?,?,?,?,?,'placing',?,?,?,?,?)",
+                    (user, day, symbol, base_asset, quote_asset, mul_point, fmt(working_price), fmt(pending_price),
+                     fmt(quantity), fmt(pay_amount), now_ms))
+                cycle_id = int(cur.lastrowid or 0)
+                for role, side, price in (("working", "BUY", working_price), ("pending", "SELL", pending_price)):
+                    await self._db.execute(
+                        "INSERT INTO orders(user, cycle_id, role, symbol, side, price, quantity, status, intent_ms,"
+                        " updated_ms) VALUES (?,?,?,?,?,?,?,'INTENT',?,?)",
+                        (user, cycle_id, role, symbol, side, fmt(price),
+                         fmt(quantity if role == "working" else Decimal(0)), now_ms, now_ms))
+                stmt, params = self._audit_stmt(now_ms, user, cycle_id, "transition", "idle", "placing",
+                                                "OTO intent written")
+                await self._db.execute(stmt, params)
+                await self._db.execute("COMMIT")
+                return cycle_id
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+
+    async def set_cycle_state(self, cycle_id: int, user: str, frm: str, to: str, reason: str, now_ms: int,
+                              *, closed: bool = False) -> None:
+        """The cycle's new state and its audit row, atomically."""
+        await self._tx([
+            ("UPDATE cycles SET state=?, reason=?, closed_ms=COALESCE(closed_ms, ?) WHERE id=?",
+             (to, reason, now_ms if closed else None, cycle_id)),
+            self._audit_stmt(now_ms, user, cycle_id, "transition", frm, to, reason),
+        ])
+
+    async def attach_oto(self, cycle_id: int, working_id: str, pending_id: str, order_list_id: str | None,
+                         now_ms: int, *, adopted: bool = False) -> None:
+        """Bind the exchange's ids to the intent rows (after the place response, or on adoption)."""
+        stmts: list[tuple[str, tuple[Any, ...]]] = [
+            ("UPDATE cycles SET placed_ms=COALESCE(placed_ms, ?), order_list_id=? WHERE id=?",
+             (now_ms, order_list_id, cycle_id)),
+            ("UPDATE orders SET order_id=?, status=CASE WHEN status='INTENT' THEN 'NEW' ELSE status END, updated_ms=? "
+             "WHERE cycle_id=? AND role='working'", (working_id, now_ms, cycle_id)),
+            ("UPDATE orders SET order_id=?, status=CASE WHEN status='INTENT' THEN 'PENDING' ELSE status END, "
+             "updated_ms=? WHERE cycle_id=? AND role='pending'", (pending_id, now_ms, cycle_id)),
+        ]
+        if adopted:
+            row = await self._query("SELECT user FROM cycles WHERE id=?", (cycle_id,))
+            stmts.append(self._audit_stmt(now_ms, row[0][0] if row else None, cycle_id, "adopt", None, None,
+                                          f"adopted OTO working {working_id} / pending {pending_id}"))
+        await self._tx(stmts)
+
+    async def add_order_intent(self, *, user: str, cycle_id: int, role: str, symbol: str, side: str,
+                               price: Decimal, quantity: Decimal, now_ms: int) -> int:
+        ids = await self._tx([(
+            "INSERT INTO orders(user, cycle_id, role, symbol, side, price, quantity, status, intent_ms, updated_ms)"
+            " VALUES (?,?,?,?,?,?,?,'INTENT',?,?)",
+            (user, cycle_id, role, symbol, side, fmt(price), fmt(quantity), now_ms, now_ms))])
+        return ids[0]
+
+    async def attach_order(self, row_id: int, order_id: str, now_ms: int) -> None:
+        await self._tx([("UPDATE orders SET order_id=?, status=CASE WHEN status='INTENT' THEN 'NEW' ELSE status END,"
+                         " updated_ms=? WHERE id=?", (order_id, now_ms, row_id))])
+
+    async def set_order_status(self, order_id: str, status: str, now_ms: int, quantity: Decimal | None = None) -> None:
+        if quantity is None:
+            await self._tx([("UPDATE orders SET status=?, updated_ms=? WHERE order_id=?", (status, now_ms, order_id))])
+        else:
+            await self._tx([("UPDATE orders SET status=?, quantity=?, updated_ms=? WHERE order_id=?",
+                             (status, fmt(quantity), now_ms, order_id))])
+
+    async def drop_intent(self, row_id: int, reason: str, now_ms: int) -> None:
+        """An order intent the exchange never accepted (known failure or settled as never placed)."""
+        await self._tx([("UPDATE orders SET status='NOT_PLACED', updated_ms=? WHERE id=? AND order_id IS NULL",
+                         (now_ms, row_id))])
+
+    async def live_cycle(self, user: str) -> CycleRow | None:
+        marks = ",".join("?" * len(LIVE_CYCLE_STATES))
+        rows = await self._query(
+            f"SELECT * FROM cycles WHERE user=? AND state IN ({marks}) ORDER BY id DESC LIMIT 1",
+            (user, *LIVE_CYCLE_STATES))
+        return _cycle(rows[0]) if rows else None
+
+    async def cycle(self, cycle_id: int) -> CycleRow | None:
+        rows = await self._query("SELECT * FROM cycles WHERE id=?", (cycle_id,))
+        return _cycle(rows[0]) if rows else None
+
+    async def cycle_orders(self, cycle_id: int) -> list[OrderRow]:
+        rows = await self._query("SELECT * FROM orders WHERE cycle_id=? ORDER BY id", (cycle_id,))
+        return [_order(r) for r in rows]
+
+    async def claimed_order_ids(self, order_ids: Iterable[str]) -> set[str]:
+        ids = list(order_ids)
+        if not ids:
+            return set()
+        marks = ",".join("?" * len(ids))
+        rows = await self._query(f"SELECT order_id FROM orders WHERE order_id IN ({marks})", ids)
+        return {r[0] for r in rows}
+
+    # ------------------------------------------------------------ fills: the idempotent path
+
+    async def apply_fill(self, fill: Fill) -> AppliedFill | None:
+        """Record an execution once. Returns what it added, or None when it was already known.
+
+        The key is (order id, cumulative qty): a duplicated event, a replay after reconnect and a REST
+        backfill of the same execution all carry the same key, and an older event arriving after a newer
+        one (reordered) adds nothing because its cumulative qty is not above what is recorded.
+        """
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                cur = await self._db.execute("SELECT cum_qty, cum_quote, cycle_id, fee FROM orders WHERE order_id=?",
+                                             (fill.order_id,))
+                row = await cur.fetchone()
+                if row is None:
+                    await self._db.execute("ROLLBACK")
+                    return None
+                old_qty, old_quote, cycle_id, old_fee = _d(row[0]), _d(row[1]), int(row[2]), _d(row[3])
+                if fill.cum_qty <= old_qty:
+                    await self._db.execute("ROLLBACK")
+                    return None
+                qty = fill.cum_qty - old_qty
+                quote_qty = max(fill.cum_quote - old_quote, Decimal(0))
+                price = quote_qty / qty if qty else fill.price
+                commission = fill.commission if qty == fill.last_qty else Decimal(0)
+                if commission == 0:
+                    # Missed or reordered events and REST backfills carry no commission: use the measured rate.
+                    commission = qty * FEE_RATE if fill.side == "BUY" else quote_qty * FEE_RATE
+                cur = await self._db.execute(
+                    "INSERT OR IGNORE INTO fills(user, cycle_id, order_id, exec_key, side, price, qty, quote_qty,"
+                    " commission, commission_asset, time_ms, source) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (fill.user, cycle_id, fill.order_id, f"{fill.order_id}:{fmt(fill.cum_qty)}", fill.side,
+                     fmt(price), fmt(qty), fmt(quote_qty), fmt(commission), fill.commission_asset,
+                     fill.time_ms, fill.source))
+                if cur.rowcount == 0:
+                    await self._db.execute("ROLLBACK")
+                    return None
+                fee_quote = commission if fill.side == "SELL" else commission * price
+                await self._db.execute(
+                    "UPDATE orders SET cum_qty=?, cum_quote=?, fee=?, fee_asset=?, status=COALESCE(?, status), "
+                    "quantity=COALESCE(?, quantity), updated_ms=? WHERE order_id=?",
+                    (fmt(fill.cum_qty), fmt(max(fill.cum_quote, old_quote)), fmt(commission + old_fee),
+                     fill.commission_asset, fill.status, fmt(fill.quantity) if fill.quantity is not None else None,
+                     fill.time_ms, fill.order_id))
+                cur = await self._db.execute("SELECT buy_quote, sell_quote, fees_quote, sell_fees_quote "
+                                             "FROM daily_volume WHERE user=? AND day=?", (fill.user, fill.day))
+                dv = await cur.fetchone()
+                buy, sell, fees, sell_fees = (_d(dv[0]), _d(dv[1]), _d(dv[2]), _d(dv[3])) if dv \
+                    else (Decimal(0),) * 4
+                if fill.side == "BUY":
+                    buy += quote_qty
+                else:
+                    sell += quote_qty
+                    sell_fees += fee_quote
+                fees += fee_quote
+                await self._db.execute(
+                    "INSERT INTO daily_volume(user, day, buy_quote, sell_quote, fees_quote, sell_fees_quote) "
+                    "VALUES (?,?,?,?,?,?) ON CONFLICT(user, day) DO UPDATE SET buy_quote=excluded.buy_quote, "
+                    "sell_quote=excluded.sell_quote, fees_quote=excluded.fees_quote, "
+                    "sell_fees_quote=excluded.sell_fees_quote",
+                    (fill.user, fill.day, fmt(buy), fmt(sell), fmt(fees), fmt(sell_fees)))
+                await self._db.execute("COMMIT")
+                return AppliedFill(qty=qty, quote_qty=quote_qty, commission=commission)
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+
+    async def count_cycle(self, user: str, day: str) -> None:
+        await self._tx([(
+            "INSERT INTO daily_volume(user, day, cycles) VALUES (?,?,1) "
+            "ON CONFLICT(user, day) DO UPDATE SET cycles=cycles+1", (user, day))])
+
+    async def day_volume(self, user: str, day: str) -> DayVolume:
+        rows = await self._query("SELECT buy_quote, sell_quote, fees_quote, cycles FROM daily_volume "
+                                 "WHERE user=? AND day=?", (user, day))
+        if not rows:
+            return DayVolume()
+        r = rows[0]
+        return DayVolume(_d(r[0]), _d(r[1]), _d(r[2]), int(r[3]))
+
+    async def fills(self, user: str, order_id: str | None = None) -> list[dict[str, Any]]:
+        if order_id is None:
+            rows = await self._query("SELECT * FROM fills WHERE user=? ORDER BY id", (user,))
+        else:
+            rows = await self._query("SELECT * FROM fills WHERE user=? AND order_id=? ORDER BY id", (user, order_id))
+        return [dict(r) for r in rows]
+
+    # ------------------------------------------------------------ reports (CLI reads these; daemon may be down)
+
+    async def user_stats(self, user: str) -> UserStats:
+        rows = await self._query("SELECT buy_quote, sell_quote, fees_quote, sell_fees_quote, cycles "
+                                 "FROM daily_volume WHERE user=?", (user,))
+
+        def total(i: int) -> Decimal:
+            return sum((_d(r[i]) for r in rows), Decimal(0))
+
+        return UserStats(user=user, cycles=sum(int(r[4]) for r in rows), buy_quote=total(0), sell_quote=total(1),
+                         fees_quote=total(2), sell_fees_quote=total(3))
+
+    async def users(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in await self._query("SELECT * FROM users ORDER BY name")]
+
+    async def last_cycle(self, user: str) -> CycleRow | None:
+        rows = await self._query("SELECT * FROM cycles WHERE user=? ORDER BY id DESC LIMIT 1", (user,))
+        return _cycle(rows[0]) if rows else None
+
+    async def orders_page(self, user: str, *, status: str | None = None, since_ms: int | None = None,
+                          until_ms: int | None = None, limit: int = 50, offset: int = 0) -> list[OrderRow]:
+        sql = "SELECT * FROM orders WHERE user=?"
+        params: list[Any] = [user]
+        if status:
+            sql += " AND status=?"
+            params.append(status.upper())
+        if since_ms is not None:
+            sql += " AND intent_ms>=?"
+            params.append(since_ms)
+        if until_ms is not None:
+            sql += " AND intent_ms<?"
+            params.append(until_ms)
+        sql += " ORDER BY id DESC LIMIT ? OFFSET ?"
+        params += [limit, offset]
+        return [_order(r) for r in await self._query(sql, params)]
+
+    # ------------------------------------------------------------ token and filter cache
+
+    async def put_tokens(self, tokens: Iterable[Token], now_ms: int) -> None:
+        stmts = [(
+            "INSERT INTO tokens(alpha_id, symbol, name, mul_point, tradable, raw, updated_ms) VALUES (?,?,?,?,?,?,?) "
+            "ON CONFLICT(alpha_id) DO UPDATE SET symbol=excluded.symbol, name=excluded.name, "
+            "mul_point=excluded.mul_point, tradable=excluded.tradable, raw=excluded.raw, "
+            "updated_ms=excluded.updated_ms",
+            (t.alpha_id, t.symbol, t.name, t.mul_point, int(t.tradable), json.dumps(_token_json(t)), now_ms))
+            for t in tokens]
+        if stmts:
+            await self._tx(stmts)
+
+    async def token(self, alias: str) -> tuple[Token, int] | None:
+        """A token by alphaId or display symbol (case-insensitive), with its cache time."""
+        rows = await self._query(
+            "SELECT raw, updated_ms FROM tokens WHERE upper(alpha_id)=upper(?) OR upper(symbol)=upper(?) "
+            "ORDER BY (upper(alpha_id)=upper(?)) DESC, tradable DESC LIMIT 1", (alias, alias, alias))
+        if not rows:
+            return None
+        return Token(**json.loads(rows[0][0])), int(rows[0][1])
+
+    async def tokens(self) -> list[tuple[Token, int]]:
+        rows = await self._query("SELECT raw, updated_ms FROM tokens ORDER BY symbol")
+        return [(Token(**json.loads(r[0])), int(r[1])) for r in rows]
+
+    async def put_symbols(self, symbols: Iterable[SymbolFilters], now_ms: int) -> None:
+        stmts = [(
+            "INSERT INTO symbols(symbol, filters, updated_ms) VALUES (?,?,?) ON CONFLICT(symbol) DO UPDATE SET "
+            "filters=excluded.filters, updated_ms=excluded.updated_ms",
+            (s.symbol, json.dumps(_filters_json(s)), now_ms)) for s in symbols]
+        if stmts:
+            await self._tx(stmts)
+
+    async def symbol_filters(self, symbol: str) -> tuple[SymbolFilters, int] | None:
+        rows = await self._query("SELECT filters, updated_ms FROM symbols WHERE symbol=?", (symbol,))
+        if not rows:
+            return None
+        raw: dict[str, Any] = json.loads(rows[0][0])
+        fields: dict[str, Any] = {k: Decimal(v) if k in _DECIMAL_FILTER_FIELDS else v for k, v in raw.items()}
+        return SymbolFilters(**fields), int(rows[0][1])
+
+
+_DECIMAL_FILTER_FIELDS = frozenset({"tick_size", "step_size", "min_qty", "max_qty", "min_price", "max_price",
+                                    "min_notional"})
+
+
+def _filters_json(s: SymbolFilters) -> dict[str, str]:
+    return {k: fmt(getattr(s, k)) if k in _DECIMAL_FILTER_FIELDS else getattr(s, k) for k in s.__slots__}
+
+
+def _token_json(t: Token) -> dict[str, Any]:
+    return {k: getattr(t, k) for k in t.__slots__}
