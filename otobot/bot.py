@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
@@ -57,6 +57,15 @@ UNWIND_FAILED = "unwind_failed"
 REJECTED = "order_rejected"
 # Reasons that describe a condition re-checked at start, not an operator's decision.
 TRANSIENT_PAUSES = frozenset({DISCONNECTED, INSUFFICIENT_BALANCE, CONFIG, REJECTED})
+
+
+FACT_REASONS = {
+    "buy_partial": "working BUY partly filled",
+    "buy_filled": "working BUY filled, pending SELL live",
+    "sell_filled": "pending SELL filled",
+    "cancelled": "the OTO ended unfilled",
+    "unwound": "unwind SELL filled",
+}
 
 
 class Clock(Protocol):
@@ -208,8 +217,8 @@ class Bot:
                                               on_down=self._on_down, renew_every_s=self.rel.listen_key_renew_s,
                                               ping_interval_s=self.rel.ws_ping_interval_s,
                                               backoff_max_s=self.rel.ws_backoff_max_s, logger=self.log)
-                tasks = [asyncio.create_task(self._guard(self.market.run()), name=f"{self.name}-market"),
-                         asyncio.create_task(self._guard(self._user_stream_loop()), name=f"{self.name}-user")]
+                tasks = [asyncio.create_task(self._guard(self.market.run), name=f"{self.name}-market"),
+                         asyncio.create_task(self._guard(self._user_stream_loop), name=f"{self.name}-user")]
             try:
                 await self._drive()
             finally:
@@ -245,10 +254,10 @@ class Bot:
         await self.inbox.put(cmd)
         return await cmd.done
 
-    async def _guard(self, coro: Any) -> None:
+    async def _guard(self, run: Callable[[], Awaitable[None]]) -> None:
         """Run a stream task; an unexpected error reaches the driver so the whole bot restarts cleanly."""
         try:
-            await coro
+            await run()
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
@@ -373,7 +382,7 @@ class Bot:
     async def _advance(self) -> None:
         """Do what the current state and the clock call for. Called after every message and timer."""
         now = self.clock.monotonic()
-        await self._follow_facts("order update")
+        await self._follow_facts("stream")
         if not self.stream_up and self.cycle.state in LIVE_STATES and now >= self._poll_at:
             self._poll_at = now + self.rel.rest_poll_s
             with contextlib.suppress(ExchangeError):
@@ -383,6 +392,14 @@ class Bot:
                 and now - self.down_since >= self.rel.disconnect_grace_s):
             await self._pause(DISCONNECTED, f"user-data stream down for {now - self.down_since:.0f} s "
                               f"(grace {self.rel.disconnect_grace_s:.0f} s)")
+        # A step may lead straight into a state that acts at once (cancelled → done → idle → place).
+        for _ in range(8):
+            before = (self.cycle.state, self._deadline)
+            await self._step(self.clock.monotonic())
+            if (self.cycle.state, self._deadline) == before:
+                break
+
+    async def _step(self, now: float) -> None:
         state = self.cycle.state
         due = self._deadline is not None and now >= self._deadline
         if state == "idle":
@@ -413,7 +430,7 @@ class Bot:
 
     async def _follow_facts(self, why: str) -> None:
         while (trigger := next_trigger(self.cycle.state, self.orders, self._cancelling)) is not None:
-            await self._fire(trigger, why)
+            await self._fire(trigger, f"{FACT_REASONS.get(trigger, trigger)} ({why})")
 
     # ================================================================== transitions
 
@@ -513,6 +530,12 @@ class Bot:
             self._deadline = self.clock.monotonic() + REFUSAL_RETRY_S
             return
         refusal = self.cycle.refusal()
+        if refusal is not None and self.cycle.not_paused() and not self.cycle.balance_ok() \
+                and self.cycle.user_stream_up() and self.cycle.target_open():
+            self._quote_free = None
+            await self._pause(INSUFFICIENT_BALANCE, f"{refusal}: top up {self.cfg.quote} or lower "
+                              f"order.quote_amount in {self.cfg.path}, then `otobot ctl resume {self.name}`")
+            return
         if refusal is not None:
             if refusal != self._last_refusal:
                 self.log.info("Not placing: {}", refusal)

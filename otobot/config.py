@@ -90,7 +90,9 @@ class GlobalConfig:
 class PricingConfig:
     mode: str = "percent"  # percent: offsets in % ; fixed: offsets in ticks
     buy_offset: Decimal = Decimal("0.5")  # above the last trade: crosses the spread so the BUY fills as taker
-    sell_offset: Decimal = Decimal("0.5")  # below the buy price: the pending SELL crosses back at once
+    # below the BUY price. It must exceed buy_offset or the SELL lands at the last price and rests instead of
+    # crossing back (S1's docs recommend 0.5 % / 1.0 %). Fills happen at the book's prices, not at these limits.
+    sell_offset: Decimal = Decimal("1.0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,10 +374,10 @@ def load_user(path: Path | str) -> UserConfig:
         mode = p.string("mode", "percent", ("percent", "fixed")) or "percent"
         if mode == "percent":
             buy_off = p.decimal("buy_offset", Decimal("0.5"), Decimal(0), Decimal(50))
-            sell_off = p.decimal("sell_offset", Decimal("0.5"), Decimal(0), Decimal(50))
+            sell_off = p.decimal("sell_offset", Decimal("1.0"), Decimal(0), Decimal(50))
         else:
-            buy_off = p.decimal("buy_offset", Decimal(2), Decimal(0), Decimal(100000))
-            sell_off = p.decimal("sell_offset", Decimal(2), Decimal(0), Decimal(100000))
+            buy_off = p.decimal("buy_offset", Decimal(2), Decimal(0), Decimal(10) ** 12)
+            sell_off = p.decimal("sell_offset", Decimal(4), Decimal(0), Decimal(10) ** 12)
             for k, v in (("buy_offset", buy_off), ("sell_offset", sell_off)):
                 if v != v.to_integral_value():
                     p.problem(k, str(v), "in fixed mode offsets are whole numbers of ticks")

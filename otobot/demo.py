@@ -53,7 +53,7 @@ def write_demo_config(root: Path, sim: Simulator, users: int, *, log_level: str 
             "token": token,
             "target": {"kind": kind, "value": int(value) if kind == "points" else float(value)},
             "order": {"quote_amount": float(amount)},
-            "pricing": {"mode": "percent", "buy_offset": 0.3, "sell_offset": 0.3},
+            "pricing": {"mode": "percent", "buy_offset": 0.3, "sell_offset": 0.8},
             "timeouts": {"buy_s": 5, "sell_s": 10},
             "pause_between_cycles_s": 0.2,
             "credentials": {"source": "inline", "cookie": creds.cookie, "csrftoken": creds.csrftoken},

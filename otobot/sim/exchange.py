@@ -289,7 +289,8 @@ class Exchange:
         self.books[o.symbol.pair].cancel(o.id)
         self._unlock(o)
         o.status = "CANCELED"
-        self._event(o, "CANCELED", now_ms())
+        o.update_time = now_ms()
+        self._event(o, "CANCELED", o.update_time)
 
     def _unlock(self, o: SimOrder) -> None:
         if o.locked > 0:
