@@ -171,6 +171,7 @@ class Bot:
         self.rest: AlphaRest | None = None
         self._deadline: float | None = None  # the current state's timer (monotonic)
         self._poll_at = 0.0
+        self._retry_at: float | None = None  # wake-up after a transient exchange error
         self._cancelling: str | None = None  # which leg a cancelling cycle is cancelling: working | pending
         self._rung = 0
         self._settle_misses = 0
@@ -303,7 +304,7 @@ class Bot:
             if self._stopping:
                 await self._shutdown()
                 return
-            await self._advance()
+            await self._guarded(self._advance())
             wake = self._next_wake()
             try:
                 if wake is None:
@@ -313,12 +314,24 @@ class Bot:
                         msg = await self.inbox.get()
             except TimeoutError:
                 continue
-            await self._handle(msg)
+            await self._guarded(self._handle(msg))
             while not self.inbox.empty() and not self._stopping:
-                await self._handle(self.inbox.get_nowait())
+                await self._guarded(self._handle(self.inbox.get_nowait()))
+
+    async def _guarded(self, step: Awaitable[None]) -> None:
+        """A REST failure mid-step is a reason to look again shortly, not to crash: state lives in SQLite and
+        on the exchange, and the next step starts by reading them. Session problems pause the user."""
+        try:
+            await step
+        except (AuthExpired, RiskChallenge) as exc:
+            await self._pause(RISK_CHALLENGE if isinstance(exc, RiskChallenge) else AUTH_EXPIRED, self._auth_help(exc))
+        except ExchangeError as exc:
+            retry = exc.retry_after if isinstance(exc, RateLimited) and exc.retry_after else REFUSAL_RETRY_S
+            self.log.warning("Exchange error in state {} ({}); trying again in {:.1f} s", self.cycle.state, exc, retry)
+            self._retry_at = self.clock.monotonic() + retry  # a wake-up only: the state's own timer is kept
 
     def _next_wake(self) -> float | None:
-        wakes = [w for w in (self._deadline,) if w is not None]
+        wakes = [w for w in (self._deadline, self._retry_at) if w is not None]
         if not self.stream_up and self.cycle.state in LIVE_STATES:
             wakes.append(self._poll_at)
         if not self.stream_up and self.down_since is not None and self.paused_reason is None:
@@ -382,6 +395,8 @@ class Bot:
     async def _advance(self) -> None:
         """Do what the current state and the clock call for. Called after every message and timer."""
         now = self.clock.monotonic()
+        if self._retry_at is not None and now >= self._retry_at:
+            self._retry_at = None
         await self._follow_facts("stream")
         if not self.stream_up and self.cycle.state in LIVE_STATES and now >= self._poll_at:
             self._poll_at = now + self.rel.rest_poll_s

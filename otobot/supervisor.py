@@ -184,6 +184,7 @@ class Supervisor:
             slot.bot = bot
             slot.error = None
             slot.started.set()
+            began = asyncio.get_running_loop().time()
             try:
                 await bot.run()
                 return
@@ -195,6 +196,8 @@ class Supervisor:
                 log.opt(exception=exc).error("Bot crashed ({}); restarting it in {:.0f} s", slot.error, delay)
                 if self.metrics is not None:
                     self.metrics.inc("bot_restarts_total", 1.0, user=name)
+                if asyncio.get_running_loop().time() - began > 60:
+                    delay = 1.0  # it ran fine for a while: this is a new problem, not a crash loop
             try:
                 await asyncio.wait_for(self._stop.wait(), timeout=delay * random.uniform(0.8, 1.2))
                 return

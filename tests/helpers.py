@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -13,7 +12,9 @@ from typing import Any
 
 import yaml
 
+from otobot import invariants
 from otobot.config import GlobalConfig, load_global
+from otobot.invariants import Invariants
 from otobot.sim.server import Simulator
 from otobot.store import Store
 from otobot.supervisor import CredentialSource, Supervisor
@@ -115,61 +116,11 @@ async def cycles_done(store: Store, user: str) -> int:
     return (await store.user_stats(user)).cycles
 
 
-@dataclass
-class Invariants:
-    exchange_orders: int
-    fills_checked: int
-    duplicates: int
-    lost_fills: int
-    untracked_orders: int
-    overlapping_otos: int
-    base_gap: Decimal
-
-
-async def check_invariants(sim: Simulator, store: Store, user: str, *, settle_s: float = 0.0) -> Invariants:
-    """What issue #4 promises, checked against the exchange's own books:
-    every exchange order of the user is in SQLite; every fill is recorded exactly once (per order, the sum of
-    SQLite fills equals the exchange's executed qty); at most one OTO was live at any moment; and the base the
-    exchange holds equals what SQLite's fills say was bought and not sold."""
-    if settle_s:
-        await asyncio.sleep(settle_s)
-    ex = sim.exchange
-    orders = ex.user_order_objs(user)
-    db_fills = await store.fills(user)
-    by_order: dict[str, Decimal] = {}
-    keys: set[str] = set()
-    duplicates = 0
-    for f in db_fills:
-        if f["exec_key"] in keys:
-            duplicates += 1
-        keys.add(f["exec_key"])
-        by_order[f["order_id"]] = by_order.get(f["order_id"], Decimal(0)) + Decimal(f["qty"])
-    claimed = await store.claimed_order_ids(str(o.id) for o in orders)
-    untracked = sum(1 for o in orders if str(o.id) not in claimed)
-    lost = 0
-    for o in orders:
-        recorded = by_order.get(str(o.id), Decimal(0))
-        if recorded < o.executed:
-            lost += 1
-        elif recorded > o.executed:
-            duplicates += 1
-    # OTO lifetimes on the exchange: [placed, last leg final]; any overlap = two live OTOs at once.
-    spans: dict[int, list[int]] = {}
-    for o in orders:
-        if o.list_id < 0:
-            continue
-        end = o.update_time if not o.open else 2**62
-        span = spans.setdefault(o.list_id, [o.time, end])
-        span[0], span[1] = min(span[0], o.time), max(span[1], end)
-    ordered = sorted(spans.values())
-    overlaps = sum(1 for a, b in itertools.pairwise(ordered) if b[0] < a[1])
-    base_db = Decimal(0)
-    for f in db_fills:
-        qty = Decimal(f["qty"])
-        base_db += qty - Decimal(f["commission"]) if f["side"] == "BUY" else -qty
-    held = Decimal(0)
-    for s in ex.config.symbols:
-        bal = ex.accounts[user].balances.get(s.alpha_id)
-        if bal:
-            held += bal[0] + bal[1]
-    return Invariants(len(orders), len(db_fills), duplicates, lost, untracked, overlaps, abs(held - base_db))
+async def check_invariants(sim: Simulator, store: Store, user: str) -> Invariants:
+    """Issue #4's promises, checked against the simulator's own books (see otobot.invariants)."""
+    state = sim.state(user)
+    orders = state["orders"]
+    held = sum((Decimal(v["free"]) + Decimal(v["locked"]) for a, v in state["balances"].items() if a != "USDT"
+                and a != "USDC"), Decimal(0))
+    claimed = await store.claimed_order_ids(str(o["orderId"]) for o in orders)
+    return invariants.check(orders, held, await store.fills(user), claimed)

@@ -1,0 +1,319 @@
+"""`otobot bench`: the simulator in its own process, the daemon here; reaction latency, throughput, footprint, cost."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+from loguru import logger
+
+from otobot import invariants, logsetup
+from otobot.config import load_global
+from otobot.exchange.protocol import PLACE_OTO
+from otobot.sim.config import DEFAULT_SYMBOLS, sim_user
+from otobot.store import Store
+from otobot.supervisor import CredentialSource, Supervisor
+
+TOKENS = [(s.symbol, s.pair) for s in DEFAULT_SYMBOLS]
+# Two pricing groups on the same market: otobot's default and the naive fixed 1 % offsets of a well-known peer
+# (S1: buy = last × 1.01, pending = buy × 0.99).
+OTOBOT_PRICING = {"mode": "percent", "buy_offset": 0.5, "sell_offset": 1.0}
+NAIVE_PRICING = {"mode": "percent", "buy_offset": 1.0, "sell_offset": 1.0}
+SPREAD_BPS = Decimal(DEFAULT_SYMBOLS[0].spread_bps)
+FEE_BPS = Decimal(1)  # 0.01 % per side
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def _write_config(root: Path, port: int, users: int, *, burst: bool) -> Path:
+    (root / "users").mkdir(parents=True)
+    base = f"127.0.0.1:{port}"
+    cfg = {
+        "database": "bench.db", "users_dir": "users", "logging": {"level": "WARNING"},
+        "control": {"socket": "bench.sock"},
+        "exchange": {"rest_url": f"http://{base}", "market_ws_url": f"ws://{base}/w3w/wsa/stream",
+                     "user_ws_url": f"ws://{base}/w3w/stream"},
+        # The simulator has no rate limit; the bench measures otobot, not the (default 2/s) limiter.
+        "reliability": {"requests_per_second": 50, "request_burst": 50, "unknown_settle_s": 1.0,
+                        "market_stale_after_s": 120, "disconnect_grace_s": 120},
+    }
+    (root / "otobot.yaml").write_text(yaml.safe_dump(cfg))
+    for i in range(users):
+        u = sim_user(f"u{i:04d}")
+        token = TOKENS[i % len(TOKENS)][0]
+        pricing = NAIVE_PRICING if (i % 2 and not burst) else OTOBOT_PRICING
+        if burst:
+            pricing = {"mode": "fixed", "buy_offset": 0, "sell_offset": 400}
+        user = {
+            "token": token, "target": {"kind": "volume", "value": 10**9}, "order": {"quote_amount": 10},
+            "pricing": pricing, "timeouts": {"buy_s": 600 if burst else 5, "sell_s": 10},
+            "pause_between_cycles_s": 0, "max_price_age_s": 3600, "volatility": {"max_move_pct": 50},
+            "credentials": {"source": "inline", "cookie": u.cookie, "csrftoken": u.csrftoken},
+        }
+        (root / "users" / f"{u.name}.yaml").write_text(yaml.safe_dump(user))
+    return root / "otobot.yaml"
+
+
+def _sim_config(root: Path, users: int, seed: int, burst: bool) -> Path:
+    path = root / "sim.yaml"
+    spec: dict[str, Any] = {"seed": seed, "users": [{"name": f"u{i:04d}", "usdt": 1_000_000} for i in range(users)]}
+    if burst:
+        spec["options"] = {"tick_interval_s": 0.1}
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+async def _admin(session: aiohttp.ClientSession, port: int, path: str, body: dict[str, Any] | None = None) -> Any:
+    url = f"http://127.0.0.1:{port}/_sim/{path}"
+    if body is None:
+        async with session.get(url) as r:
+            return await r.json(content_type=None)
+    async with session.post(url, json=body) as r:
+        return await r.json(content_type=None)
+
+
+async def _wait_port(port: int, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            _, w = await asyncio.open_connection("127.0.0.1", port)
+            w.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"the simulator did not open port {port}")
+
+
+async def _bench(users: int, duration: float, seed: int, burst: bool, chaos: bool) -> dict[str, Any]:
+    logsetup.setup("WARNING")
+    root = Path(tempfile.mkdtemp(prefix="otobot-bench-"))
+    port = _free_port()
+    sim_cfg = _sim_config(root, users, seed, burst)
+    sim = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "otobot", "sim", "--port", str(port), "--sim-config", str(sim_cfg), "--users",
+        str(users), "--seed", str(seed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rss_before = _rss_mb()
+    try:
+        await _wait_port(port)
+        config = _write_config(root, port, users, burst=burst)
+        settings = load_global(config)
+        store = await Store.open(settings.database)
+        sup = Supervisor(settings, store, CredentialSource(store, None))
+        cpu0 = time.process_time()
+        task = asyncio.create_task(sup.run(install_signals=False))
+        async with aiohttp.ClientSession() as http:
+            bots = []
+            for _ in range(600):
+                bots = [s.bot for s in sup.slots.values() if s.bot is not None]
+                if len(bots) == users and all(b.stream_up for b in bots):
+                    break
+                await asyncio.sleep(0.1)
+            ready = sum(1 for b in bots if b.stream_up)
+            injected: dict[str, int] = {}
+            if burst:
+                result_extra = await _burst(http, port, bots)
+            else:
+                await asyncio.sleep(min(3.0, duration / 4))  # warm-up: connections settle, caches fill
+                for b in bots:
+                    b.latencies.clear()
+                start_cycles = {b.name: b.cycles_completed for b in bots}
+                t0 = time.monotonic()
+                cpu_t0 = time.process_time()
+                end = t0 + duration
+                i = 0
+                while time.monotonic() < end:
+                    await asyncio.sleep(1.0)
+                    if chaos:
+                        i += 1
+                        await _inject(http, port, i, seed)
+                elapsed = time.monotonic() - t0
+                cpu = time.process_time() - cpu_t0
+                cycles = {b.name: b.cycles_completed - start_cycles[b.name] for b in bots}
+                result_extra = {"cycles": sum(cycles.values()), "elapsed_s": round(elapsed, 2),
+                                "cycles_per_s": round(sum(cycles.values()) / elapsed, 2),
+                                "cycles_per_s_per_user": round(sum(cycles.values()) / elapsed / max(1, users), 3),
+                                "cpu_s_in_window": round(cpu, 2)}
+            lat_ms = [x * 1000 for b in bots for x in b.latencies]
+            rss = _rss_mb()
+            for b in bots:
+                await b.pause()
+            if chaos:
+                with contextlib.suppress(Exception):
+                    await _admin(http, port, "faults", {"clear": True})
+                    injected = (await _admin(http, port, "faults", {})).get("injected", {})
+            await asyncio.sleep(1.0)
+            cost = await _cost(store, bots)
+            checked = await _check(http, port, store, bots) if chaos else None
+        sup.request_stop()
+        await asyncio.wait_for(task, 60)
+        await store.close()
+        return {
+            "users": users, "users_connected": ready, "duration_s": duration, "seed": seed,
+            "mode": "burst" if burst else ("chaos" if chaos else "steady"),
+            "reaction_ms": {"n": len(lat_ms), "p50": round(_pct(lat_ms, 0.5), 3), "p99": round(_pct(lat_ms, 0.99), 3),
+                            "max": round(max(lat_ms), 3) if lat_ms else None,
+                            "mean": round(statistics.fmean(lat_ms), 3) if lat_ms else None},
+            **result_extra,
+            "rss_mb": round(rss, 1), "rss_mb_before_bots": round(rss_before, 1),
+            "rss_mb_per_user": round((rss - rss_before) / max(1, users), 3),
+            "cpu_s_total": round(time.process_time() - cpu0, 2),
+            "cost": cost, "injected": injected, "invariants": checked,
+        }
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            sim.terminate()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(sim.wait(), 10)
+
+
+async def _burst(http: aiohttp.ClientSession, port: int, bots: list[Any]) -> dict[str, Any]:
+    """Freeze the market; let every bot rest a BUY at the last price; move the price so all fill at once."""
+    await _admin(http, port, "market", {"paused": True})
+    for _ in range(300):
+        if all(b.cycle.state == "pending" for b in bots):
+            break
+        await asyncio.sleep(0.1)
+    resting = sum(1 for b in bots if b.cycle.state == "pending")
+    for b in bots:
+        b.latencies.clear()
+    for _, pair in TOKENS:
+        await _admin(http, port, "shock", {"symbol": pair, "pct": -1})
+    await asyncio.sleep(3.0)
+    await _admin(http, port, "market", {"paused": False})
+    return {"resting_before_move": resting, "filled_by_move": sum(1 for b in bots if b.latencies)}
+
+
+async def _inject(http: aiohttp.ClientSession, port: int, i: int, seed: int) -> None:
+    kind = (i + seed) % 4
+    if kind == 0:
+        await _admin(http, port, "drop_ws", {"which": "user"})
+    elif kind == 1:
+        await _admin(http, port, "faults", {"drop_response": {"path": PLACE_OTO, "count": 2, "when": "after"}})
+    elif kind == 2:
+        await _admin(http, port, "faults", {"http_error": {"status": 429, "count": 5, "retry_after": 0.2}})
+    else:
+        await _admin(http, port, "faults", {"duplicate_p": 0.05, "reorder_p": 0.05})
+
+
+async def _cost(store: Store, bots: list[Any]) -> dict[str, Any]:
+    """Loss per 1,000 quote of buy volume, by pricing group, with fees and spread crossing broken out."""
+    groups: dict[str, dict[str, Decimal]] = {}
+    for b in bots:
+        group = "naive_1pct" if b.cfg.pricing.buy_offset == Decimal(1) else "otobot"
+        s = await store.user_stats(b.name)
+        g = groups.setdefault(group, {"buy": Decimal(0), "loss": Decimal(0), "fees": Decimal(0), "cycles": Decimal(0)})
+        g["buy"] += s.buy_quote
+        g["loss"] += s.loss_quote
+        g["fees"] += s.fees_quote
+        g["cycles"] += s.cycles
+    out: dict[str, Any] = {"floor_bps": float(2 * FEE_BPS + SPREAD_BPS),
+                           "target_bps": float(2 * FEE_BPS + SPREAD_BPS + 2 * FEE_BPS + SPREAD_BPS / 2)}
+    for name, g in groups.items():
+        if g["buy"] == 0:
+            continue
+        loss_bps = g["loss"] / g["buy"] * 10000
+        fee_bps = g["fees"] / g["buy"] * 10000
+        out[name] = {"cycles": int(g["cycles"]), "buy_volume": float(round(g["buy"], 2)),
+                     "loss_bps": float(round(loss_bps, 2)), "fees_bps": float(round(fee_bps, 2)),
+                     "spread_and_slippage_bps": float(round(loss_bps - fee_bps, 2)),
+                     "loss_per_1000_quote": float(round(g["loss"] / g["buy"] * 1000, 4))}
+    return out
+
+
+async def _check(http: aiohttp.ClientSession, port: int, store: Store, bots: list[Any]) -> dict[str, Any]:
+    totals = {"users_ok": 0, "duplicates": 0, "lost_fills": 0, "untracked_orders": 0, "overlapping_otos": 0,
+              "exchange_orders": 0}
+    for b in bots:
+        state = await _admin(http, port, f"state?user={b.name}")
+        held = sum((Decimal(v["free"]) + Decimal(v["locked"]) for a, v in state["balances"].items()
+                    if a not in ("USDT", "USDC")), Decimal(0))
+        claimed = await store.claimed_order_ids(str(o["orderId"]) for o in state["orders"])
+        inv = invariants.check(state["orders"], held, await store.fills(b.name), claimed)
+        totals["users_ok"] += inv.ok
+        for k in ("duplicates", "lost_fills", "untracked_orders", "overlapping_otos", "exchange_orders"):
+            totals[k] += getattr(inv, k)
+    return totals
+
+
+def run_bench(*, users: int, duration: float, seed: int, burst: bool, chaos: bool, json_path: Path | None) -> int:
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 8 * users + 256)), hard))
+    except (ImportError, ValueError, OSError):
+        pass
+    result = asyncio.run(_bench(users, duration, seed, burst, chaos))
+    print(_render(result))
+    if json_path is not None:
+        json_path.write_text(json.dumps(result, indent=2))
+        print(f"results written to {json_path}")
+    logger.remove()
+    ok = result.get("invariants") is None or result["invariants"]["users_ok"] == users
+    return 0 if ok else 1
+
+
+def _render(r: dict[str, Any]) -> str:
+    lat = r["reaction_ms"]
+    lines = [f"otobot bench: {r['users']} users ({r['users_connected']} connected), mode {r['mode']}, seed {r['seed']}",
+             f"reaction (fill frame read → next request written): n={lat['n']} p50 {lat['p50']} ms, "
+             f"p99 {lat['p99']} ms, max {lat['max']} ms"]
+    if "cycles" in r:
+        lines.append(f"throughput: {r['cycles']} cycles in {r['elapsed_s']} s = {r['cycles_per_s']} cycles/s "
+                     f"({r['cycles_per_s_per_user']} per user); CPU {r['cpu_s_in_window']} s in that window")
+    if "resting_before_move" in r:
+        lines.append(f"burst: {r['resting_before_move']} BUYs resting, {r['filled_by_move']} bots reacted to the move")
+    lines.append(f"footprint: RSS {r['rss_mb']} MB ({r['rss_mb_per_user']} MB per user above "
+                 f"{r['rss_mb_before_bots']} MB), CPU {r['cpu_s_total']} s total")
+    cost = r["cost"]
+    lines.append(f"cost floor (2 fees + 1 spread) {cost['floor_bps']} bps; target ≤ {cost['target_bps']} bps")
+    for name in ("otobot", "naive_1pct"):
+        if name in cost:
+            c = cost[name]
+            lines.append(f"  {name:<10} loss {c['loss_bps']} bps of buy volume ({c['loss_per_1000_quote']} per 1,000) "
+                         f"= fees {c['fees_bps']} + spread/slippage {c['spread_and_slippage_bps']} bps "
+                         f"over {c['cycles']} cycles")
+    if r.get("invariants"):
+        inv = r["invariants"]
+        lines.append(f"invariants: {inv['users_ok']}/{r['users']} users clean; duplicates {inv['duplicates']}, "
+                     f"lost fills {inv['lost_fills']}, untracked orders {inv['untracked_orders']}, "
+                     f"overlapping OTOs {inv['overlapping_otos']}; injected {r['injected']}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(run_bench(users=int(os.environ.get("N", "10")), duration=10, seed=1, burst=False, chaos=False,
+                       json_path=None))
