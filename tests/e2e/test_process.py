@@ -140,3 +140,34 @@ async def test_demo_runs_to_a_summary() -> None:
     for user in ("alice", "bob", "carol"):
         line = next(line for line in text.splitlines() if line.startswith(user))
         assert int(line.split()[1]) > 0, line  # cycles
+
+
+async def test_kill_9_while_the_place_request_is_in_flight_adopts_the_order_after_restart(tmp_path: Path) -> None:
+    sim = Simulator(default_sim_config(users=1, seed=9))
+    await sim.start()
+    try:
+        config = write_config(tmp_path, sim, {"alice": {"target": {"value": 10**6}}},
+                              reliability={"rest_timeout_s": 10, "unknown_settle_s": 0.5})
+        db, log = tmp_path / "otobot.db", tmp_path / "daemon.log"
+        async with daemon(config, log) as proc:
+            await wait_for(lambda: db.exists() and sim.requests.get(p.LISTEN_KEY, 0) > 0, 20, "daemon up")
+            sim.faults.rest_delay_s = 1.5  # the server holds every request 1.5 s before applying it
+            before = sim.requests.get(p.PLACE_OTO, 0)
+            await wait_for(lambda: sim.requests.get(p.PLACE_OTO, 0) > before, 20, "a place request in flight")
+            proc.send_signal(signal.SIGKILL)
+            await proc.wait()
+        await wait_for(lambda: len(sim.exchange.user_order_objs("alice")) >= 2 * (before + 1), 10,
+                       "the exchange applied the orphaned request")
+        sim.faults.rest_delay_s = 0.0
+        async with daemon(config, log) as proc:
+            await wait_for(lambda: "adopted, not placed again" in log.read_text(), 30, "adoption after restart")
+            proc.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(proc.wait(), 15) == 0
+        store = await Store.open(db)
+        try:
+            inv = await check_invariants(sim, store, "alice")
+            assert inv.ok, inv
+        finally:
+            await store.close()
+    finally:
+        await sim.stop()
