@@ -458,6 +458,7 @@ class Bot:
         for frm, to, why in self._changes:
             cid = self.cycle_row.id if self.cycle_row else None
             self.log.bind(cycle=cid or "-").info("{} → {}: {}", frm, to, why)
+            self._entered(to)
             if not persist:
                 continue
             if self.cycle_row is not None and frm != "done":
@@ -465,7 +466,6 @@ class Bot:
                                                  closed=to in ("done", "idle"))
             else:
                 await self.store.audit(now_ms, self.name, "transition", why, frm=frm, to=to)
-            self._entered(to)
         self._changes.clear()
         return ok
 
@@ -568,11 +568,21 @@ class Bot:
             return
         now_ms = self.clock.time_ms()
         # Write before send: the intent is in SQLite before the request can create anything.
-        cycle_id = await self.store.create_cycle(
+        cycle_id, working_row, pending_row = await self.store.create_cycle(
             user=self.name, day=self._day, symbol=self.symbol, base_asset=self.token.alpha_id,
             quote_asset=self.cfg.quote, mul_point=self.token.mul_point, working_price=order.working_price,
             pending_price=order.pending_price, quantity=order.quantity, pay_amount=order.pay_amount, now_ms=now_ms)
-        await self._load_cycle(cycle_id)
+        self.cycle_row = CycleRow(
+            id=cycle_id, user=self.name, day=self._day, symbol=self.symbol, base_asset=self.token.alpha_id,
+            quote_asset=self.cfg.quote, mul_point=self.token.mul_point, state="placing", reason=None,
+            working_price=order.working_price, pending_price=order.pending_price, quantity=order.quantity,
+            pay_amount=order.pay_amount, intent_ms=now_ms, placed_ms=None, closed_ms=None, order_list_id=None)
+        self.orders = CycleOrders(
+            working=TrackedOrder(row_id=working_row, role="working", order_id=None, side="BUY",
+                                 price=order.working_price, quantity=order.quantity, status="INTENT", intent_ms=now_ms),
+            pending=TrackedOrder(row_id=pending_row, role="pending", order_id=None, side=SELL,
+                                 price=order.pending_price, quantity=Decimal(0), status="INTENT", intent_ms=now_ms))
+        self.log = logger.bind(user=self.name, cycle=cycle_id)
         await self._fire("place", f"BUY {fmt(order.quantity)} @ {fmt(order.working_price)}, "
                          f"SELL @ {fmt(order.pending_price)} (last {fmt(self.last_trade.price)})", persist=False)
         self._mark_reaction()
@@ -587,14 +597,16 @@ class Bot:
             await self._place_refused(exc)
             return
         self._metric("inc", "orders_placed_total", 1.0)
-        await self.store.attach_oto(cycle_id, placed.working_order_id, placed.pending_order_id, None,
-                                    self.clock.time_ms())
         assert self.orders.working is not None and self.orders.pending is not None
         self.orders.working.order_id = placed.working_order_id
         self.orders.pending.order_id = placed.pending_order_id
         self.orders.working.status = merge_status(self.orders.working.status, "NEW")
         self.orders.pending.status = merge_status(self.orders.pending.status, "PENDING")
-        await self._fire("placed", f"working {placed.working_order_id}, pending {placed.pending_order_id}")
+        reason = f"working {placed.working_order_id}, pending {placed.pending_order_id}"
+        # The ids and the new state go to SQLite in one transaction.
+        await self.store.attach_oto(cycle_id, placed.working_order_id, placed.pending_order_id, None,
+                                    self.clock.time_ms(), transition=(self.name, "placing", "pending", reason))
+        await self._fire("placed", reason, persist=False)
 
     async def _place_refused(self, exc: ExchangeError) -> None:
         """The exchange refused the OTO, so nothing exists: the intent is closed, the reason decides what next."""
@@ -920,7 +932,7 @@ class Bot:
         row = self.cycle_row
         bought = self.orders.working.cum_quote if self.orders.working else Decimal(0)
         sold = sum((o.cum_quote for o in self.orders.all() if o.side == SELL), Decimal(0))
-        await self.store.count_cycle(self.name, row.day)
+        await self.store.count_cycle(self.name, row.day, self.clock.time_ms(), "ready for the next cycle")
         self._cycles_today += 1
         self.cycles_completed += 1
         self.log.bind(cycle=row.id).info("Cycle closed: bought {} {q}, sold {} {q}, result {} {q}", fmt(bought),
@@ -928,7 +940,7 @@ class Bot:
         if self._quote_free is not None:
             self._quote_free += sold - bought  # the cached balance follows the cycle; refreshed every 30 s
         self._clear_cycle()
-        await self._fire("next", "ready for the next cycle")
+        await self._fire("next", "ready for the next cycle", persist=False)  # audited by count_cycle
 
     def _clear_cycle(self) -> None:
         self.cycle_row = None

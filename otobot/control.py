@@ -6,8 +6,14 @@ import asyncio
 import contextlib
 import json
 import os
+import socket
+import stat
 from pathlib import Path
 from typing import Any, Protocol
+
+COMMANDS = ("status", "pause", "resume", "reload", "health")
+MAX_PATH_BYTES = 107  # sockaddr_un.sun_path is 108 bytes with the terminating NUL
+IDLE_TIMEOUT_S = 30.0  # a client that connects and says nothing is dropped, so it cannot pin a task forever
 
 
 class ControlUnavailable(Exception):
@@ -16,6 +22,10 @@ class ControlUnavailable(Exception):
 
 class ControlError(Exception):
     """The daemon answered with an error."""
+
+
+class ControlSocketBusy(RuntimeError):
+    """A live daemon already listens on the socket path."""
 
 
 class ControlHandler(Protocol):
@@ -27,49 +37,74 @@ class ControlHandler(Protocol):
 
 
 class ControlServer:
+    """`{"cmd": ..., "user": ..., "reason": ...}` → `{"ok": true, "result": {...}}` or `{"ok": false, "error": ...}`.
+
+    One JSON object per line, any number per connection. A handler exception becomes an error reply:
+    the operator gets the reason, the daemon keeps running.
+    """
+
     def __init__(self, path: Path, handler: ControlHandler) -> None:
         self.path = path
         self.handler = handler
         self._server: asyncio.AbstractServer | None = None
+        self._clients: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> None:
-        if self.path.exists():
-            try:
-                await request(self.path, "health", timeout_s=1.0)
-            except ControlUnavailable:
-                self.path.unlink()  # a stale socket of a crashed process
-            else:
-                raise RuntimeError(f"another otobot is running (its control socket {self.path} answers)")
+        if len(os.fsencode(self.path)) > MAX_PATH_BYTES:
+            raise ValueError(f"the control socket path {self.path} is longer than the {MAX_PATH_BYTES} bytes a "
+                             "Unix socket allows; set control_socket to a shorter path")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        old = os.umask(0o177)  # the socket is born 0600: no window where another user can connect
+        _remove_stale(self.path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)  # the socket is born 0600: no window in which another user could connect
         try:
-            self._server = await asyncio.start_unix_server(self._serve, path=str(self.path))
+            sock.bind(str(self.path))
+        except OSError:
+            sock.close()
+            raise
         finally:
             os.umask(old)
         os.chmod(self.path, 0o600)
+        self._server = await asyncio.start_unix_server(self._serve, sock=sock)
 
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
+            for writer in list(self._clients):
+                writer.close()
             await self._server.wait_closed()
+            self._server = None
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._clients.add(writer)
         try:
-            line = await reader.readline()
-            try:
-                req = json.loads(line or b"{}")
-                result = await self._dispatch(req)
-                reply: dict[str, Any] = {"ok": True, "result": result}
-            except Exception as exc:  # the operator gets the reason; the daemon keeps running
-                reply = {"ok": False, "error": str(exc).strip("'\"") or type(exc).__name__}
-            writer.write(json.dumps(reply, default=str).encode() + b"\n")
-            await writer.drain()
+            while True:
+                async with asyncio.timeout(IDLE_TIMEOUT_S):
+                    line = await reader.readline()
+                if not line.strip():
+                    break
+                writer.write(json.dumps(await self._reply(line), default=str).encode() + b"\n")
+                await writer.drain()
+        except (TimeoutError, ConnectionError, ValueError):  # ValueError: a line over the reader's limit
+            pass
         finally:
+            self._clients.discard(writer)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+    async def _reply(self, line: bytes) -> dict[str, Any]:
+        try:
+            req = json.loads(line)
+            if not isinstance(req, dict):
+                raise ValueError('a request is a JSON object like {"cmd": "status"}')
+            return {"ok": True, "result": await self._dispatch(req)}
+        except json.JSONDecodeError:
+            return {"ok": False, "error": 'the request is not JSON; send one object per line, like {"cmd": "status"}'}
+        except Exception as exc:
+            return {"ok": False, "error": str(exc).strip("'\"") or type(exc).__name__}
 
     async def _dispatch(self, req: dict[str, Any]) -> dict[str, Any]:
         cmd, user = req.get("cmd"), req.get("user")
@@ -80,26 +115,64 @@ class ControlServer:
         if cmd == "reload":
             return await self.handler.reload()
         if cmd in ("pause", "resume"):
-            if not user:
+            if not user or not isinstance(user, str):
                 raise ValueError(f"{cmd} needs a user")
             if cmd == "pause":
-                return await self.handler.pause(str(user), str(req.get("reason") or "operator"))
-            return await self.handler.resume(str(user))
-        raise ValueError(f"unknown command {cmd!r}; use status, pause, resume, reload or health")
+                return await self.handler.pause(user, str(req.get("reason") or "operator"))
+            return await self.handler.resume(user)
+        raise ValueError(f"unknown command {cmd!r}; use {', '.join(COMMANDS)}")
 
 
-async def request(path: Path, cmd: str, user: str | None = None, timeout_s: float = 5.0) -> dict[str, Any]:
+def _remove_stale(path: Path) -> None:
+    """Unlink the socket a crashed process left behind; refuse if a live daemon answers or it is not a socket."""
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise ControlSocketBusy(f"{path} exists and is not a socket; refusing to replace it")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(path))
+    except ConnectionRefusedError:
+        path.unlink()  # nobody listens: the socket of a crashed process
+        return
+    except OSError as exc:
+        raise ControlSocketBusy(f"cannot check the control socket {path}: {exc.strerror}") from None
+    finally:
+        probe.close()
+    raise ControlSocketBusy(f"another otobot is running (its control socket {path} accepts connections)")
+
+
+async def request(path: Path, cmd: str, user: str | None = None, timeout_s: float = 5.0, *,
+                  reason: str | None = None) -> dict[str, Any]:
+    """One command to the daemon; its `result`, or ControlError with its reason, or ControlUnavailable."""
+    body: dict[str, Any] = {"cmd": cmd, "user": user}
+    if reason is not None:
+        body["reason"] = reason
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path)), timeout_s)
+    except (FileNotFoundError, ConnectionRefusedError):
+        raise ControlUnavailable(f"the daemon is not running (no socket at {path})") from None
+    except PermissionError:
+        raise ControlUnavailable(f"permission denied on {path}: run this as the daemon's user (otobot)") from None
+    except (OSError, TimeoutError) as exc:
+        raise ControlUnavailable(f"cannot reach the daemon at {path} ({exc or 'timed out'})") from None
     try:
         async with asyncio.timeout(timeout_s):
-            reader, writer = await asyncio.open_unix_connection(str(path))
-            writer.write(json.dumps({"cmd": cmd, "user": user}).encode() + b"\n")
+            writer.write(json.dumps(body).encode() + b"\n")
             await writer.drain()
             line = await reader.readline()
-            writer.close()
-    except (OSError, TimeoutError) as exc:
-        raise ControlUnavailable(f"the daemon is not running (no answer on {path}: {exc})") from None
-    reply = json.loads(line or b"{}")
+    except (OSError, TimeoutError):
+        raise ControlUnavailable(f"the daemon did not answer on {path} within {timeout_s:g} s") from None
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
+    if not line:
+        raise ControlUnavailable(f"the daemon closed {path} without answering")
+    reply = json.loads(line)
     if not reply.get("ok"):
-        raise ControlError(reply.get("error", "unknown error"))
+        raise ControlError(reply.get("error") or "unknown error")
     result: dict[str, Any] = reply.get("result") or {}
     return result

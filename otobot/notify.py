@@ -4,100 +4,161 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any, Protocol
 
 import aiohttp
 from loguru import logger
 
 KINDS = ("paused", "auth_expired", "risk_challenge", "target_reached", "daily_summary", "resumed")
+TELEGRAM_MAX_CHARS = 4096
 
 
 @dataclass(frozen=True, slots=True)
 class Notification:
-    kind: str
+    kind: str  # one of KINDS; an unknown kind is still delivered (notifying must never raise into a bot)
     user: str | None
     text: str
     data: dict[str, Any] = field(default_factory=dict)
+    time_ms: int = field(default_factory=lambda: int(time.time() * 1000))
 
 
 class Notifier(Protocol):
     async def send(self, event: Notification) -> None: ...
 
 
+class DeliveryError(Exception):
+    """A notification was not accepted; `retryable` for 5xx, 429 and network trouble, not for other 4xx."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+def _check(status: int, where: str) -> None:
+    if status >= 400:
+        raise DeliveryError(f"{where} answered HTTP {status}", retryable=status >= 500 or status == 429)
+
+
 class TelegramNotifier:
+    """POST /bot<token>/sendMessage. Errors never carry the URL: it holds the bot token."""
+
     def __init__(self, session: aiohttp.ClientSession, bot_token: str, chat_id: str, *,
                  base_url: str = "https://api.telegram.org") -> None:
         self.session, self.chat_id = session, chat_id
-        self.url = f"{base_url.rstrip('/')}/bot{bot_token}/sendMessage"
+        self._url = f"{base_url.rstrip('/')}/bot{bot_token}/sendMessage"
+
+    def __repr__(self) -> str:
+        return f"TelegramNotifier(chat_id={self.chat_id!r})"
 
     async def send(self, event: Notification) -> None:
-        async with self.session.post(self.url, json={"chat_id": self.chat_id, "text": f"otobot: {event.text}"}) as r:
-            r.raise_for_status()
+        who = f" [{event.user}]" if event.user else ""
+        text = f"otobot{who} {event.kind}: {event.text}"[:TELEGRAM_MAX_CHARS]
+        try:
+            async with self.session.post(self._url, json={"chat_id": self.chat_id, "text": text}) as r:
+                _check(r.status, "Telegram")
+        except aiohttp.ClientError as exc:
+            raise DeliveryError(f"Telegram unreachable ({type(exc).__name__})", retryable=True) from None
 
 
 class WebhookNotifier:
-    def __init__(self, session: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> None:
-        self.session, self.url, self.headers = session, url, headers
+    """JSON POST of the notification: {kind, user, text, data, time_ms}."""
+
+    def __init__(self, session: aiohttp.ClientSession, url: str, headers: Mapping[str, str] | None = None) -> None:
+        self.session, self.url, self.headers = session, url, dict(headers or {})
+
+    def __repr__(self) -> str:
+        return f"WebhookNotifier({self.url.split('?')[0]!r})"
 
     async def send(self, event: Notification) -> None:
-        body = {"kind": event.kind, "user": event.user, "text": event.text, "data": event.data}
-        async with self.session.post(self.url, json=body, headers=self.headers) as r:
-            r.raise_for_status()
+        body = {"kind": event.kind, "user": event.user, "text": event.text, "data": event.data,
+                "time_ms": event.time_ms}
+        headers = {"content-type": "application/json", **self.headers}
+        try:
+            async with self.session.post(self.url, data=json.dumps(body, default=str), headers=headers) as r:
+                _check(r.status, "the webhook")
+        except aiohttp.ClientError as exc:
+            raise DeliveryError(f"the webhook is unreachable ({type(exc).__name__})", retryable=True) from None
 
 
 class NotifyHub:
-    """`notify()` never blocks and never raises; one worker sends, retrying a little, dropping oldest when full."""
+    """`notify()` never blocks and never raises. One worker task sends each event to every notifier
+    (concurrently, a timeout each, a couple of retries with backoff for 5xx/network); when the queue is
+    full the oldest event is dropped with a warning. Use `async with hub:` or `start()`/`stop()`."""
 
-    def __init__(self, notifiers: list[Notifier], *, maxsize: int = 1000, timeout_s: float = 10.0,
-                 retries: int = 2) -> None:
-        self.notifiers = notifiers
-        self.queue: asyncio.Queue[Notification] = asyncio.Queue(maxsize)
-        self.timeout_s, self.retries = timeout_s, retries
+    def __init__(self, notifiers: Sequence[Notifier], *, maxsize: int = 1000, timeout_s: float = 10.0,
+                 retries: int = 2, backoff_s: float = 1.0) -> None:
+        self.notifiers = list(notifiers)
+        self.timeout_s, self.retries, self.backoff_s = timeout_s, retries, backoff_s
+        self._queue: asyncio.Queue[Notification] = asyncio.Queue(maxsize)
         self._worker: asyncio.Task[None] | None = None
-        self.sent = 0
-        self.failed = 0
+        self.sent = self.failed = self.dropped = 0
 
     def notify(self, event: Notification) -> None:
-        if not self.notifiers:
-            return
-        if self.queue.full():
-            dropped = self.queue.get_nowait()
-            logger.warning("Notification queue full; dropped the oldest ({})", dropped.kind)
-        self.queue.put_nowait(event)
+        try:
+            if not self.notifiers:
+                return
+            if self._queue.full():
+                oldest = self._queue.get_nowait()
+                self._queue.task_done()
+                self.dropped += 1
+                logger.warning("Notification queue full ({} waiting); dropped the oldest ({} for {})",
+                               self._queue.maxsize, oldest.kind, oldest.user or "all")
+            self._queue.put_nowait(event)
+        except Exception as exc:  # a notification is never worth an exception in a trading bot
+            logger.warning("Could not queue a {} notification ({})", event.kind, exc)
 
     async def start(self) -> None:
-        self._worker = asyncio.create_task(self._run())
+        if self._worker is None:
+            self._worker = asyncio.create_task(self._run(), name="notify-hub")
 
     async def stop(self, drain_s: float = 2.0) -> None:
+        """Give queued events `drain_s` to go out, then stop the worker."""
         if self._worker is None:
             return
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(drain_s):
-                await self.queue.join()
+                await self._queue.join()
         self._worker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._worker
+        self._worker = None
+
+    async def __aenter__(self) -> NotifyHub:
+        await self.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.stop()
 
     async def _run(self) -> None:
         while True:
-            event = await self.queue.get()
+            event = await self._queue.get()
             try:
-                for n in self.notifiers:
-                    await self._deliver(n, event)
+                await asyncio.gather(*(self._deliver(n, event) for n in self.notifiers))
             finally:
-                self.queue.task_done()
+                self._queue.task_done()
 
-    async def _deliver(self, n: Notifier, event: Notification) -> None:
+    async def _deliver(self, notifier: Notifier, event: Notification) -> None:
         for attempt in range(self.retries + 1):
             try:
                 async with asyncio.timeout(self.timeout_s):
-                    await n.send(event)
+                    await notifier.send(event)
                 self.sent += 1
                 return
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                if attempt == self.retries:
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # logged and swallowed: never propagates toward trading
+                retryable = isinstance(exc, TimeoutError | OSError) or getattr(exc, "retryable", False)
+                reason = "timed out" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
+                if not retryable or attempt == self.retries:
                     self.failed += 1
-                    logger.warning("Could not send a {} notification via {} ({})", event.kind, type(n).__name__, exc)
+                    logger.warning("Could not send the {} notification for {} via {} after {} attempt(s): {}",
+                                   event.kind, event.user or "all", notifier, attempt + 1, reason)
                     return
-                await asyncio.sleep(0.5 * 2**attempt)
+                await asyncio.sleep(self.backoff_s * 2**attempt)

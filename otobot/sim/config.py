@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from otobot.exchange.filters import FEE_RATE
+
 
 @dataclass(frozen=True, slots=True)
 class SimSymbol:
@@ -23,7 +25,8 @@ class SimSymbol:
     quote: str = "USDT"
     min_notional: Decimal = Decimal("0.1")
     volatility_bps: Decimal = Decimal("1")  # std-dev of the mid's move per tick, in basis points
-    spread_bps: Decimal = Decimal("4")  # market maker's full spread
+    spread_bps: Decimal = Decimal("4")  # market maker's full spread, in basis points of mid
+    spread_ticks: int = 0  # if > 0: the full spread in ticks instead (for coarse-tick tokens)
     levels: int = 10  # price levels per side
     level_quote: Decimal = Decimal("3000")  # quote value resting per level
     trades_per_s: float = 4.0  # other traders' taker orders per second (a rate, not money)
@@ -52,21 +55,30 @@ class SimConfig:
     symbols: tuple[SimSymbol, ...]
     users: tuple[SimUser, ...]
     seed: int = 1
-    tick_interval_s: float = 0.1
-    # UNCERTAIN (alpha-api.md §5.4): does cancelling one OTO leg cancel the other? Spot's rule says yes.
+    tick_interval_s: float = 0.1  # the background market moves once per tick
+    # UNCERTAIN: alpha-api.md §5.4 — does cancelling one OTO leg cancel the other? Spot's rule says yes.
     cancel_other_leg: bool = True
-    # UNCERTAIN (§5.5): a working BUY partly filled then cancelled. "cancel": the pending leg dies and the
-    # user keeps the bought base (spot rule: pending activates only on a full fill). "activate": the pending
-    # leg goes live with the partial quantity.
+    # UNCERTAIN: alpha-api.md §5.5 — the pending leg activates only when the working BUY is fully filled
+    # (spot rule). If a partly filled working BUY is cancelled: "cancel" = the pending leg dies and the user
+    # keeps the bought base; "activate" = the pending leg goes live with the partial quantity (less fee).
     pending_on_partial: str = "cancel"
-    # UNCERTAIN (§6.2, §8.5): today/user-volume includes the token's multiplier (S1 believes so).
+    # UNCERTAIN: alpha-api.md §6.2, §8.5 — today/user-volume counts buys × the token's mulPoint (S1 believes so).
     volume_includes_multiplier: bool = True
-    # UNCERTAIN (§4.4): listen-key lifetime and what a second POST does. Default: spot behaviour (POST
-    # returns the active key and extends it); rotate_on_post: a new key, the old one expires.
+    # UNCERTAIN: alpha-api.md §4.4, §8.1 — listen-key lifetime and what a second POST does. Default: POST
+    # returns the active key and extends it; rotate_on_post: a new key each time, the old one expires.
     listen_key_ttl_s: float = 3600.0
     rotate_on_post: bool = False
-    max_connection_age_s: float = 86400.0  # UNCERTAIN (§8.6): Binance's other streams drop at 24 h
-    fee_rate: Decimal = Decimal("0.0001")
+    # UNCERTAIN: alpha-api.md §4.4, §8.6 — Binance's other streams drop connections at 24 h.
+    max_connection_age_s: float = 86400.0
+    ws_heartbeat_s: float = 30.0  # server pings every websocket this often (client pings are always answered)
+    fee_rate: Decimal = FEE_RATE
+
+    def __post_init__(self) -> None:
+        if self.pending_on_partial not in ("cancel", "activate"):
+            raise ValueError(f"pending_on_partial must be 'cancel' or 'activate', not {self.pending_on_partial!r}")
+        names = [u.name for u in self.users]
+        if len(set(names)) != len(names) or len({u.csrftoken for u in self.users}) != len(names):
+            raise ValueError("simulated users need unique names and csrftokens")
 
 
 def sim_user(name: str, usdt: Decimal = Decimal("10000")) -> SimUser:
@@ -87,12 +99,14 @@ DEFAULT_SYMBOLS = (
 
 
 def default_sim_config(users: int = 3, seed: int = 1, **options: Any) -> SimConfig:
+    """KOGE (1x), AOP (4x), NEX (2x, tiny price) and `users` users: alice, bob, carol, then user4, user5 …"""
     names = [DEFAULT_USER_NAMES[i] if i < len(DEFAULT_USER_NAMES) else f"user{i + 1}" for i in range(users)]
     return SimConfig(symbols=DEFAULT_SYMBOLS, users=tuple(sim_user(n) for n in names), seed=seed, **options)
 
 
 def load_sim_config(path: Path, users: int = 3, seed: int = 1) -> SimConfig:
-    """YAML with optional `seed`, `options` (any SimConfig field), `users` (names or mappings), `symbols`."""
+    """YAML with optional `seed`, `options` (any SimConfig field), `users` (names, or mappings with name, usdt,
+    tokens {alphaId: amount}, csrftoken, session) and `symbols` (mappings of SimSymbol fields)."""
     raw = yaml.safe_load(path.read_text()) or {}
     base = default_sim_config(users=users, seed=int(raw.get("seed", seed)))
     opts = {f.name for f in fields(SimConfig)} - {"symbols", "users"}
@@ -109,16 +123,26 @@ def load_sim_config(path: Path, users: int = 3, seed: int = 1) -> SimConfig:
                 us.append(sim_user(u))
             else:
                 tokens = tuple((k, Decimal(str(v))) for k, v in (u.get("tokens") or {}).items())
-                us.append(replace(sim_user(u["name"], Decimal(str(u.get("usdt", "10000")))), tokens=tokens))
+                user = replace(sim_user(u["name"], Decimal(str(u.get("usdt", "10000")))), tokens=tokens)
+                if u.get("csrftoken"):
+                    user = replace(user, csrftoken=str(u["csrftoken"]))
+                if u.get("session"):
+                    user = replace(user, session=str(u["session"]))
+                us.append(user)
         cfg = replace(cfg, users=tuple(us))
     if "symbols" in raw:
-        syms = []
-        for s in raw["symbols"]:
-            text_keys = ("alpha_id", "symbol", "name", "quote")
-            kw: dict[str, Any] = {k: Decimal(str(v)) if isinstance(v, float | str) and k not in text_keys else v
-                                  for k, v in s.items()}
-            syms.append(SimSymbol(**kw))
-        cfg = replace(cfg, symbols=tuple(syms))
+        cfg = replace(cfg, symbols=tuple(_symbol(s) for s in raw["symbols"]))
     return cfg
 
 
+def _symbol(raw: dict[str, Any]) -> SimSymbol:
+    """A SimSymbol from YAML: money fields through str → Decimal (never float), the rest by their declared type."""
+    types = {f.name: f.type for f in fields(SimSymbol)}
+    unknown = set(raw) - set(types)
+    if unknown:
+        raise ValueError(f"unknown symbol fields {sorted(unknown)}; known: {sorted(types)}")
+    kw: dict[str, Any] = {}
+    for k, v in raw.items():
+        t = types[k]
+        kw[k] = Decimal(str(v)) if t == "Decimal" else int(v) if t == "int" else float(v) if t == "float" else str(v)
+    return SimSymbol(**kw)

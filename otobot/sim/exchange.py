@@ -11,9 +11,13 @@ from decimal import Decimal
 from typing import Any
 
 from otobot.exchange import errors as codes
+from otobot.exchange.credentials import Credentials
 from otobot.exchange.filters import fmt, pay_amount, pending_quantity
+from otobot.sim.accounts import Account, Accounts, SimError
 from otobot.sim.config import SimConfig, SimSymbol
-from otobot.sim.matching import BUY, SELL, BookOrder, OrderBook, Trade
+from otobot.sim.matching import BUY, SELL, BookOrder, OrderBook, Trade, settle
+
+__all__ = ["OPEN", "Account", "Exchange", "Fill", "SimError", "SimOrder", "d8", "now_ms"]
 
 OPEN = frozenset({"NEW", "PARTIALLY_FILLED", "PENDING"})
 Q8 = Decimal("0.00000001")
@@ -24,18 +28,11 @@ def now_ms() -> int:
 
 
 def d8(x: Decimal) -> str:
-    """Capture-style decimal text: 8 dp at least ("869.56000000"), more when the value needs them."""
+    """Capture-style decimal text: "0" for zero, else 8 dp at least ("869.56000000"), more when needed."""
+    if x == 0:
+        return "0"
     q = x.quantize(Q8) if x == x.quantize(Q8) else x
     return fmt(q)
-
-
-class SimError(Exception):
-    """A business error the server answers with HTTP 200 and this bapi code."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass
@@ -64,7 +61,7 @@ class SimOrder:
 
 @dataclass
 class Fill:
-    trade_id: int
+    trade_id: int  # shared by every sub-fill of one taker match, as captured (§4.3, §7.5)
     order_id: int
     user: str
     symbol: str
@@ -76,82 +73,125 @@ class Fill:
     commission_asset: str
     time: int
     buyer: bool
-
-
-@dataclass
-class Account:
-    name: str
-    csrftoken: str
-    session: str
-    balances: dict[str, list[Decimal]]  # asset → [free, locked]
-    volume: dict[str, Decimal] = field(default_factory=dict)  # alphaId → today's counted buy volume
-    expired: bool = False
-    listen_key: str | None = None
-    key_expires_at: float = 0.0
-
-    def free(self, asset: str) -> Decimal:
-        return self.balances.setdefault(asset, [Decimal(0), Decimal(0)])[0]
-
-    def move(self, asset: str, free: Decimal = Decimal(0), locked: Decimal = Decimal(0)) -> None:
-        bal = self.balances.setdefault(asset, [Decimal(0), Decimal(0)])
-        bal[0] += free
-        bal[1] += locked
+    page_id: int = 0  # unique per fill row
+    last: bool = False  # the fill that completed the order
 
 
 Emit = Callable[[str, dict[str, Any]], None]  # (user, executionReport data)
 Publish = Callable[[SimSymbol, dict[str, Any]], None]  # (symbol, aggTrade data)
 
 
-class Exchange:
-    """All state of the simulated exchange; the server turns requests into calls on it."""
+def _ignore_event(user: str, data: dict[str, Any]) -> None:
+    pass
 
-    def __init__(self, config: SimConfig, emit: Emit, publish: Publish) -> None:
+
+def _ignore_trade(sym: SimSymbol, data: dict[str, Any]) -> None:
+    pass
+
+
+class Exchange:
+    """All state of the simulated exchange, synchronous and I/O-free; the server turns requests into calls on it.
+
+    `emit` receives every executionReport (per user), `publish` every aggTrade (per symbol).
+    """
+
+    def __init__(self, config: SimConfig, emit: Emit = _ignore_event, publish: Publish = _ignore_trade) -> None:
         self.config = config
         self.emit = emit
         self.publish = publish
         self.symbols = {s.pair: s for s in config.symbols}
         self.by_alpha = {s.alpha_id: s for s in config.symbols}
         self.books = {s.pair: OrderBook() for s in config.symbols}
-        self.accounts = {u.name: Account(u.name, u.csrftoken, u.session,
-                                         {"USDT": [u.usdt, Decimal(0)],
-                                          **{a: [q, Decimal(0)] for a, q in u.tokens}}) for u in config.users}
-        self.by_csrf = {a.csrftoken: a for a in self.accounts.values()}
+        self.users = Accounts([
+            Account(u.name, u.csrftoken, u.session,
+                    {"USDT": [u.usdt, Decimal(0)], **{a: [q, Decimal(0)] for a, q in u.tokens}})
+            for u in config.users])
+        self.accounts = self.users.by_name
         self.by_key: dict[str, Account] = {}
-        self.orders: dict[int, SimOrder] = {}
+        self.retired_keys: list[str] = []  # replaced by rotate_on_post: announced as expired by the server
+        self.by_id: dict[int, SimOrder] = {}  # every order ever placed (user and OTO legs), by id
         self.user_orders: dict[str, list[int]] = {u: [] for u in self.accounts}
-        self.fills: dict[str, list[Fill]] = {u: [] for u in self.accounts}
+        self._fills: dict[str, list[Fill]] = {u: [] for u in self.accounts}
+        self._fills_by_order: dict[int, list[Fill]] = {}
+        self.fees: dict[str, Decimal] = {}  # asset → commission collected from users
         self.recent_trades: dict[str, list[dict[str, Any]]] = {s: [] for s in self.symbols}
         self.last_price = {s.pair: s.price for s in config.symbols}
+        self.traded: dict[str, tuple[Decimal, Decimal, int]] = {s: (Decimal(0), Decimal(0), 0) for s in self.symbols}
         self._order_ids = itertools.count(2_460_000)
         self._list_ids = itertools.count(89_863_100)
         self._event_ids = itertools.count(12_501_197_286)
         self._trade_ids = itertools.count(798_400)
         self._agg_ids = itertools.count(164_900)
+        self._page_ids = itertools.count(59_177_352_000)
         self.fee = config.fee_rate
 
-    # ------------------------------------------------------------ accounts and sessions
+    # ------------------------------------------------------------ inspection (tests, admin state)
+
+    def account(self, user: str) -> Account:
+        try:
+            return self.accounts[user]
+        except KeyError:
+            raise KeyError(f"no simulated user {user!r}; users: {sorted(self.accounts)}") from None
+
+    def orders(self, user: str) -> list[SimOrder]:
+        """Every order of the user, oldest first."""
+        return [self.by_id[i] for i in self.user_orders.get(user, [])]
+
+    user_order_objs = orders  # older name, used by tests/helpers.py
+
+    def open_orders(self, user: str) -> list[SimOrder]:
+        return [o for o in self.orders(user) if o.open]
+
+    def order(self, order_id: int | str) -> SimOrder:
+        return self.by_id[int(order_id)]
+
+    def fills(self, user: str) -> list[Fill]:
+        return list(self._fills.get(user, []))
+
+    def fills_of_order(self, order_id: int) -> list[Fill]:
+        return list(self._fills_by_order.get(order_id, []))
+
+    def balance(self, user: str, asset: str) -> tuple[Decimal, Decimal]:
+        """(free, locked) of `asset` (USDT or an alphaId)."""
+        account = self.account(user)
+        return account.free(asset), account.locked(asset)
+
+    def credentials(self, user: str) -> Credentials:
+        """The Cookie header and csrftoken a client must send for this user."""
+        a = self.account(user)
+        return Credentials(cookie=f"p20t={a.session}; logined=y", csrftoken=a.csrftoken)
+
+    def set_balance(self, user: str, asset: str, free: Decimal) -> None:
+        self.account(user).balances.setdefault(asset, [Decimal(0), Decimal(0)])[0] = free
+
+    # ------------------------------------------------------------ sessions and listen keys
 
     def authenticate(self, csrftoken: str | None, cookie: str | None) -> Account:
-        account = self.by_csrf.get(csrftoken or "")
-        if account is None or account.expired or f"p20t={account.session}" not in (cookie or ""):
-            raise SimError(codes.AUTH_EXPIRED, "登录状态已经失效，请重新登录！")
-        return account
+        return self.users.authenticate(csrftoken, cookie)
 
-    def listen_key(self, account: Account, ttl_s: float) -> str:
+    def listen_key(self, account: Account, ttl_s: float | None = None) -> str:
+        """The user's listen key (§4.4). UNCERTAIN: alpha-api.md §4.4/§8.1 — see SimConfig.rotate_on_post."""
+        ttl = self.config.listen_key_ttl_s if ttl_s is None else ttl_s
         now = time.monotonic()
         if account.listen_key and account.key_expires_at > now and not self.config.rotate_on_post:
-            account.key_expires_at = now + ttl_s
+            account.key_expires_at = now + ttl
             return account.listen_key
         if account.listen_key:
             self.by_key.pop(account.listen_key, None)
+            self.retired_keys.append(account.listen_key)
         account.listen_key = secrets.token_hex(16)
-        account.key_expires_at = now + ttl_s
+        account.key_expires_at = now + ttl
         self.by_key[account.listen_key] = account
         return account.listen_key
 
+    def expire_listen_key(self, user: str) -> None:
+        """Make the user's key lapse now (tests): the server sends listenKeyExpired on its next sweep."""
+        self.account(user).key_expires_at = 0.0
+
     def expired_keys(self) -> list[str]:
+        """Keys that lapsed or were replaced since the last call; they no longer authorise a subscription."""
         now = time.monotonic()
-        out = []
+        out, self.retired_keys = self.retired_keys, []
         for key, account in list(self.by_key.items()):
             if account.key_expires_at <= now:
                 out.append(key)
@@ -170,6 +210,7 @@ class Exchange:
 
     @staticmethod
     def _num(body: dict[str, Any], key: str) -> Decimal:
+        """A positive number sent as a JSON number or a string (bots send both, §2.2)."""
         value = body.get(key)
         if isinstance(value, bool) or value is None:
             raise SimError(codes.ILLEGAL_PARAMETER, f"{key} is required")
@@ -185,6 +226,7 @@ class Exchange:
         if price % sym.tick != 0:
             raise SimError(codes.ILLEGAL_PARAMETER, "Price must be an integer multiple of the tick size.")
         if qty % sym.step != 0:
+            # The message S5 recorded (§2.5).
             raise SimError(codes.ILLEGAL_PARAMETER,
                            "Order amount must be an integer multiple of the minimum amount movement.")
         if qty < sym.min_qty:
@@ -193,33 +235,32 @@ class Exchange:
             raise SimError(codes.BELOW_MIN_NOTIONAL, f"Total must be greater than {fmt(sym.min_notional)}")
 
     @staticmethod
-    def _payment(body: dict[str, Any]) -> tuple[Decimal, str]:
+    def _payment(body: dict[str, Any]) -> Decimal:
         details = body.get("paymentDetails")
-        if not isinstance(details, list) or not details or not isinstance(details[0], dict):
+        if not isinstance(details, list) or not details or not all(isinstance(d, dict) for d in details):
             raise SimError(codes.ILLEGAL_PARAMETER, "paymentDetails is required")
         try:
-            return Decimal(str(details[0].get("amount"))), str(details[0].get("paymentWalletType"))
+            return sum((Decimal(str(d.get("amount"))) for d in details), Decimal(0))
         except ArithmeticError:
             raise SimError(codes.ILLEGAL_PARAMETER, "paymentDetails.amount is not a number") from None
 
     # ------------------------------------------------------------ placing
 
     def place_oto(self, account: Account, body: dict[str, Any]) -> tuple[int, int]:
+        """OTO (§2.3, §5): a working BUY and a dormant pending SELL; returns (working id, pending id)."""
         sym = self._symbol(body.get("baseAsset"), body.get("quoteAsset"))
-        if body.get("workingSide", "BUY") != BUY:
+        if body.get("workingSide", BUY) != BUY:
             raise SimError(codes.ILLEGAL_PARAMETER, "workingSide must be BUY")
         wp, wq = self._num(body, "workingPrice"), self._num(body, "workingQuantity")
         pp = self._num(body, "pendingPrice")
         self._check(sym, wp, wq)
         if pp % sym.tick != 0:
             raise SimError(codes.ILLEGAL_PARAMETER, "pendingPrice must be an integer multiple of the tick size.")
-        amount, _ = self._payment(body)
         cost = pay_amount(wp, wq)
-        if amount != cost:
+        if self._payment(body) != cost:
             raise SimError(codes.ILLEGAL_PARAMETER,
                            "workingPrice*workingQuantity must be the same as sum(paymentDetail.amount)")
-        if account.free("USDT") < cost:
-            raise SimError(codes.INSUFFICIENT_BALANCE, "Insufficient balance")
+        account.lock("USDT", cost)
         t = now_ms()
         list_id = next(self._list_ids)
         working = SimOrder(next(self._order_ids), account.name, sym, BUY, wp, wq, "NEW", list_id, "OTO_WORKING",
@@ -227,7 +268,6 @@ class Exchange:
         pending = SimOrder(next(self._order_ids), account.name, sym, SELL, pp, Decimal(0), "PENDING", list_id,
                            "OTO_PENDING", linked=working.id, time=t, update_time=t)
         working.linked = pending.id
-        account.move("USDT", free=-cost, locked=cost)
         for o in (working, pending):
             self._register(o)
         self._event(working, "NEW", t)
@@ -236,13 +276,14 @@ class Exchange:
         return working.id, pending.id
 
     def place_limit(self, account: Account, body: dict[str, Any]) -> int:
+        """A single LIMIT order (§2.2); returns its id."""
         sym = self._symbol(body.get("baseAsset"), body.get("quoteAsset"))
         side = body.get("side")
         if side not in (BUY, SELL):
             raise SimError(codes.ILLEGAL_PARAMETER, "side must be BUY or SELL")
         price, qty = self._num(body, "price"), self._num(body, "quantity")
         self._check(sym, price, qty)
-        amount, _ = self._payment(body)
+        amount = self._payment(body)
         if side == BUY:
             cost = pay_amount(price, qty)
             if amount != cost:
@@ -252,37 +293,40 @@ class Exchange:
             if amount != qty:
                 raise SimError(codes.ILLEGAL_PARAMETER, "quantity must be the same as sum(paymentDetail.amount)")
             asset, lock = sym.alpha_id, qty
-        if account.free(asset) < lock:
-            raise SimError(codes.INSUFFICIENT_BALANCE, "Insufficient balance")
+        account.lock(asset, lock)
         t = now_ms()
         order = SimOrder(next(self._order_ids), account.name, sym, side, price, qty, "NEW", time=t, update_time=t,
                          locked=lock)
-        account.move(asset, free=-lock, locked=lock)
         self._register(order)
         self._event(order, "NEW", t)
         self._match(order)
         return order.id
 
     def _register(self, o: SimOrder) -> None:
-        self.orders[o.id] = o
+        self.by_id[o.id] = o
         self.user_orders[o.user].append(o.id)
 
     # ------------------------------------------------------------ cancelling
 
-    def cancel(self, account: Account, order_id: Any, symbol: Any) -> None:
+    def cancel(self, account: Account, order_id: Any, symbol: Any = None) -> None:
+        """Cancel one order; unknown, foreign or final orders → 481004 (UNCERTAIN code, errors.py)."""
         try:
-            o = self.orders.get(int(str(order_id)))
+            o = self.by_id.get(int(str(order_id)))
         except ValueError:
             o = None
         if o is None or o.user != account.name or (symbol and o.symbol.pair != symbol) or not o.open:
             raise SimError(codes.ORDER_NOT_FOUND, "Order does not exist or is already finished")
         self._cancel(o)
-        other = self.orders.get(o.linked) if o.linked is not None else None
+        other = self.by_id.get(o.linked) if o.linked is not None else None
         if other is None or not other.open:
             return
-        if o.position == "OTO_WORKING" and o.executed > 0 and self.config.pending_on_partial == "activate":
-            self._activate(other, o.executed)
-        elif self.config.cancel_other_leg:
+        if o.position == "OTO_WORKING" and o.executed > 0:
+            # UNCERTAIN: alpha-api.md §5.5 — see SimConfig.pending_on_partial.
+            if self.config.pending_on_partial == "activate":
+                self._activate(other, o.executed)
+            else:
+                self._cancel(other)
+        elif self.config.cancel_other_leg:  # UNCERTAIN: alpha-api.md §5.4
             self._cancel(other)
 
     def _cancel(self, o: SimOrder) -> None:
@@ -320,76 +364,91 @@ class Exchange:
         by_price: dict[Decimal, Decimal] = {}
         for tr in trades:
             by_price[tr.price] = by_price.get(tr.price, Decimal(0)) + tr.qty
-            for oid, is_taker in ((tr.maker_id, False), (tr.taker_id, True)):
-                o = self.orders.get(oid)
+            s = settle(tr.price, tr.qty, self.fee)
+            for oid in (tr.maker_id, tr.taker_id):
+                o = self.by_id.get(oid)
                 if o is not None:
-                    self._fill(o, tr.price, tr.qty, trade_id, t, maker=not is_taker)
+                    self._fill(o, tr, s.quote, trade_id, t)
         self.last_price[sym.pair] = trades[-1].price
-        taker_side = trades[0].taker_side
+        base, quote, count = self.traded[sym.pair]
+        self.traded[sym.pair] = (base + sum((tr.qty for tr in trades), Decimal(0)),
+                                 quote + sum((tr.qty * tr.price for tr in trades), Decimal(0)), count + len(trades))
+        buyer_is_maker = trades[0].buyer_is_maker
         for price, qty in by_price.items():
             agg = next(self._agg_ids)
             data = {"e": "aggTrade", "E": t, "T": t, "s": sym.pair, "a": agg, "p": d8(price), "q": d8(qty),
-                    "f": agg, "l": agg, "m": taker_side == SELL}
+                    "f": agg, "l": agg, "m": buyer_is_maker}
             recent = self.recent_trades[sym.pair]
             recent.append(data)
-            if len(recent) > 500:
-                del recent[:100]
+            if len(recent) > 1500:
+                del recent[:500]
             self.publish(sym, data)
 
-    def _fill(self, o: SimOrder, price: Decimal, qty: Decimal, trade_id: int, t: int, *, maker: bool) -> None:
+    def _fill(self, o: SimOrder, tr: Trade, quote: Decimal, trade_id: int, t: int) -> None:
         account = self.accounts[o.user]
-        quote = price * qty
         base = o.symbol.alpha_id
+        qty, price = tr.qty, tr.price
+        s = settle(price, qty, self.fee)
         if o.side == BUY:
-            commission, asset = qty * self.fee, base
-            reserved = pay_amount(o.price, qty) if o.executed + qty < o.orig_qty else o.locked
-            account.move("USDT", free=reserved - quote, locked=-reserved)
+            commission, asset = s.buyer_fee, base
+            # The lock was the pay amount at the limit price; this fill costs `quote` at the (≤) maker price.
+            reserved = pay_amount(o.price, o.executed + qty) - pay_amount(o.price, o.executed)
+            if o.executed + qty >= o.orig_qty:
+                reserved = o.locked
+            account.move("USDT", free=reserved - s.quote, locked=-reserved)
             o.locked -= reserved
-            account.move(base, free=qty - commission)
-            mul = o.symbol.mul_point if self.config.volume_includes_multiplier else 1
-            account.volume[base] = account.volume.get(base, Decimal(0)) + quote * mul
+            account.move(base, free=s.buyer_gets)
+            mul = o.symbol.mul_point if self.config.volume_includes_multiplier else 1  # UNCERTAIN: §6.2, §8.5
+            account.volume[base] = account.volume.get(base, Decimal(0)) + s.quote * mul
         else:
-            commission, asset = (quote * self.fee).quantize(Q8), "USDT"
+            commission, asset = s.seller_fee, "USDT"
             account.move(base, locked=-qty)
             o.locked -= qty
-            account.move("USDT", free=quote - commission)
+            account.move("USDT", free=s.seller_gets)
+        self.fees[asset] = self.fees.get(asset, Decimal(0)) + commission
         o.executed += qty
-        o.cum_quote += quote
+        o.cum_quote += s.quote
         o.status = "FILLED" if o.executed >= o.orig_qty else "PARTIALLY_FILLED"
         if o.status == "FILLED":
             self._unlock(o)  # rounding leftovers of the quote lock go back to free
         o.update_time = t
-        self.fills[o.user].append(Fill(trade_id, o.id, o.user, o.symbol.pair, o.side, price, qty, quote, commission,
-                                       asset, t, o.side == BUY))
-        self._event(o, "TRADE", t, last_qty=qty, last_price=price, commission=commission, commission_asset=asset,
-                    trade_id=trade_id, maker=maker)
+        fill = Fill(trade_id, o.id, o.user, o.symbol.pair, o.side, price, qty, s.quote, commission, asset, t,
+                    o.side == BUY, next(self._page_ids), o.status == "FILLED")
+        self._fills[o.user].append(fill)
+        self._fills_by_order.setdefault(o.id, []).append(fill)
+        # `m`: the capture has BUY fills false and (taker) SELL fills true: "buyer is maker" (UNCERTAIN: §4.3).
+        self._event(o, "TRADE", t, last_qty=qty, last_price=price, last_quote=s.quote, commission=commission,
+                    commission_asset=asset, trade_id=trade_id, maker=tr.buyer_is_maker)
         if o.status == "FILLED" and o.position == "OTO_WORKING" and o.linked is not None:
-            pending = self.orders.get(o.linked)
+            pending = self.by_id.get(o.linked)
             if pending is not None and pending.status == "PENDING":
-                self._activate(pending, o.executed)
+                self._activate(pending, o.executed, t)
 
-    def _activate(self, pending: SimOrder, bought: Decimal) -> None:
-        """The pending SELL goes live for the bought qty less the buy fee, floored to step (§5.3)."""
+    def _activate(self, pending: SimOrder, bought: Decimal, t: int | None = None) -> None:
+        """The pending SELL goes live for the bought qty less the buy fee, floored to step (§5.3),
+        in the same millisecond as the working leg's FILLED event."""
+        t = now_ms() if t is None else t
         account = self.accounts[pending.user]
         qty = pending_quantity(bought, pending.symbol.step, self.fee)
         qty = min(qty, account.free(pending.symbol.alpha_id))
+        pending.update_time = t
         if qty <= 0:
             pending.status = "CANCELED"
-            self._event(pending, "CANCELED", now_ms())
+            self._event(pending, "CANCELED", t)
             return
         pending.orig_qty = qty
         pending.status = "NEW"
         pending.locked = qty
-        pending.update_time = now_ms()
         account.move(pending.symbol.alpha_id, free=-qty, locked=qty)
-        self._event(pending, "NEW", pending.update_time)
+        self._event(pending, "NEW", t)
         self._match(pending)
 
     # ------------------------------------------------------------ wire shapes
 
     def _event(self, o: SimOrder, exec_type: str, t: int, *, last_qty: Decimal = Decimal(0),
-               last_price: Decimal = Decimal(0), commission: Decimal | None = None, commission_asset: str = "",
-               trade_id: int = 0, maker: bool = False) -> None:
+               last_price: Decimal = Decimal(0), last_quote: Decimal = Decimal(0), commission: Decimal | None = None,
+               commission_asset: str = "", trade_id: int = 0, maker: bool = False) -> None:
+        """An executionReport with exactly the captured keys, order and JSON types (§4.3, §7.4)."""
         sym = o.symbol
         data: dict[str, Any] = {
             "s": sym.pair, "c": o.client_id, "S": o.side, "o": "LIMIT", "f": "GTC", "q": d8(o.orig_qty),
@@ -401,7 +460,7 @@ class Exchange:
             data["N"] = commission_asset
         data.update({
             "t": str(trade_id), "m": maker, "ot": "LIMIT", "st": 1, "O": o.time, "Z": d8(o.cum_quote),
-            "Y": d8(last_qty * last_price), "Q": "0", "ba": sym.alpha_id, "qa": sym.quote,
+            "Y": d8(last_quote), "Q": "0", "ba": sym.alpha_id, "qa": sym.quote,
             "id": next(self._event_ids), "il": str(o.list_id) if o.list_id >= 0 else "-1",
         })
         if o.position is not None:
@@ -411,11 +470,11 @@ class Exchange:
         self.emit(o.user, data)
 
     def order_row(self, o: SimOrder) -> dict[str, Any]:
-        """An open-orders item / history row with the captured keys (§2.4, §7.5)."""
+        """An open-orders item / history row: the §7.5 keys plus time, updateTime, stopPrice, targetStrategy (§2.4)."""
         return {
             "kind": "LIMIT", "orderId": str(o.id), "symbol": o.symbol.pair, "status": o.status, "price": fmt(o.price),
             "avgPrice": fmt(o.cum_quote / o.executed) if o.executed else "0", "origQty": fmt(o.orig_qty),
-            "executedQty": fmt(o.executed), "cumQuote": fmt(o.cum_quote.quantize(Q8)), "type": "LIMIT",
+            "executedQty": fmt(o.executed), "cumQuote": fmt(o.cum_quote), "type": "LIMIT",
             "side": o.side, "stopPrice": "0", "time": o.time, "updateTime": o.update_time,
             "orderListId": str(o.list_id) if o.list_id >= 0 else "-1", "baseAsset": o.symbol.alpha_id,
             "quoteAsset": o.symbol.quote, "alphaId": o.symbol.alpha_id,
@@ -424,14 +483,12 @@ class Exchange:
         }
 
     def fill_row(self, f: Fill) -> dict[str, Any]:
+        """A get-user-trades row (§7.5); `id`/`tradeId` repeat across sub-fills of one taker match."""
         sym = self.symbols[f.symbol]
         return {
             "symbol": f.symbol, "id": str(f.trade_id), "orderId": str(f.order_id), "tradeId": str(f.trade_id),
-            "side": f.side, "price": fmt(f.price), "qty": fmt(f.qty), "quoteQty": fmt(f.quote.quantize(Q8)),
+            "side": f.side, "price": fmt(f.price), "qty": fmt(f.qty), "quoteQty": fmt(f.quote),
             "commission": fmt(f.commission), "commissionAsset": f.commission_asset, "time": f.time,
-            "pageId": str(f.trade_id * 1000), "buyer": f.buyer, "baseAsset": sym.alpha_id, "quoteAsset": sym.quote,
-            "orderType": "LIMIT", "lastTrade": True,
+            "pageId": str(f.page_id), "buyer": f.buyer, "baseAsset": sym.alpha_id, "quoteAsset": sym.quote,
+            "orderType": "LIMIT", "lastTrade": f.last,
         }
-
-    def user_order_objs(self, user: str) -> list[SimOrder]:
-        return [self.orders[i] for i in self.user_orders.get(user, [])]

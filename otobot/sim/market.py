@@ -24,10 +24,11 @@ def next_mid(mid: Decimal, volatility_bps: Decimal, rng: random.Random, tick: De
 
 def ladder(mid: Decimal, sym: SimSymbol) -> list[tuple[str, Decimal, Decimal]]:
     """The maker's quotes: `levels` per side from half the spread outwards, `level_quote` of value each."""
-    half = mid * sym.spread_bps * BPS / 2
+    half = sym.tick * sym.spread_ticks / 2 if sym.spread_ticks > 0 else mid * sym.spread_bps * BPS / 2
+    spacing = max(mid * BPS * 2, sym.tick)  # 2 bps between levels, at least one tick
     out = []
     for i in range(sym.levels):
-        gap = half + mid * BPS * 2 * i
+        gap = half + spacing * i
         bid = (mid - gap).quantize(sym.tick, rounding=ROUND_FLOOR)
         ask = (mid + gap).quantize(sym.tick, rounding=ROUND_CEILING)
         if ask <= bid:

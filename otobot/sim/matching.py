@@ -7,6 +7,8 @@ from collections import deque
 from dataclasses import dataclass
 from decimal import Decimal
 
+from otobot.exchange.filters import pay_amount
+
 BUY = "BUY"
 SELL = "SELL"
 
@@ -31,6 +33,38 @@ class Trade:
     taker_side: str
     price: Decimal
     qty: Decimal
+
+    @property
+    def buyer_is_maker(self) -> bool:
+        return self.taker_side == SELL
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """What one fill moves. BUY fee in the base asset, SELL fee in quote (alpha-api.md §6.4)."""
+
+    qty: Decimal  # base the seller gives
+    quote: Decimal  # quote the buyer pays: price × qty truncated to 8 dp, like the pay amount
+    buyer_fee: Decimal  # base kept by the exchange
+    seller_fee: Decimal  # quote kept by the exchange
+
+    @property
+    def buyer_gets(self) -> Decimal:
+        return self.qty - self.buyer_fee
+
+    @property
+    def seller_gets(self) -> Decimal:
+        return self.quote - self.seller_fee
+
+
+FEE_QUANTUM = Decimal("0.00000001")
+
+
+def settle(price: Decimal, qty: Decimal, fee_rate: Decimal) -> Settlement:
+    """The balances one fill moves: buyer's fee = qty × rate (exact, "0.086956" on 869.56 as captured);
+    seller's fee = quote × rate rounded half-even to 8 dp ("0.01519059" on 151.90587611 as captured)."""
+    quote = pay_amount(price, qty)
+    return Settlement(qty, quote, qty * fee_rate, (quote * fee_rate).quantize(FEE_QUANTUM))
 
 
 class OrderBook:
@@ -93,6 +127,14 @@ class OrderBook:
 
     def orders_of(self, owner: str) -> list[BookOrder]:
         return [o for o in self._orders.values() if o.owner == owner]
+
+    def crossed(self) -> bool:
+        """True if the best bid is at or above the best ask (never so after `submit`)."""
+        bid, ask = self.best(BUY), self.best(SELL)
+        return bid is not None and ask is not None and bid >= ask
+
+    def resting(self, order_id: int) -> BookOrder | None:
+        return self._orders.get(order_id)
 
     def _add(self, order: BookOrder) -> None:
         levels = self._levels[order.side]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -11,17 +12,20 @@ from decimal import Decimal
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from loguru import logger
 
 from otobot.exchange import protocol as p
 from otobot.exchange.credentials import Credentials
-from otobot.exchange.errors import ILLEGAL_PARAMETER
+from otobot.exchange.errors import AUTH_EXPIRED, ILLEGAL_PARAMETER
 from otobot.exchange.filters import fmt
+from otobot.sim.accounts import Account, SimError
 from otobot.sim.config import SimConfig, SimSymbol
-from otobot.sim.exchange import Account, Exchange, SimError, now_ms
+from otobot.sim.exchange import Exchange, now_ms
 from otobot.sim.faults import Faults
 from otobot.sim.market import Market
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_QUEUED_FRAMES = 20_000  # a client this far behind is cut off rather than growing the server's memory
 
 
 def ok(data: Any, **extra: Any) -> web.Response:
@@ -29,8 +33,8 @@ def ok(data: Any, **extra: Any) -> web.Response:
 
 
 def fail(code: str, message: str) -> web.Response:
-    body = {"code": code, "message": message, "messageDetail": None, "data": None, "success": False}
-    if code == "100002001":  # exactly the captured auth-expired body (§7.3)
+    body: dict[str, Any] = p.envelope(None, code, message)
+    if code == AUTH_EXPIRED:  # exactly the captured auth-expired body (§7.3)
         body = {"code": code, "message": message, "success": False}
     return web.Response(text=p.dumps(body), content_type="application/json")
 
@@ -45,19 +49,28 @@ class _Conn:
         self.streams: set[str] = set()
         self.user: str | None = None
         self.held: str | None = None  # a frame held back to be sent after the next one (reorder fault)
-        self.queue: asyncio.Queue[str] = asyncio.Queue()
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self.cut_off = False
         self.writer = asyncio.create_task(self._write())
 
     def send(self, frame: str) -> None:
         """Queue a frame without awaiting: one slow client never stalls the matching engine."""
-        if not self.ws.closed:
-            self.queue.put_nowait(frame)
+        if self.ws.closed or self.cut_off:
+            return
+        if self.queue.qsize() >= MAX_QUEUED_FRAMES:
+            self.cut_off = True  # too slow: the writer closes the connection instead of sending more
+            self.queue.put_nowait(None)
+            return
+        self.queue.put_nowait(frame)
 
     async def _write(self) -> None:
         with contextlib.suppress(Exception):
             while True:
                 frame = await self.queue.get()
                 try:
+                    if frame is None:
+                        await self.ws.close(code=1008, message=b"too slow")
+                        return
                     await self.ws.send_str(frame)
                 finally:
                     self.queue.task_done()
@@ -78,7 +91,7 @@ class Simulator:
 
     def __init__(self, config: SimConfig) -> None:
         self.config = config
-        self.faults = Faults()
+        self.faults = Faults(on_drop_ws=self.drop_ws, on_expire=self._set_expired)
         self.exchange = Exchange(config, self._emit, self._publish)
         self.market = Market(self.exchange, config.seed, config.tick_interval_s)
         self._market_conns: dict[str, set[_Conn]] = {}
@@ -88,6 +101,7 @@ class Simulator:
         self._tasks: list[asyncio.Task[None]] = []
         self.port = 0
         self.requests: dict[str, int] = {}  # path → count: tests assert "exactly one order POST"
+        self._depth_id = 59_174_970_591
 
     # ------------------------------------------------------------ lifecycle
 
@@ -107,8 +121,8 @@ class Simulator:
         return [u.name for u in self.config.users]
 
     def credentials(self, user: str) -> Credentials:
-        u = next(x for x in self.config.users if x.name == user)
-        return Credentials(cookie=u.cookie, csrftoken=u.csrftoken)
+        """The Cookie header + csrftoken a client must send for `user`."""
+        return self.exchange.credentials(user)
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._faults_middleware], client_max_size=1 << 20)
@@ -134,6 +148,7 @@ class Simulator:
         r.add_post("/_sim/faults", self._admin_faults)
         r.add_post("/_sim/drop_ws", self._admin_drop_ws)
         r.add_post("/_sim/expire", self._admin_expire)
+        r.add_post("/_sim/expire_listen_key", self._admin_expire_listen_key)
         r.add_post("/_sim/balance", self._admin_balance)
         r.add_post("/_sim/shock", self._admin_shock)
         r.add_post("/_sim/market", self._admin_market)
@@ -163,7 +178,10 @@ class Simulator:
     async def _ticker_loop(self) -> None:
         while True:
             await asyncio.sleep(self.config.tick_interval_s)
-            self.market.tick()
+            try:
+                self.market.tick()
+            except Exception:  # a bug in the market model must not silently freeze every price
+                logger.exception("Simulated market tick failed")
 
     async def _housekeeping(self) -> None:
         """Listen-key expiry (with the listenKeyExpired event) and the server's maximum connection age."""
@@ -191,12 +209,18 @@ class Simulator:
         if path.startswith("/_sim") or path.startswith("/w3w"):
             return await handler(request)
         self.requests[path] = self.requests.get(path, 0) + 1
-        if self.faults.rest_delay_s > 0:
-            self.faults.count("rest_delay")
-            await asyncio.sleep(self.faults.rest_delay_s)
+        # A request the exchange fully received is applied even if the client dies meanwhile (kill -9 mid-POST):
+        # read the body now and shield the rest from aiohttp's cancellation on disconnect.
+        await request.read()
+        return await asyncio.shield(self._apply(request, handler, path))
+
+    async def _apply(self, request: web.Request, handler: Handler, path: str) -> web.StreamResponse:
+        delay = self.faults.delay_for(path)
+        if delay > 0:
+            await asyncio.sleep(delay)
         err = self.faults.take_http_error(path)
         if err is not None:
-            headers = {"Retry-After": str(err.retry_after)} if err.retry_after is not None else {}
+            headers = {"Retry-After": _seconds(err.retry_after)} if err.retry_after is not None else {}
             return web.Response(status=err.status, text="{}" if err.status < 500 else "Bad Gateway",
                                 headers=headers)
         drop = self.faults.take_drop(path)
@@ -216,6 +240,8 @@ class Simulator:
                 return await handler(request, account)
             except SimError as exc:
                 return fail(exc.code, exc.message)
+            except ValueError as exc:  # a malformed query parameter
+                return fail(ILLEGAL_PARAMETER, f"illegal parameter: {exc}")
         return wrapped
 
     @staticmethod
@@ -231,32 +257,28 @@ class Simulator:
     # ------------------------------------------------------------ public endpoints
 
     def _token(self, s: SimSymbol) -> dict[str, Any]:
+        """A token-list entry with the keys of the S1 capture (§7.6; icon URLs dropped)."""
+        price = self.exchange.last_price[s.pair]
+        _, quote, count = self.exchange.traded[s.pair]
         return {
-            "tokenId": s.alpha_id.replace("ALPHA_", "T") + "0" * 20, "chainId": "56", "chainName": "BSC",
-            "contractAddress": "0x" + s.alpha_id.encode().hex().ljust(40, "0")[:40], "name": s.name,
-            "symbol": s.symbol, "price": fmt(self.exchange.last_price[s.pair]), "percentChange24h": "0",
-            "volume24h": "1000000", "decimals": 18, "listingCex": False, "offline": False, "tradeDecimal": 8,
-            "alphaId": s.alpha_id, "offsell": False, "stockState": False, "mulPoint": s.mul_point,
-            "onlineTge": False, "onlineAirdrop": False, "score": 100, "cexOffDisplay": False,
-            "listingTime": 1734687000000, "bnExclusiveState": False,
+            "tokenId": hashlib.md5(s.alpha_id.encode()).hexdigest().upper(), "chainId": "56", "chainName": "BSC",
+            "contractAddress": contract_address(s), "name": s.name, "symbol": s.symbol, "price": fmt(price),
+            "percentChange24h": "0", "volume24h": fmt(quote.quantize(Q8)), "marketCap": "100000000",
+            "fdv": "100000000", "liquidity": "5000000", "totalSupply": "1000000000",
+            "circulatingSupply": "1000000000", "holders": "10000", "decimals": 18, "listingCex": False,
+            "hotTag": False, "cexCoinName": "", "canTransfer": False, "denomination": 1, "offline": False,
+            "tradeDecimal": _digits(s.tick), "alphaId": s.alpha_id, "offsell": False, "priceHigh24h": fmt(price),
+            "priceLow24h": fmt(price), "count24h": str(count), "onlineTge": False, "onlineAirdrop": False,
+            "score": 100, "cexOffDisplay": False, "stockState": False, "listingTime": 1734687000000,
+            "mulPoint": s.mul_point, "bnExclusiveState": False,
         }
 
     async def _token_list(self, request: web.Request) -> web.Response:
         return ok([self._token(s) for s in self.config.symbols])
 
     async def _exchange_info(self, request: web.Request) -> web.Response:
-        symbols = [{
-            "symbol": s.pair, "status": "TRADING", "baseAsset": s.alpha_id, "quoteAsset": s.quote,
-            "pricePrecision": -s.tick.as_tuple().exponent, "quantityPrecision": -s.step.as_tuple().exponent,  # type: ignore[operator]
-            "baseAssetPrecision": 8, "quotePrecision": 8, "orderTypes": ["LIMIT"],
-            "filters": [
-                {"filterType": "PRICE_FILTER", "minPrice": fmt(s.tick), "maxPrice": "1000000", "tickSize": fmt(s.tick)},
-                {"filterType": "LOT_SIZE", "stepSize": fmt(s.step), "maxQty": "99999999999", "minQty": fmt(s.min_qty)},
-                {"filterType": "MIN_NOTIONAL", "minNotional": fmt(s.min_notional)},
-                {"filterType": "MAX_NUM_ORDERS", "limit": 200},
-            ],
-        } for s in self.config.symbols]
-        return ok({"timezone": "UTC", "assets": [], "symbols": symbols, "orderTypes": ["LIMIT"]})
+        return ok({"timezone": "UTC", "assets": [{"asset": s.alpha_id} for s in self.config.symbols],
+                   "symbols": [exchange_symbol(s) for s in self.config.symbols], "orderTypes": ["LIMIT"]})
 
     def _pair(self, request: web.Request) -> SimSymbol:
         sym = self.exchange.symbols.get(request.query.get("symbol", ""))
@@ -267,22 +289,41 @@ class Simulator:
 
     async def _ticker(self, request: web.Request) -> web.Response:
         sym = self._pair(request)
-        return ok({"symbol": sym.pair, "lastPrice": fmt(self.exchange.last_price[sym.pair])})
+        last = self.exchange.last_price[sym.pair]
+        base, quote, count = self.exchange.traded[sym.pair]
+        t = now_ms()
+        return ok({"symbol": sym.pair, "priceChange": "0", "priceChangePercent": "0",
+                   "weightedAvgPrice": fmt((quote / base).quantize(sym.tick)) if base else fmt(last),
+                   "lastPrice": fmt(last), "lastQty": "0", "openPrice": fmt(sym.price), "highPrice": fmt(last),
+                   "lowPrice": fmt(last), "volume": fmt(base), "quoteVolume": fmt(quote.quantize(Q8)),
+                   "openTime": t - 86_400_000, "closeTime": t, "firstId": 0, "lastId": count, "count": count})
 
     async def _agg_trades(self, request: web.Request) -> web.Response:
         sym = self._pair(request)
-        limit = max(1, min(1000, int(request.query.get("limit", "500"))))
-        rows = [{k: v for k, v in t.items() if k not in ("e", "E", "s")}
-                for t in self.exchange.recent_trades[sym.pair][-limit:]]
-        return ok(rows)
+        try:
+            limit = max(1, min(1000, int(request.query.get("limit", "500"))))
+            from_id = int(request.query["fromId"]) if "fromId" in request.query else None
+        except ValueError:
+            return fail(ILLEGAL_PARAMETER, "limit and fromId must be integers")
+        trades = self.exchange.recent_trades[sym.pair]
+        if from_id is not None:
+            trades = [t for t in trades if t["a"] >= from_id][:limit]
+        else:
+            trades = trades[-limit:]
+        # REST rows: the stream's data without e/E/s (§7.6 capture).
+        return ok([{k: v for k, v in t.items() if k not in ("e", "E", "s")} for t in trades])
 
     async def _depth(self, request: web.Request) -> web.Response:
         sym = self._pair(request)
         book = self.exchange.books[sym.pair]
-        limit = int(request.query.get("limit", "20"))
-        return ok({"lastUpdateId": 1, "symbol": sym.pair, "E": now_ms(), "T": now_ms(),
+        try:
+            limit = max(1, min(1000, int(request.query.get("limit", "20"))))
+        except ValueError:
+            return fail(ILLEGAL_PARAMETER, "limit must be an integer")
+        self._depth_id += 1
+        return ok({"lastUpdateId": self._depth_id, "symbol": sym.pair,
                    "bids": [[fmt(a), fmt(b)] for a, b in book.depth("BUY", limit)],
-                   "asks": [[fmt(a), fmt(b)] for a, b in book.depth("SELL", limit)]})
+                   "asks": [[fmt(a), fmt(b)] for a, b in book.depth("SELL", limit)], "E": now_ms(), "T": now_ms()})
 
     # ------------------------------------------------------------ private endpoints
 
@@ -301,67 +342,75 @@ class Simulator:
 
     async def _open_orders(self, request: web.Request, account: Account) -> web.Response:
         side, symbol = request.query.get("side") or None, request.query.get("symbol") or None
-        rows = [self.exchange.order_row(o) for o in self.exchange.user_order_objs(account.name)
-                if o.open and (side is None or o.side == side) and (symbol is None or o.symbol.pair == symbol)]
+        rows = [self.exchange.order_row(o) for o in self.exchange.open_orders(account.name)
+                if (side is None or o.side == side) and (symbol is None or o.symbol.pair == symbol)]
         return ok(rows)
 
     async def _history(self, request: web.Request, account: Account) -> web.Response:
         q = request.query
-        statuses = set((q.get("orderStatus") or "FILLED,PARTIALLY_FILLED,EXPIRED,CANCELED,REJECTED").split(","))
-        start, end = int(q.get("startTime", "0")), int(q.get("endTime", str(now_ms() + 1)))
-        page, rows_n = max(1, int(q.get("page", "1"))), max(1, min(500, int(q.get("rows", "100"))))
-        base, side = q.get("baseAsset"), q.get("side")
-        orders = [o for o in reversed(self.exchange.user_order_objs(account.name))
+        statuses = set((q.get("orderStatus") or p.ORDER_HISTORY_STATUSES).split(","))
+        start, end = int(q.get("startTime") or 0), int(q.get("endTime") or now_ms() + 1)
+        page, rows_n = max(1, int(q.get("page") or 1)), max(1, min(500, int(q.get("rows") or 100)))
+        base, side = q.get("baseAsset") or None, q.get("side") or None
+        orders = [o for o in reversed(self.exchange.orders(account.name))
                   if o.status in statuses and start <= o.time <= end and (base is None or o.symbol.alpha_id == base)
                   and (side is None or o.side == side)]
         chunk = orders[(page - 1) * rows_n: page * rows_n]
         return ok([self.exchange.order_row(o) for o in chunk], total=len(orders))
 
     async def _user_trades(self, request: web.Request, account: Account) -> web.Response:
-        oid = request.query.get("orderId")
-        return ok([self.exchange.fill_row(f) for f in self.exchange.fills[account.name] if str(f.order_id) == oid])
+        try:
+            order = self.exchange.by_id.get(int(request.query.get("orderId", "")))
+        except ValueError:
+            return fail(ILLEGAL_PARAMETER, "orderId is required")
+        symbol = request.query.get("symbol")
+        if order is None or order.user != account.name or (symbol and order.symbol.pair != symbol):
+            return ok([])
+        return ok([self.exchange.fill_row(f) for f in self.exchange.fills_of_order(order.id)])
 
     async def _alpha_wallet(self, request: web.Request, account: Account) -> web.Response:
         items, total = [], Decimal(0)
         for s in self.config.symbols:
-            free, locked = account.balances.get(s.alpha_id, [Decimal(0), Decimal(0)])
+            free, locked = account.free(s.alpha_id), account.locked(s.alpha_id)
             if free == 0 and locked == 0:
                 continue
-            value = (free + locked) * self.exchange.last_price[s.pair]
+            value = ((free + locked) * self.exchange.last_price[s.pair]).quantize(Q8)
             total += value
-            items.append({"chainId": "56", "contractAddress": "0x0", "cexAsset": False, "name": s.name,
-                          "symbol": s.symbol, "tokenId": s.alpha_id, "free": fmt(free), "freeze": "0",
+            items.append({"chainId": "56", "contractAddress": contract_address(s), "cexAsset": False,
+                          "name": s.name, "symbol": s.symbol, "tokenId": s.alpha_id, "free": fmt(free), "freeze": "0",
                           "locked": fmt(locked), "withdrawing": "0", "amount": fmt(free + locked),
-                          "valuation": fmt(value.quantize(Decimal("0.00000001")))})
-        return ok({"totalValuation": fmt(total.quantize(Decimal("0.00000001"))), "list": items})
+                          "valuation": fmt(value)})
+        return ok({"totalValuation": fmt(total), "list": items})
 
     async def _wallet_asset(self, request: web.Request, account: Account) -> web.Response:
         rows = []
+        zero = {"free": "0", "locked": "0", "freeze": "0", "withdrawing": "0"}
         for asset in ("USDT", "USDC"):
-            free, locked = account.balances.get(asset, [Decimal(0), Decimal(0)])
-            zero = {"free": "0", "locked": "0", "freeze": "0", "withdrawing": "0"}
+            free, locked = account.free(asset), account.locked(asset)
             rows.append({"asset": asset, "coinBusinessType": "NORMAL",
                          "spot": {"free": fmt(free), "locked": fmt(locked), "freeze": "0", "withdrawing": "0"},
-                         "funding": zero, "earn": zero})
+                         "funding": dict(zero), "earn": dict(zero)})
         return ok(rows)
 
     async def _user_volume(self, request: web.Request, account: Account) -> web.Response:
-        # JSON numbers (floats on the real wire, §7.3): Decimal goes out as an exact number here.
-        items = [{"icon": "", "tokenName": self.exchange.by_alpha[a].symbol, "volume": v}
-                 for a, v in account.volume.items()]
+        # JSON numbers (floats on the real wire, §7.3); Decimal goes out as an exact number. Buys only (§6.1).
+        items = [{"icon": f"/images/web3-data/public/token/logos/{a}.png",
+                  "tokenName": self.exchange.by_alpha[a].symbol, "volume": v} for a, v in account.volume.items()]
         total = sum(account.volume.values(), Decimal(0))
         return ok({"totalVolume": total, "tradeVolumeInfoList": items})
 
     async def _listen_key(self, request: web.Request, account: Account) -> web.Response:
-        return ok(self.exchange.listen_key(account, self.config.listen_key_ttl_s))
+        return ok(self.exchange.listen_key(account))
 
     async def _base_info(self, request: web.Request, account: Account) -> web.Response:
-        return ok({"userId": abs(hash(account.name)) % 10**9, "email": f"{account.name}@sim.invalid"})
+        uid = int(hashlib.md5(account.name.encode()).hexdigest()[:8], 16)
+        return ok({"userId": uid, "email": f"{account.name}@sim.invalid", "nickName": account.name,
+                   "level": 1, "isExistMarginAccount": False})
 
     # ------------------------------------------------------------ websockets
 
     async def _market_ws(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(autoping=True, heartbeat=30.0)
+        ws = web.WebSocketResponse(autoping=True, heartbeat=self.config.ws_heartbeat_s)
         await ws.prepare(request)
         conn = _Conn(ws, "market")
         self._conns.add(conn)
@@ -373,13 +422,16 @@ class Simulator:
                 if req is None:
                     continue
                 method, params = req.get("method"), req.get("params") or []
-                for stream in params:
-                    subs = self._market_conns.setdefault(str(stream), set())
+                if method == "LIST_SUBSCRIPTIONS":
+                    conn.send(p.dumps({"result": sorted(conn.streams), "id": req.get("id")}))
+                    continue
+                for stream in map(str, params):
                     if method == "SUBSCRIBE":
-                        subs.add(conn)
-                        conn.streams.add(str(stream))
+                        self._market_conns.setdefault(stream, set()).add(conn)
+                        conn.streams.add(stream)
                     elif method == "UNSUBSCRIBE":
-                        subs.discard(conn)
+                        self._market_conns.get(stream, set()).discard(conn)
+                        conn.streams.discard(stream)
                 conn.send(p.dumps({"result": None, "id": req.get("id")}))
         finally:
             await conn.close()
@@ -389,7 +441,7 @@ class Simulator:
         return ws
 
     async def _user_ws(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(autoping=True, heartbeat=30.0)
+        ws = web.WebSocketResponse(autoping=True, heartbeat=self.config.ws_heartbeat_s)
         await ws.prepare(request)
         conn = _Conn(ws, "user")
         self._conns.add(conn)
@@ -402,12 +454,12 @@ class Simulator:
                     continue
                 method, params = req.get("method"), req.get("params") or []
                 error = None
-                for stream in params:
-                    key = str(stream).removeprefix(p.USER_STREAM_PREFIX)
+                for stream in map(str, params):
+                    key = stream.removeprefix(p.USER_STREAM_PREFIX)
                     account = self.exchange.by_key.get(key)
                     if method == "SUBSCRIBE":
-                        if account is None:
-                            error = {"code": 2, "msg": f"invalid or expired listen key {key[:6]}…"}
+                        if account is None or not stream.startswith(p.USER_STREAM_PREFIX):
+                            error = {"code": 2, "msg": f"Invalid or expired listen key: {stream[:12]}…"}
                             continue
                         self._user_conns.setdefault(key, set()).add(conn)
                         conn.streams.add(key)
@@ -415,9 +467,8 @@ class Simulator:
                     elif method == "UNSUBSCRIBE":
                         self._user_conns.get(key, set()).discard(conn)
                         conn.streams.discard(key)
-                reply: dict[str, Any] = {"result": None, "id": req.get("id")}
-                if error:
-                    reply["error"] = error
+                # Binance's refusal shape: an `error` object instead of `result` (UNCERTAIN for Alpha, §4.2).
+                reply = {"error": error, "id": req.get("id")} if error else {"result": None, "id": req.get("id")}
                 conn.send(p.dumps(reply))
         finally:
             await conn.close()
@@ -432,12 +483,11 @@ class Simulator:
         if not subs:
             return
         frame = p.dumps({"stream": stream, "data": data})  # serialised once for every subscriber
-        for conn in list(subs):
+        for conn in subs:
             conn.send(frame)
 
     def _emit(self, user: str, data: dict[str, Any]) -> None:
-        account = self.exchange.accounts[user]
-        key = account.listen_key
+        key = self.exchange.accounts[user].listen_key
         if key is None:
             return
         conns = self._user_conns.get(key)
@@ -448,7 +498,7 @@ class Simulator:
         for conn in list(conns):
             if f.chance(f.malformed_p, "malformed"):
                 conn.send(frame[: len(frame) // 2])  # a truncated frame, then the real one
-            if conn.held is not None:
+            if conn.held is not None:  # the held-back event goes out after this one: a swap
                 held, conn.held = conn.held, None
                 conn.send(frame)
                 conn.send(held)
@@ -463,16 +513,19 @@ class Simulator:
 
     @staticmethod
     def _flush_held(conn: _Conn) -> None:
+        """A held event with no successor within 50 ms goes out anyway: reordering never loses an event."""
         if conn.held is not None:
             held, conn.held = conn.held, None
             conn.send(held)
 
     async def drop_ws(self, which: str = "all", user: str | None = None) -> int:
+        """Close websockets of a kind ("user" / "market" / "all"); with `user`, only that user's user streams
+        (market streams carry no identity, so they are not dropped when a user is named)."""
         n = 0
         for conn in list(self._conns):
             if which not in ("all", conn.kind):
                 continue
-            if user is not None and conn.user != user and conn.kind == "user":
+            if user is not None and conn.user != user:
                 continue
             n += 1
             self.faults.count(f"drop_ws_{conn.kind}")
@@ -480,47 +533,58 @@ class Simulator:
                 await conn.ws.close(code=1006)
         return n
 
+    def _set_expired(self, user: str, expired: bool) -> None:
+        self.exchange.account(user).expired = expired
+
     # ------------------------------------------------------------ admin
 
     async def _admin_faults(self, request: web.Request) -> web.Response:
-        body = json.loads(await request.text() or "{}")
+        body = await _admin_body(request)
         f = self.faults
         if body.get("clear"):
             f.clear()
         for key in ("rest_delay_s", "duplicate_p", "reorder_p", "malformed_p"):
             if key in body:
                 setattr(f, key, float(body[key]))
+        if "rest_delay_path" in body:
+            f.rest_delay_path = body["rest_delay_path"]
         if "drop_response" in body:
             d = body["drop_response"]
             f.drop_response(d["path"], int(d.get("count", 1)), d.get("when", "after"))
         if "http_error" in body:
             e = body["http_error"]
-            f.http_error(int(e["status"]), int(e.get("count", 1)), e.get("path"), e.get("retry_after"))
+            retry = e.get("retry_after")
+            f.http_error(int(e["status"]), int(e.get("count", 1)), e.get("path"),
+                         float(retry) if retry is not None else None)
         return web.json_response({"ok": True, "injected": f.injected})
 
     async def _admin_drop_ws(self, request: web.Request) -> web.Response:
-        body = json.loads(await request.text() or "{}")
-        n = await self.drop_ws(body.get("which", "all"), body.get("user"))
+        body = await _admin_body(request)
+        n = await self.faults.drop_ws(body.get("which", "all"), body.get("user"))
         return web.json_response({"ok": True, "dropped": n})
 
     async def _admin_expire(self, request: web.Request) -> web.Response:
-        body = json.loads(await request.text() or "{}")
-        self.exchange.accounts[body["user"]].expired = bool(body.get("expired", True))
+        body = await _admin_body(request)
+        self._set_expired(body["user"], bool(body.get("expired", True)))
+        return web.json_response({"ok": True})
+
+    async def _admin_expire_listen_key(self, request: web.Request) -> web.Response:
+        body = await _admin_body(request)
+        self.exchange.expire_listen_key(body["user"])
         return web.json_response({"ok": True})
 
     async def _admin_balance(self, request: web.Request) -> web.Response:
-        body = json.loads(await request.text() or "{}")
-        account = self.exchange.accounts[body["user"]]
-        account.balances.setdefault(body.get("asset", "USDT"), [Decimal(0), Decimal(0)])[0] = Decimal(str(body["free"]))
+        body = await _admin_body(request)
+        self.exchange.set_balance(body["user"], body.get("asset", "USDT"), Decimal(str(body["free"])))
         return web.json_response({"ok": True})
 
     async def _admin_shock(self, request: web.Request) -> web.Response:
-        body = json.loads(await request.text() or "{}")
+        body = await _admin_body(request)
         self.market.shock(body["symbol"], Decimal(str(body["pct"])))
-        return web.json_response({"ok": True})
+        return web.json_response({"ok": True, "mid": fmt(self.market.mid[body["symbol"]])})
 
     async def _admin_market(self, request: web.Request) -> web.Response:
-        body = json.loads(await request.text() or "{}")
+        body = await _admin_body(request)
         self.market.paused = bool(body.get("paused", False))
         return web.json_response({"ok": True, "paused": self.market.paused})
 
@@ -530,14 +594,60 @@ class Simulator:
     def state(self, user: str) -> dict[str, Any]:
         """A user's balances, orders and fills, for assertions and the admin endpoint."""
         ex = self.exchange
-        account = ex.accounts[user]
+        account = ex.account(user)
         return {
             "balances": {a: {"free": fmt(v[0]), "locked": fmt(v[1])} for a, v in account.balances.items()},
-            "open_orders": [ex.order_row(o) for o in ex.user_order_objs(user) if o.open],
-            "orders": [ex.order_row(o) for o in ex.user_order_objs(user)],
-            "fills": [ex.fill_row(f) for f in ex.fills[user]],
+            "open_orders": [ex.order_row(o) for o in ex.open_orders(user)],
+            "orders": [ex.order_row(o) for o in ex.orders(user)],
+            "fills": [ex.fill_row(f) for f in ex.fills(user)],
             "volume": {a: fmt(v) for a, v in account.volume.items()},
+            "expired": account.expired,
         }
+
+
+Q8 = Decimal("0.00000001")
+
+
+def _digits(step: Decimal) -> int:
+    """Decimal places of a tick or step: 0.00000001 → 8, 0.10 → 1, 1 → 0."""
+    return max(0, -int(step.normalize().as_tuple().exponent))
+
+
+def contract_address(s: SimSymbol) -> str:
+    """A stable fake BSC contract address per token."""
+    return "0x" + hashlib.sha1(s.alpha_id.encode()).hexdigest()
+
+
+def exchange_symbol(s: SimSymbol) -> dict[str, Any]:
+    """One exchange-info symbol with the keys, filter set and string values of the §7.6 ALPHA_22USDT capture."""
+    pp, qp = _digits(s.tick), _digits(s.step)
+
+    def q(x: Decimal) -> str:
+        return fmt(x.quantize(Decimal(1).scaleb(-qp)))
+
+    return {
+        "symbol": s.pair, "status": "TRADING", "baseAsset": s.alpha_id, "quoteAsset": s.quote,
+        "pricePrecision": pp, "quantityPrecision": qp, "baseAssetPrecision": qp, "quotePrecision": 8,
+        "orderTypes": ["LIMIT"],
+        "filters": [
+            {"filterType": "PRICE_FILTER", "minPrice": fmt(s.tick), "maxPrice": "100000", "tickSize": fmt(s.tick)},
+            {"filterType": "LOT_SIZE", "stepSize": q(s.step), "maxQty": "9999999999", "minQty": q(s.min_qty)},
+            {"filterType": "MAX_NUM_ORDERS", "limit": 200},
+            {"filterType": "MIN_NOTIONAL", "minNotional": fmt(s.min_notional)},
+            {"filterType": "MAX_NOTIONAL", "maxNotional": "1000000"},
+            {"filterType": "NOTIONAL", "minNotional": fmt(s.min_notional), "maxNotional": "1000000"},
+            {"filterType": "PERCENT_PRICE", "multiplierDown": "0.00001", "multiplierUp": "100000"},
+            {"filterType": "PERCENT_PRICE_BY_SIDE", "bidMultiplierUp": "100000", "askMultiplierUp": "100000",
+             "bidMultiplierDown": "0.00001", "askMultiplierDown": "0.00001"},
+        ],
+    }
+
+
+async def _admin_body(request: web.Request) -> dict[str, Any]:
+    body = json.loads(await request.text() or "{}")
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="admin body must be a JSON object")
+    return body
 
 
 def _json(raw: str) -> dict[str, Any] | None:
@@ -546,6 +656,10 @@ def _json(raw: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
+
+
+def _seconds(value: float) -> str:
+    return str(int(value)) if value == int(value) else str(value)
 
 
 def _abort(request: web.Request) -> None:

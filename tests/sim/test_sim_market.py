@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from otobot.sim.config import DEFAULT_SYMBOLS, default_sim_config, load_sim_config
 from otobot.sim.exchange import Exchange
@@ -137,3 +139,18 @@ def test_default_config_has_three_tokens_and_named_users() -> None:
     assert [u.name for u in cfg.users] == ["alice", "bob", "carol", "user4", "user5"]
     with pytest.raises(ValueError, match="pending_on_partial"):
         default_sim_config(pending_on_partial="sometimes")
+
+
+@settings(max_examples=100, deadline=None)
+@given(mid_units=st.integers(min_value=1000, max_value=10**9), tick_exp=st.integers(min_value=2, max_value=9),
+       spread=st.integers(min_value=1, max_value=100), spread_ticks=st.integers(min_value=0, max_value=20))
+def test_any_ladder_is_uncrossed_and_on_tick(mid_units: int, tick_exp: int, spread: int, spread_ticks: int) -> None:
+    tick = D(1).scaleb(-tick_exp)
+    sym = replace(DEFAULT_SYMBOLS[0], tick=tick, spread_bps=D(spread), spread_ticks=spread_ticks,
+                  step=D("0.0001"), min_qty=D("0.0001"), level_quote=D(100))
+    mid = tick * mid_units
+    quotes = ladder(mid, sym)
+    bids = [p for side, p, _ in quotes if side == BUY]
+    asks = [p for side, p, _ in quotes if side == SELL]
+    assert not bids or not asks or max(bids) < min(asks)
+    assert all(p % tick == 0 and p > 0 for _, p, _ in quotes)
