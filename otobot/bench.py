@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import os
 import socket
@@ -58,7 +59,7 @@ def _pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-def _write_config(root: Path, port: int, users: int, *, burst: bool) -> Path:
+def _write_config(root: Path, port: int, users: int, *, burst: bool, pause: float) -> Path:
     (root / "users").mkdir(parents=True)
     base = f"127.0.0.1:{port}"
     cfg = {
@@ -79,8 +80,10 @@ def _write_config(root: Path, port: int, users: int, *, burst: bool) -> Path:
             pricing = {"mode": "fixed", "buy_offset": 0, "sell_offset": 400}
         user = {
             "token": token, "target": {"kind": "volume", "value": 10**9}, "order": {"quote_amount": 10},
-            "pricing": pricing, "timeouts": {"buy_s": 600 if burst else 5, "sell_s": 10},
-            "pause_between_cycles_s": 0, "max_price_age_s": 3600, "volatility": {"max_move_pct": 50},
+            "pricing": pricing,
+            "timeouts": {"buy_s": 600 if burst else 5, "sell_s": 10},
+            "pause_between_cycles_s": 0 if burst else pause, "max_price_age_s": 3600,
+            "volatility": {"max_move_pct": 50},
             "credentials": {"source": "inline", "cookie": u.cookie, "csrftoken": u.csrftoken},
         }
         (root / "users" / f"{u.name}.yaml").write_text(yaml.safe_dump(user))
@@ -117,7 +120,8 @@ async def _wait_port(port: int, timeout_s: float = 20.0) -> None:
     raise RuntimeError(f"the simulator did not open port {port}")
 
 
-async def _bench(users: int, duration: float, seed: int, burst: bool, chaos: bool) -> dict[str, Any]:
+async def _bench(users: int, duration: float, seed: int, burst: bool, chaos: bool,
+                 pause: float = 0.0) -> dict[str, Any]:
     logsetup.setup("WARNING")
     root = Path(tempfile.mkdtemp(prefix="otobot-bench-"))
     port = _free_port()
@@ -128,7 +132,7 @@ async def _bench(users: int, duration: float, seed: int, burst: bool, chaos: boo
     rss_before = _rss_mb()
     try:
         await _wait_port(port)
-        config = _write_config(root, port, users, burst=burst)
+        config = _write_config(root, port, users, burst=burst, pause=pause)
         settings = load_global(config)
         store = await Store.open(settings.database)
         sup = Supervisor(settings, store, CredentialSource(store, None))
@@ -182,7 +186,8 @@ async def _bench(users: int, duration: float, seed: int, burst: bool, chaos: boo
         await store.close()
         return {
             "users": users, "users_connected": ready, "duration_s": duration, "seed": seed,
-            "mode": "burst" if burst else ("chaos" if chaos else "steady"),
+            "mode": "burst" if burst else ("chaos" if chaos else "steady"), "pause_between_cycles_s": pause,
+            "json_decoder": "orjson" if _has_orjson() else "json",
             "reaction_ms": {"n": len(lat_ms), "p50": round(_pct(lat_ms, 0.5), 3), "p99": round(_pct(lat_ms, 0.99), 3),
                             "max": round(max(lat_ms), 3) if lat_ms else None,
                             "mean": round(statistics.fmean(lat_ms), 3) if lat_ms else None},
@@ -268,7 +273,12 @@ async def _check(http: aiohttp.ClientSession, port: int, store: Store, bots: lis
     return totals
 
 
-def run_bench(*, users: int, duration: float, seed: int, burst: bool, chaos: bool, json_path: Path | None) -> int:
+def _has_orjson() -> bool:
+    return importlib.util.find_spec("orjson") is not None
+
+
+def run_bench(*, users: int, duration: float, seed: int, burst: bool, chaos: bool, json_path: Path | None,
+              pause: float = 0.0) -> int:
     try:
         import resource
 
@@ -276,7 +286,7 @@ def run_bench(*, users: int, duration: float, seed: int, burst: bool, chaos: boo
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 8 * users + 256)), hard))
     except (ImportError, ValueError, OSError):
         pass
-    result = asyncio.run(_bench(users, duration, seed, burst, chaos))
+    result = asyncio.run(_bench(users, duration, seed, burst, chaos, pause))
     print(_render(result))
     if json_path is not None:
         json_path.write_text(json.dumps(result, indent=2))
@@ -288,7 +298,8 @@ def run_bench(*, users: int, duration: float, seed: int, burst: bool, chaos: boo
 
 def _render(r: dict[str, Any]) -> str:
     lat = r["reaction_ms"]
-    lines = [f"otobot bench: {r['users']} users ({r['users_connected']} connected), mode {r['mode']}, seed {r['seed']}",
+    lines = [f"otobot bench: {r['users']} users ({r['users_connected']} connected), mode {r['mode']}, "
+             f"seed {r['seed']}, pause {r['pause_between_cycles_s']} s between cycles, decoder {r['json_decoder']}",
              f"reaction (fill frame read → next request written): n={lat['n']} p50 {lat['p50']} ms, "
              f"p99 {lat['p99']} ms, max {lat['max']} ms"]
     if "cycles" in r:

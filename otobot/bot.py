@@ -184,6 +184,7 @@ class Bot:
         self._last_refusal: str | None = None
         self._next_cfg: UserConfig | None = None
         self._fill_received: float | None = None  # when the frame that completed the last cycle was read
+        self._planned_wait = 0.0  # the deliberate pause between that fill and the next OTO
         self.latencies: deque[float] = deque(maxlen=100_000)  # fill frame read → next request written (s)
         self.cycles_completed = 0
         self._creds_changed = asyncio.Event()
@@ -641,11 +642,12 @@ class Bot:
                                                        r.last_qty, r.commission, r.commission_asset,
                                                        r.transact_time_ms, "ws", r.status, None))
             return
-        filled = await self._update(tracked, status=r.status, cum_qty=r.cum_qty, cum_quote=r.cum_quote,
+        await self._update(tracked, status=r.status, cum_qty=r.cum_qty, cum_quote=r.cum_quote,
                                     orig_qty=r.orig_qty, last_price=r.last_price, last_qty=r.last_qty,
                                     commission=r.commission, commission_asset=r.commission_asset,
                                     time_ms=r.transact_time_ms or self.clock.time_ms(), source="ws")
-        if filled or r.status == FILLED:
+        if r.status == FILLED and tracked.role in ("pending", "unwind"):
+            # The fill that ends a cycle: the next request (the next OTO) is the reaction the bench measures.
             self._fill_received = received
 
     def _fill(self, cycle_id: int | None, order_id: str, side: str, price: Decimal, cum_qty: Decimal,
@@ -940,6 +942,7 @@ class Bot:
         if self._quote_free is not None:
             self._quote_free += sold - bought  # the cached balance follows the cycle; refreshed every 30 s
         self._clear_cycle()
+        self._planned_wait = self.cfg.pause_between_cycles_s
         await self._fire("next", "ready for the next cycle", persist=False)  # audited by count_cycle
 
     def _clear_cycle(self) -> None:
@@ -949,9 +952,12 @@ class Bot:
         self.log = logger.bind(user=self.name, cycle="-")
 
     def _mark_reaction(self) -> None:
+        """Fill frame read → this request about to be written, less the configured pause between cycles."""
         if self._fill_received is not None:
-            self.latencies.append(self.clock.monotonic() - self._fill_received)
+            waited = self.clock.monotonic() - self._fill_received - self._planned_wait
+            self.latencies.append(max(waited, 0.0))
             self._fill_received = None
+        self._planned_wait = 0.0
 
     async def _pause(self, reason: str, detail: str) -> None:
         first = self.paused_reason != reason

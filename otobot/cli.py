@@ -70,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     be.add_argument("--users", type=int, default=10)
     be.add_argument("--duration", type=float, default=20.0, help="seconds of trading (default 20)")
     be.add_argument("--seed", type=int, default=1)
+    be.add_argument("--pause", type=float, default=0.0,
+                    help="seconds between a user's cycles (0 = flat out; latency excludes this pause)")
     be.add_argument("--burst", action="store_true", help="one market move fills every user at once")
     be.add_argument("--chaos", action="store_true", help="inject faults and check the invariants")
     be.add_argument("--json", type=Path, default=None, help="write the results as JSON here")
@@ -94,8 +96,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return main_sim(port=args.port, config_path=args.sim_config, users=args.users, seed=args.seed)
         if command == "bench":
             from otobot.bench import run_bench
-            return run_bench(users=args.users, duration=args.duration, seed=args.seed, burst=args.burst,
-                             chaos=args.chaos, json_path=args.json)
+            result: int = run_bench(users=args.users, duration=args.duration, seed=args.seed, burst=args.burst,
+                                    chaos=args.chaos, json_path=args.json, pause=args.pause)
+            return result
         from otobot import commands
         return asyncio.run(commands.dispatch(args))
     except KeyboardInterrupt:

@@ -120,7 +120,7 @@ class ControlServer:
             if cmd == "pause":
                 return await self.handler.pause(user, str(req.get("reason") or "operator"))
             return await self.handler.resume(user)
-        raise ValueError(f"unknown command {cmd!r}; use {', '.join(COMMANDS)}")
+        raise ValueError(f"unknown command {cmd!r}; use {', '.join(COMMANDS[:-1])} or {COMMANDS[-1]}")
 
 
 def _remove_stale(path: Path) -> None:

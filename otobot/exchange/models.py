@@ -188,15 +188,21 @@ class AggTrade:
 
     @classmethod
     def parse(cls, raw: Any, symbol: str | None = None) -> AggTrade:
+        # Hot path (every trade, every bot): direct lookups; the wire sends p and q as strings.
         r = _mapping(raw, "aggTrade")
-        return cls(
-            symbol=text(r, "s", symbol),
-            price=dec(r, "p"),
-            qty=dec(r, "q"),
-            trade_time_ms=integer(r, "T"),
-            agg_id=ident(r, "a"),
-            buyer_is_maker=flag(r, "m"),
-        )
+        try:
+            price, qty, t, agg = r["p"], r["q"], r["T"], r["a"]
+            if not isinstance(price, str) or not isinstance(qty, str) or isinstance(t, bool) or not isinstance(t, int):
+                raise MalformedMessage(f"aggTrade field types: p={price!r} q={qty!r} T={t!r}")
+            trade = cls(symbol=str(r.get("s") or symbol or ""), price=Decimal(price), qty=Decimal(qty),
+                        trade_time_ms=t, agg_id=str(agg), buyer_is_maker=bool(r.get("m")))
+        except KeyError as exc:
+            raise MalformedMessage(f"aggTrade lacks {exc}") from None
+        except InvalidOperation:
+            raise MalformedMessage(f"aggTrade price/qty not numbers: {r.get('p')!r} {r.get('q')!r}") from None
+        if not trade.price.is_finite() or trade.price <= 0 or not trade.symbol:
+            raise MalformedMessage(f"aggTrade price {price!r} or symbol unusable")
+        return trade
 
 
 @dataclass(frozen=True, slots=True)
