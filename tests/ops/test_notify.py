@@ -46,7 +46,7 @@ async def endpoints() -> AsyncIterator[FakeEndpoints]:
     fake = FakeEndpoints()
     app = web.Application()
     app.router.add_post("/{tail:.*}", fake.handle)
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -136,7 +136,7 @@ async def test_client_errors_other_than_429_are_not_retried(endpoints: FakeEndpo
 
 async def test_unreachable_and_hanging_endpoints_do_not_hold_up_the_caller_or_the_others(
         endpoints: FakeEndpoints, session: aiohttp.ClientSession) -> None:
-    endpoints.hang_s = 5.0
+    endpoints.hang_s = 2.0
     dead = WebhookNotifier(session, "http://127.0.0.1:9/dead")  # discard port: connection refused
     slow = WebhookNotifier(session, endpoints.url + "/slow")
     good = WebhookNotifier(session, endpoints.url + "/hook")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import time
 
 import pytest
 from loguru import logger
@@ -100,7 +99,8 @@ def test_patcher_masks_message_extras_and_folds_the_exception_in() -> None:
     assert CSRF not in text
 
 
-def test_a_thousand_users_secrets_cost_microseconds_per_line() -> None:
+def test_a_thousand_users_secrets_are_all_found_and_plain_lines_left_alone() -> None:
+    # Speed is a benchmark matter (no timed assertions here); this checks correctness at that scale.
     r = Redactor()
     every: list[str] = []
     for _ in range(1000):
@@ -111,17 +111,9 @@ def test_a_thousand_users_secrets_cost_microseconds_per_line() -> None:
     line = ("2026-05-21 12:00:00.000 INFO    [alice#12] Placed OTO buy 1779676 @ 0.000005619, sell @ 0.0000058 "
             "(working 2465664, pending 2465665) in 0.231 s")
 
-    started = time.perf_counter()
-    r.redact(line)  # builds the matcher
-    build_s = time.perf_counter() - started
-    started = time.perf_counter()
-    for _ in range(2000):
+    for _ in range(20):
         assert r.redact(line) == line
-    per_line_s = (time.perf_counter() - started) / 2000
-
     assert r.redact(f"leak {every[7000]} and {every[13001]}!") == "leak *** and ***!"
-    assert build_s < 2.0
-    assert per_line_s < 500e-6, f"{per_line_s * 1e6:.0f} µs a line"
 
 
 @pytest.mark.parametrize("secret", ["a.b*c+d?(x)", "[abc]{2}^$|\\"])
