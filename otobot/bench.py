@@ -59,14 +59,14 @@ def _pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-def _write_config(root: Path, port: int, users: int, *, burst: bool, pause: float) -> Path:
+def _write_config(root: Path, port: int, users: int, *, burst: bool, pause: float, shared: bool) -> Path:
     (root / "users").mkdir(parents=True)
     base = f"127.0.0.1:{port}"
     cfg = {
         "database": "bench.db", "users_dir": "users", "logging": {"level": "WARNING"},
         "control": {"socket": "bench.sock"},
         "exchange": {"rest_url": f"http://{base}", "market_ws_url": f"ws://{base}/w3w/wsa/stream",
-                     "user_ws_url": f"ws://{base}/w3w/stream"},
+                     "user_ws_url": f"ws://{base}/w3w/stream", "shared_price_stream": shared},
         # The simulator has no rate limit; the bench measures otobot, not the (default 2/s) limiter.
         "reliability": {"requests_per_second": 50, "request_burst": 50, "unknown_settle_s": 1.0,
                         "market_stale_after_s": 120, "disconnect_grace_s": 120},
@@ -121,7 +121,7 @@ async def _wait_port(port: int, timeout_s: float = 20.0) -> None:
 
 
 async def _bench(users: int, duration: float, seed: int, burst: bool, chaos: bool,
-                 pause: float = 0.0) -> dict[str, Any]:
+                 pause: float = 0.0, shared: bool = False) -> dict[str, Any]:
     logsetup.setup("WARNING")
     root = Path(tempfile.mkdtemp(prefix="otobot-bench-"))
     port = _free_port()
@@ -132,7 +132,7 @@ async def _bench(users: int, duration: float, seed: int, burst: bool, chaos: boo
     rss_before = _rss_mb()
     try:
         await _wait_port(port)
-        config = _write_config(root, port, users, burst=burst, pause=pause)
+        config = _write_config(root, port, users, burst=burst, pause=pause, shared=shared)
         settings = load_global(config)
         store = await Store.open(settings.database)
         sup = Supervisor(settings, store, CredentialSource(store, None))
@@ -187,7 +187,7 @@ async def _bench(users: int, duration: float, seed: int, burst: bool, chaos: boo
         return {
             "users": users, "users_connected": ready, "duration_s": duration, "seed": seed,
             "mode": "burst" if burst else ("chaos" if chaos else "steady"), "pause_between_cycles_s": pause,
-            "json_decoder": "orjson" if _has_orjson() else "json",
+            "json_decoder": "orjson" if _has_orjson() else "json", "shared_price_stream": shared,
             "reaction_ms": {"n": len(lat_ms), "p50": round(_pct(lat_ms, 0.5), 3), "p99": round(_pct(lat_ms, 0.99), 3),
                             "max": round(max(lat_ms), 3) if lat_ms else None,
                             "mean": round(statistics.fmean(lat_ms), 3) if lat_ms else None},
@@ -278,7 +278,7 @@ def _has_orjson() -> bool:
 
 
 def run_bench(*, users: int, duration: float, seed: int, burst: bool, chaos: bool, json_path: Path | None,
-              pause: float = 0.0) -> int:
+              pause: float = 0.0, shared: bool = False) -> int:
     try:
         import resource
 
@@ -286,7 +286,7 @@ def run_bench(*, users: int, duration: float, seed: int, burst: bool, chaos: boo
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 8 * users + 256)), hard))
     except (ImportError, ValueError, OSError):
         pass
-    result = asyncio.run(_bench(users, duration, seed, burst, chaos, pause))
+    result = asyncio.run(_bench(users, duration, seed, burst, chaos, pause, shared))
     print(_render(result))
     if json_path is not None:
         json_path.write_text(json.dumps(result, indent=2))
@@ -299,7 +299,8 @@ def run_bench(*, users: int, duration: float, seed: int, burst: bool, chaos: boo
 def _render(r: dict[str, Any]) -> str:
     lat = r["reaction_ms"]
     lines = [f"otobot bench: {r['users']} users ({r['users_connected']} connected), mode {r['mode']}, "
-             f"seed {r['seed']}, pause {r['pause_between_cycles_s']} s between cycles, decoder {r['json_decoder']}",
+             f"seed {r['seed']}, pause {r['pause_between_cycles_s']} s, decoder {r['json_decoder']}, "
+             f"{'one shared price stream per symbol' if r['shared_price_stream'] else 'a price stream per bot'}",
              f"reaction (fill frame read → next request written): n={lat['n']} p50 {lat['p50']} ms, "
              f"p99 {lat['p99']} ms, max {lat['max']} ms"]
     if "cycles" in r:

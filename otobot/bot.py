@@ -34,6 +34,7 @@ from otobot.exchange.protocol import symbol_for
 from otobot.exchange.ratelimit import RateLimiter
 from otobot.exchange.rest import AlphaRest
 from otobot.exchange.streams import MarketStream, UserStream
+from otobot.pricefeed import PriceFeeds
 from otobot.reconcile import CLOCK_SKEW_MS, latest_by_id, match_limit, match_oto
 from otobot.store import CycleRow, Fill, OrderRow, Store
 from otobot.tracker import CycleOrders, TrackedOrder, merge_status, next_trigger
@@ -140,7 +141,7 @@ class Bot:
 
     def __init__(self, user: UserConfig, settings: GlobalConfig, store: Store, credentials: Credentials,
                  machine: Machine, *, clock: Clock | None = None, notify: Notify | None = None,
-                 metrics: MetricsSink | None = None) -> None:
+                 metrics: MetricsSink | None = None, price_feeds: PriceFeeds | None = None) -> None:
         self.cfg = user
         self.name = user.name
         self.settings = settings
@@ -151,6 +152,7 @@ class Bot:
         self.clock: Clock = clock or SystemClock()
         self.notify = notify
         self.metrics = metrics
+        self.price_feeds = price_feeds
         self.log = logger.bind(user=user.name, cycle="-")
         self.cycle = Cycle(on_change=self._on_transition)
         self._changes: list[tuple[str, str, str]] = []
@@ -210,20 +212,26 @@ class Bot:
                 await self._pause(AUTH_EXPIRED, self._auth_help(exc))
             tasks: list[asyncio.Task[None]] = []
             if self.filters is not None:
-                self.market = MarketStream(session, self.settings.exchange.market_ws_url, self.symbol, self._on_trade,
-                                           ping_interval_s=self.rel.ws_ping_interval_s,
-                                           stale_after_s=self.rel.market_stale_after_s,
-                                           backoff_max_s=self.rel.ws_backoff_max_s, logger=self.log)
+                if self.price_feeds is not None:
+                    self.market = self.price_feeds.subscribe(self.symbol, self._on_trade)
+                else:
+                    self.market = MarketStream(session, self.settings.exchange.market_ws_url, self.symbol,
+                                               self._on_trade, ping_interval_s=self.rel.ws_ping_interval_s,
+                                               stale_after_s=self.rel.market_stale_after_s,
+                                               backoff_max_s=self.rel.ws_backoff_max_s, logger=self.log)
                 self.user_stream = UserStream(session, self.settings.exchange.user_ws_url, self.rest,
                                               on_event=self._on_event, on_synced=self._on_synced,
                                               on_down=self._on_down, renew_every_s=self.rel.listen_key_renew_s,
                                               ping_interval_s=self.rel.ws_ping_interval_s,
                                               backoff_max_s=self.rel.ws_backoff_max_s, logger=self.log)
-                tasks = [asyncio.create_task(self._guard(self.market.run), name=f"{self.name}-market"),
-                         asyncio.create_task(self._guard(self._user_stream_loop), name=f"{self.name}-user")]
+                tasks = [asyncio.create_task(self._guard(self._user_stream_loop), name=f"{self.name}-user")]
+                if self.price_feeds is None:
+                    tasks.append(asyncio.create_task(self._guard(self.market.run), name=f"{self.name}-market"))
             try:
                 await self._drive()
             finally:
+                if self.price_feeds is not None:
+                    self.price_feeds.unsubscribe(self.symbol, self._on_trade)
                 for t in tasks:
                     t.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)

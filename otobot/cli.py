@@ -26,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     cmd("run", "run the daemon (what systemd starts)")
     cmd("check", "validate otobot.yaml and every user file; exit 1 on any problem (like nginx -t)")
     d = cmd("demo", "start the simulator and the daemon with 3 users, show progress, print a summary", config=False)
-    d.add_argument("--seconds", type=float, default=40.0, help="how long to trade (default 40)")
+    d.add_argument("--seconds", type=float, default=30.0, help="how long to trade (default 30)")
     d.add_argument("--users", type=int, default=3)
     s = cmd("sim", "run the exchange simulator on 127.0.0.1", config=False)
     s.add_argument("--port", type=int, default=8765)
@@ -73,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     be.add_argument("--pause", type=float, default=0.0,
                     help="seconds between a user's cycles (0 = flat out; latency excludes this pause)")
     be.add_argument("--burst", action="store_true", help="one market move fills every user at once")
+    be.add_argument("--shared-price-stream", action="store_true",
+                    help="one price websocket per symbol for all bots (exchange.shared_price_stream)")
     be.add_argument("--chaos", action="store_true", help="inject faults and check the invariants")
     be.add_argument("--json", type=Path, default=None, help="write the results as JSON here")
     return p
@@ -97,7 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "bench":
             from otobot.bench import run_bench
             result: int = run_bench(users=args.users, duration=args.duration, seed=args.seed, burst=args.burst,
-                                    chaos=args.chaos, json_path=args.json, pause=args.pause)
+                                    chaos=args.chaos, json_path=args.json, pause=args.pause,
+                                    shared=args.shared_price_stream)
             return result
         from otobot import commands
         return asyncio.run(commands.dispatch(args))

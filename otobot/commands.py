@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 
-from otobot import control, reports
+from otobot import control, logsetup, reports
 from otobot.config import ConfigError, GlobalConfig, UserConfig, load_global, load_user, user_files
 from otobot.curl import CurlParseError, parse_curl
 from otobot.exchange.credentials import Credentials
@@ -47,6 +47,7 @@ def keyring_for(settings: GlobalConfig) -> Keyring:
 
 
 async def dispatch(args: argparse.Namespace) -> int:
+    logsetup.setup("WARNING")  # one-shot commands print their answer; only problems go to stderr
     try:
         settings = load_global(Path(args.config))
     except ConfigError as exc:

@@ -35,6 +35,9 @@ class ExchangeConfig:
     rest_url: str = protocol.REAL_REST_URL
     market_ws_url: str = protocol.REAL_MARKET_WS_URL
     user_ws_url: str = protocol.REAL_USER_WS_URL
+    # Off: every bot owns its price websocket (the fixed design). On: one per symbol for the whole process,
+    # which the benchmark shows is what makes hundreds of users per process affordable.
+    shared_price_stream: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,6 +312,7 @@ def load_global(path: Path | str) -> GlobalConfig:
             rest_url=(ex.string("rest_url", protocol.REAL_REST_URL) or "").rstrip("/"),
             market_ws_url=ex.string("market_ws_url", protocol.REAL_MARKET_WS_URL) or "",
             user_ws_url=ex.string("user_ws_url", protocol.REAL_USER_WS_URL) or "",
+            shared_price_stream=ex.boolean("shared_price_stream", False),
         )
         ex.finish()
         rel = r.section("reliability")

@@ -23,9 +23,9 @@ from otobot.store import Store
 
 # (user, token, target kind, target value, quote per cycle): 3 users on 2 tokens, one a 4x points token.
 DEMO_USERS: tuple[tuple[str, str, str, str, str], ...] = (
-    ("alice", "KOGE", "volume", "400", "25"),
-    ("bob", "KOGE", "volume", "300", "15"),
-    ("carol", "AOP", "points", "8", "10"),
+    ("alice", "KOGE", "volume", "1500", "25"),
+    ("bob", "KOGE", "volume", "900", "15"),
+    ("carol", "AOP", "points", "10", "10"),  # 2^10 / 4x = 256 USDT bought
 )
 
 
@@ -55,7 +55,7 @@ def write_demo_config(root: Path, sim: Simulator, users: int, *, log_level: str 
             "order": {"quote_amount": float(amount)},
             "pricing": {"mode": "percent", "buy_offset": 0.3, "sell_offset": 0.8},
             "timeouts": {"buy_s": 5, "sell_s": 10},
-            "pause_between_cycles_s": 0.2,
+            "pause_between_cycles_s": 0.3,
             "credentials": {"source": "inline", "cookie": creds.cookie, "csrftoken": creds.csrftoken},
         }
         if overrides:
@@ -79,7 +79,7 @@ async def _progress(config: Path, every_s: float) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {line}", flush=True)
 
 
-async def run_demo(*, seconds: float = 40.0, users: int = 3) -> int:
+async def run_demo(*, seconds: float = 30.0, users: int = 3) -> int:
     from otobot.daemon import run_daemon  # the daemon's whole stack, only when the demo really runs
 
     users = max(1, users)

@@ -16,6 +16,7 @@ from otobot.bot import Bot, Clock, MetricsSink, Notify, SystemClock
 from otobot.config import ConfigError, GlobalConfig, UserConfig, load_global, scan_users
 from otobot.cycle import build_machine
 from otobot.exchange.credentials import Credentials
+from otobot.pricefeed import PriceFeeds
 from otobot.store import Store
 
 STOP_GRACE_S = 8.0  # systemd's TimeoutStopSec is 20 s; the issue asks for an exit within 10 s
@@ -72,6 +73,8 @@ class Supervisor:
         self.notify = notify
         self.metrics = metrics
         self.machine = machine or build_machine()
+        self.price_feeds = PriceFeeds(settings.exchange.market_ws_url, settings.reliability) \
+            if settings.exchange.shared_price_stream else None
         self.slots: dict[str, _Slot] = {}
         self.file_errors: dict[str, str] = {}
         self._stop = asyncio.Event()
@@ -94,6 +97,8 @@ class Supervisor:
                 for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
                     loop.remove_signal_handler(sig)
             await self.stop_all()
+            if self.price_feeds is not None:
+                await self.price_feeds.close()
 
     def request_stop(self) -> None:
         logger.info("Stop requested: no new cycles; unfilled BUYs are cancelled")
@@ -180,7 +185,7 @@ class Supervisor:
                 slot.started.set()
                 return
             bot = Bot(slot.cfg, self.settings, self.store, creds, self.machine, clock=self.clock,
-                      notify=self.notify, metrics=self.metrics)
+                      notify=self.notify, metrics=self.metrics, price_feeds=self.price_feeds)
             slot.bot = bot
             slot.error = None
             slot.started.set()
