@@ -11,14 +11,26 @@ from loguru import logger
 from otobot.sim.config import default_sim_config
 from otobot.sim.server import Simulator
 
+# Every simulator session secret looks like these (otobot.sim.config.sim_user); no log line may contain one.
+TEST_SECRETS = ("sim-csrf-", "sim-session-")
+
+
+def leaked(lines: list[str]) -> list[str]:
+    return [line for line in lines if any(s in line for s in TEST_SECRETS)]
+
 
 @pytest.fixture(autouse=True)
-def quiet_logs() -> None:
-    """Warnings and errors on stderr (pytest shows them for failing tests), without loguru's variable dumps."""
+def quiet_logs() -> Iterator[None]:
+    """Warnings and errors on stderr (pytest shows them for failing tests), without loguru's variable dumps;
+    and every log line of every test, at every level, checked for the test secrets."""
     logger.remove()
     logger.configure(extra={"user": "-", "cycle": "-"})
     logger.add(sys.stderr, level="WARNING", diagnose=False, backtrace=False,
                format="{level} [{extra[user]}#{extra[cycle]}] {message}")
+    every: list[str] = []
+    logger.add(lambda m: every.append(str(m)), level="TRACE", format="{message} {exception}")
+    yield
+    assert not leaked(every), f"secrets in log lines: {leaked(every)[:3]}"
 
 
 @pytest.fixture
@@ -33,10 +45,7 @@ async def sim() -> AsyncIterator[Simulator]:
 def logs() -> Iterator[list[str]]:
     """Every log line of the test, as the operator would read it."""
     lines: list[str] = []
-    logger.remove()
-    logger.configure(extra={"user": "-", "cycle": "-"})
     sink = logger.add(lambda m: lines.append(str(m)), level="DEBUG",
                       format="{level} [{extra[user]}#{extra[cycle]}] {message}")
-    logger.add(sys.stderr, level="WARNING", diagnose=False, format="{level} [{extra[user]}#{extra[cycle]}] {message}")
     yield lines
     logger.remove(sink)

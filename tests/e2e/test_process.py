@@ -16,6 +16,7 @@ from otobot.exchange import protocol as p
 from otobot.sim.config import default_sim_config
 from otobot.sim.server import Simulator
 from otobot.store import Store
+from tests.conftest import leaked
 from tests.helpers import check_invariants, wait_for, write_config, write_user
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,6 +33,8 @@ async def daemon(config: Path, log: Path) -> AsyncIterator[asyncio.subprocess.Pr
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+        # The daemon's own log (journald in production) never carries a session secret.
+        assert not leaked(log.read_text().splitlines()), "a session secret reached the daemon log"
 
 
 async def db_cycles(db: Path, user: str) -> int:
