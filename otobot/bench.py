@@ -205,8 +205,15 @@ async def _bench(users: int, duration: float, seed: int, burst: bool, chaos: boo
 
 
 async def _burst(http: aiohttp.ClientSession, port: int, bots: list[Any]) -> dict[str, Any]:
-    """Freeze the market; let every bot rest a BUY at the last price; move the price so all fill at once."""
+    """Freeze the market and lift the book 1 % so every bot's BUY (at the last trade price) rests below it;
+    then drop the book 2 %: the maker's new asks cross every resting BUY in one move."""
+    for _ in range(300):  # every bot needs a trade price before the market freezes
+        if all(b.last_trade is not None for b in bots):
+            break
+        await asyncio.sleep(0.1)
     await _admin(http, port, "market", {"paused": True})
+    for _, pair in TOKENS:
+        await _admin(http, port, "shock", {"symbol": pair, "pct": 1})
     for _ in range(300):
         if all(b.cycle.state == "pending" for b in bots):
             break
@@ -215,7 +222,7 @@ async def _burst(http: aiohttp.ClientSession, port: int, bots: list[Any]) -> dic
     for b in bots:
         b.latencies.clear()
     for _, pair in TOKENS:
-        await _admin(http, port, "shock", {"symbol": pair, "pct": -1})
+        await _admin(http, port, "shock", {"symbol": pair, "pct": -2})
     await asyncio.sleep(3.0)
     await _admin(http, port, "market", {"paused": False})
     return {"resting_before_move": resting, "filled_by_move": sum(1 for b in bots if b.latencies)}
