@@ -187,6 +187,7 @@ class Bot:
         self._next_cfg: UserConfig | None = None
         self._fill_received: float | None = None  # when the frame that completed the last cycle was read
         self._planned_wait = 0.0  # the deliberate pause between that fill and the next OTO
+        self._done_from: tuple[str, str] | None = None  # the transition into `done`, persisted by _close_cycle
         self.latencies: deque[float] = deque(maxlen=100_000)  # fill frame read → next request written (s)
         self.cycles_completed = 0
         self._creds_changed = asyncio.Event()
@@ -469,6 +470,9 @@ class Bot:
             self.log.bind(cycle=cid or "-").info("{} → {}: {}", frm, to, why)
             self._entered(to)
             if not persist:
+                continue
+            if to == "done" and self.cycle_row is not None:
+                self._done_from = (frm, why)  # written with the cycle's close, one transaction (hot path)
                 continue
             if self.cycle_row is not None and frm != "done":
                 await self.store.set_cycle_state(self.cycle_row.id, self.name, frm, to, why, now_ms,
@@ -942,7 +946,10 @@ class Bot:
         row = self.cycle_row
         bought = self.orders.working.cum_quote if self.orders.working else Decimal(0)
         sold = sum((o.cum_quote for o in self.orders.all() if o.side == SELL), Decimal(0))
-        await self.store.count_cycle(self.name, row.day, self.clock.time_ms(), "ready for the next cycle")
+        frm, why = self._done_from or ("done", "closed")
+        self._done_from = None
+        await self.store.close_cycle(row.id, self.name, row.day, frm, why, self.clock.time_ms(),
+                                     "ready for the next cycle")
         self._cycles_today += 1
         self.cycles_completed += 1
         self.log.bind(cycle=row.id).info("Cycle closed: bought {} {q}, sold {} {q}, result {} {q}", fmt(bought),
@@ -951,7 +958,7 @@ class Bot:
             self._quote_free += sold - bought  # the cached balance follows the cycle; refreshed every 30 s
         self._clear_cycle()
         self._planned_wait = self.cfg.pause_between_cycles_s
-        await self._fire("next", "ready for the next cycle", persist=False)  # audited by count_cycle
+        await self._fire("next", "ready for the next cycle", persist=False)  # audited by close_cycle
 
     def _clear_cycle(self) -> None:
         self.cycle_row = None

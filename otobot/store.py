@@ -475,12 +475,17 @@ class Store:
         """
         return await self._call(lambda c: _transaction(c, lambda: _apply_fill(c, fill)))
 
-    async def count_cycle(self, user: str, day: str, now_ms: int, reason: str) -> None:
-        """A closed cycle: counted for its day, and the machine's done → idle in the audit trail."""
+    async def close_cycle(self, cycle_id: int, user: str, day: str, frm: str, why: str, now_ms: int,
+                          next_reason: str) -> None:
+        """A finished cycle in one transaction: state `done` (from `frm`), counted for its day, and the
+        machine's done → idle, all in the audit trail."""
         await self._tx([
+            ("UPDATE cycles SET state='done', reason=?, closed_ms=COALESCE(closed_ms, ?) WHERE id=?",
+             (why, now_ms, cycle_id)),
+            self._audit_stmt(now_ms, user, cycle_id, "transition", frm, "done", why),
             ("INSERT INTO daily_volume(user, day, cycles) VALUES (?,?,1) "
              "ON CONFLICT(user, day) DO UPDATE SET cycles=cycles+1", (user, day)),
-            self._audit_stmt(now_ms, user, None, "transition", "done", "idle", reason),
+            self._audit_stmt(now_ms, user, None, "transition", "done", "idle", next_reason),
         ])
 
     async def day_volume(self, user: str, day: str) -> DayVolume:
