@@ -116,6 +116,13 @@ async def cycles_done(store: Store, user: str) -> int:
     return (await store.user_stats(user)).cycles
 
 
+async def assert_clean(sim: Simulator, store: Store, user: str) -> None:
+    """The exchange and SQLite agree exactly for `user` (no duplicate, no lost fill, no stray or overlapping OTO)."""
+    inv = await check_invariants(sim, store, user)
+    assert inv.ok, inv
+    assert inv.base_gap < Decimal("0.001"), inv
+
+
 async def check_invariants(sim: Simulator, store: Store, user: str) -> Invariants:
     """Issue #4's promises, checked against the simulator's own books (see otobot.invariants)."""
     state = sim.state(user)

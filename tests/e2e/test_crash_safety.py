@@ -4,20 +4,12 @@ expiry, 429/5xx bursts, outages. After each, the exchange and SQLite must agree 
 from __future__ import annotations
 
 import asyncio
-from decimal import Decimal
 from pathlib import Path
 
 from otobot.exchange import protocol as p
 from otobot.sim.config import default_sim_config
 from otobot.sim.server import Simulator
-from tests.helpers import check_invariants, running, wait_for, write_config
-
-
-async def assert_clean(sim: Simulator, d: object, user: str) -> None:
-    store = d.store  # type: ignore[attr-defined]
-    inv = await check_invariants(sim, store, user)
-    assert (inv.duplicates, inv.lost_fills, inv.untracked_orders, inv.overlapping_otos) == (0, 0, 0, 0), inv
-    assert inv.base_gap < Decimal("0.001"), inv
+from tests.helpers import assert_clean, running, wait_for, write_config
 
 
 async def test_lost_place_response_is_adopted_not_placed_twice(sim: Simulator, tmp_path: Path,
@@ -34,7 +26,7 @@ async def test_lost_place_response_is_adopted_not_placed_twice(sim: Simulator, t
         assert sim.requests[p.PLACE_OTO] == stats.cycles
         assert len({o.list_id for o in sim.exchange.user_order_objs("alice")}) == stats.cycles
         assert any("outcome unknown" in line for line in logs)
-        await assert_clean(sim, d, "alice")
+        await assert_clean(sim, d.store, "alice")
 
 
 async def test_request_dropped_before_the_exchange_saw_it_is_settled_as_not_placed(sim: Simulator,
@@ -48,7 +40,7 @@ async def test_request_dropped_before_the_exchange_saw_it_is_settled_as_not_plac
         assert len(not_placed) == 2  # both legs of the one intent the exchange never saw
         stats = await d.store.user_stats("alice")
         assert sim.requests[p.PLACE_OTO] == stats.cycles + 1
-        await assert_clean(sim, d, "alice")
+        await assert_clean(sim, d.store, "alice")
 
 
 async def test_websocket_drops_while_trading_lose_no_fill(sim: Simulator, tmp_path: Path) -> None:
@@ -62,7 +54,7 @@ async def test_websocket_drops_while_trading_lose_no_fill(sim: Simulator, tmp_pa
         assert sim.faults.injected.get("drop_ws_user", 0) >= 6
         for b in bots:
             assert b.user_stream is not None and b.user_stream.reconnects >= 3  # some drops hit a reconnect
-            await assert_clean(sim, d, b.name)
+            await assert_clean(sim, d.store, b.name)
 
 
 async def test_duplicated_and_reordered_events_count_once(sim: Simulator, tmp_path: Path) -> None:
@@ -73,7 +65,7 @@ async def test_duplicated_and_reordered_events_count_once(sim: Simulator, tmp_pa
         bot = await d.bot("alice")
         await wait_for(lambda: bot.cycle.state == "finished", 60, "target reached")
         assert sim.faults.injected.get("duplicate", 0) > 3 and sim.faults.injected.get("reorder", 0) > 3
-        await assert_clean(sim, d, "alice")
+        await assert_clean(sim, d.store, "alice")
         # What otobot says it bought equals what the exchange says it filled.
         bought = sum(o.cum_quote for o in sim.exchange.user_order_objs("alice") if o.side == "BUY")
         assert (await d.store.user_stats("alice")).buy_quote == bought
@@ -87,7 +79,7 @@ async def test_malformed_frames_are_skipped_never_fatal(sim: Simulator, tmp_path
         await wait_for(lambda: bot.cycle.state == "finished", 60, "target reached")
         assert any("Skipped a malformed user-stream frame" in line for line in logs)
         assert d.supervisor.slots["alice"].restarts == 0
-        await assert_clean(sim, d, "alice")
+        await assert_clean(sim, d.store, "alice")
 
 
 async def test_listen_key_expiry_reconnects_with_a_fresh_key(tmp_path: Path, logs: list[str]) -> None:
@@ -101,7 +93,7 @@ async def test_listen_key_expiry_reconnects_with_a_fresh_key(tmp_path: Path, log
             await wait_for(lambda: bot.cycle.state == "finished", 60, "target reached")
             assert any("listen key expired" in line for line in logs)
             assert bot.user_stream.reconnects >= 1
-            await assert_clean(sim, d, "alice")
+            await assert_clean(sim, d.store, "alice")
     finally:
         await sim.stop()
 
@@ -116,7 +108,7 @@ async def test_listen_key_rotation_moves_the_subscription(tmp_path: Path, logs: 
             bot = await d.bot("alice")
             await wait_for(lambda: bot.cycle.state == "finished", 60, "target reached")
             assert any("subscription moved to the new key" in line for line in logs)
-            await assert_clean(sim, d, "alice")
+            await assert_clean(sim, d.store, "alice")
     finally:
         await sim.stop()
 
@@ -134,7 +126,7 @@ async def test_429_and_5xx_bursts_are_ridden_out(sim: Simulator, tmp_path: Path)
         assert sim.faults.injected.get("http_429", 0) == 4 and sim.faults.injected.get("http_503", 0) == 2
         # The two 503s on the OTO POST were unknown outcomes, settled as never placed: no duplicate.
         assert sim.requests[p.PLACE_OTO] == (await d.store.user_stats("alice")).cycles + 2
-        await assert_clean(sim, d, "alice")
+        await assert_clean(sim, d.store, "alice")
 
 
 async def test_user_stream_outage_pauses_after_the_grace_period(sim: Simulator, tmp_path: Path) -> None:
@@ -156,7 +148,7 @@ async def test_user_stream_outage_pauses_after_the_grace_period(sim: Simulator, 
         await wait_for(lambda: sim.requests[p.PLACE_OTO] > placed, 20, "trading again after resume")
         await d.supervisor.pause("alice")
         await wait_for(lambda: bot.cycle.state == "paused", 20)
-        await assert_clean(sim, d, "alice")
+        await assert_clean(sim, d.store, "alice")
 
 
 async def test_chaos_ten_users_all_faults_mixed(tmp_path: Path) -> None:
@@ -188,7 +180,7 @@ async def test_chaos_ten_users_all_faults_mixed(tmp_path: Path) -> None:
             await wait_for(lambda: all(b.cycle.state == "paused" for b in bots), 60, "all users paused between cycles")
             total_cycles = 0
             for n in names:
-                await assert_clean(sim, d, n)
+                await assert_clean(sim, d.store, n)
                 total_cycles += (await d.store.user_stats(n)).cycles
             assert total_cycles >= 50, total_cycles
             print(f"chaos: {total_cycles} cycles, injected {sim.faults.injected}")

@@ -9,13 +9,7 @@ from pathlib import Path
 from otobot.exchange import protocol as p
 from otobot.sim.matching import BUY, SELL
 from otobot.sim.server import Simulator
-from tests.helpers import check_invariants, running, wait_for, write_config
-
-
-async def assert_clean(sim: Simulator, store: object, user: str) -> None:
-    inv = await check_invariants(sim, store, user)  # type: ignore[arg-type]
-    assert (inv.duplicates, inv.lost_fills, inv.untracked_orders, inv.overlapping_otos) == (0, 0, 0, 0), inv
-    assert inv.base_gap < Decimal("0.001"), inv
+from tests.helpers import assert_clean, running, wait_for, write_config
 
 
 async def test_one_user_trades_to_the_volume_target_and_stops(sim: Simulator, tmp_path: Path) -> None:
