@@ -733,6 +733,7 @@ class Bot:
     async def _reconcile(self, why: str) -> None:
         """Bring memory and SQLite in line with the exchange before anything new happens."""
         if self.cycle_row is None:
+            await self._report_strays(why)
             return
         state = self.cycle.state
         if state in ("placing", "reconciling"):
@@ -744,6 +745,20 @@ class Bot:
         await self._follow_facts(f"reconciled ({why})")
         await self.store.audit(self.clock.time_ms(), self.name, "reconcile", why, cycle_id=self.cycle_row.id,
                                to=self.cycle.state)
+
+    async def _report_strays(self, why: str) -> None:
+        """Open orders on our symbol that SQLite never heard of: a request the exchange applied after we had
+        settled it as not placed, or the user's own manual order. Reported loudly, never touched."""
+        if self.rest is None or not self.symbol:
+            return
+        open_orders = await self.rest.open_orders(self.symbol)
+        claimed = await self.store.claimed_order_ids(o.order_id for o in open_orders)
+        for o in open_orders:
+            if o.order_id not in claimed:
+                text = (f"open order {o.order_id} ({o.side} {fmt(o.orig_qty)} @ {fmt(o.price)}) on {self.symbol} is "
+                        "not one of otobot's; if you did not place it by hand, cancel it on the exchange")
+                self.log.warning("Untracked order found while reconciling ({}): {}", why, text)
+                await self.store.audit(self.clock.time_ms(), self.name, "stray", text)
 
     async def _settle_place(self) -> None:
         """A place request whose answer was lost: adopt the OTO if the exchange has it, else close the intent."""

@@ -186,3 +186,20 @@ async def test_chaos_ten_users_all_faults_mixed(tmp_path: Path) -> None:
             print(f"chaos: {total_cycles} cycles, injected {sim.faults.injected}")
     finally:
         await sim.stop()
+
+
+async def test_an_order_otobot_does_not_know_is_reported_not_touched(sim: Simulator, tmp_path: Path,
+                                                                    logs: list[str]) -> None:
+    # An order placed "by hand" (or applied after otobot settled it as never placed) rests on the book.
+    account = sim.exchange.accounts["alice"]
+    stray = sim.exchange.place_limit(account, {"baseAsset": "ALPHA_22", "quoteAsset": "USDT", "side": "BUY",
+                                               "price": "1.00000000", "quantity": "1.0000",
+                                               "paymentDetails": [{"amount": "1.00000000",
+                                                                   "paymentWalletType": "CARD"}]})
+    config = write_config(tmp_path, sim, {"alice": {"target": {"value": 20}}})
+    async with running(config) as d:
+        bot = await d.bot("alice")
+        await wait_for(lambda: bot.cycle.state == "finished", 30, "target reached")
+        assert any(f"open order {stray} " in line and "Untracked order" in line for line in logs)
+        assert [r for r in await d.store.audit_rows("alice", 200) if r["kind"] == "stray"]
+    assert any(o["orderId"] == str(stray) for o in sim.state("alice")["open_orders"])  # left alone
