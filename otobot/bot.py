@@ -202,7 +202,7 @@ class Bot:
             self.rest = AlphaRest(session, self.settings.exchange.rest_url, self.credentials,
                                   limiter=RateLimiter(self.rel.requests_per_second, self.rel.request_burst),
                                   timeout_s=self.rel.rest_timeout_s, retries=self.rel.rest_retries,
-                                  logger=self.log)
+                                  logger=self.log, on_latency=self._rest_latency if self.metrics else None)
             await self.store.ensure_user(self.name, self.clock.time_ms())
             await self._restore()
             try:
@@ -967,6 +967,7 @@ class Bot:
                                      "ready for the next cycle")
         self._cycles_today += 1
         self.cycles_completed += 1
+        self._metric("observe", "cycle_seconds", max(0.0, (self.clock.time_ms() - row.intent_ms) / 1000))
         self.log.bind(cycle=row.id).info("Cycle closed: bought {} {q}, sold {} {q}, result {} {q}", fmt(bought),
                                          fmt(sold), fmt(sold - bought), q=self.cfg.quote)
         if self._quote_free is not None:
@@ -1017,6 +1018,9 @@ class Bot:
     def _notify(self, kind: str, text: str) -> None:
         if self.notify is not None:
             self.notify(kind, self.name, text)
+
+    def _rest_latency(self, path: str, seconds: float) -> None:
+        self._metric("observe", "rest_latency_seconds", seconds, path=path)
 
     def _metric(self, op: str, name: str, value: float, **labels: str) -> None:
         if self.metrics is not None:

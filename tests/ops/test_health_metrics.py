@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -176,3 +178,35 @@ async def test_async_health_check_and_a_failing_check_is_503(client: aiohttp.Cli
 def test_only_loopback_is_allowed() -> None:
     with pytest.raises(ValueError, match="binds loopback only"):
         HealthServer(Check({"ok": True}), Metrics(), port=0, host="0.0.0.0")
+
+
+async def test_a_trading_bot_feeds_the_metrics(tmp_path: Path) -> None:
+    """Through the real supervisor and simulator: orders, fills, REST latency and cycle durations are counted."""
+    from otobot.config import load_global
+    from otobot.metrics import Metrics
+    from otobot.sim.config import default_sim_config
+    from otobot.sim.server import Simulator
+    from otobot.store import Store
+    from otobot.supervisor import CredentialSource, Supervisor
+    from tests.helpers import wait_for, write_config
+
+    sim = Simulator(default_sim_config(users=1, seed=2))
+    await sim.start()
+    try:
+        config = write_config(tmp_path, sim, {"alice": {"target": {"value": 40}}})
+        settings = load_global(config)
+        store = await Store.open(settings.database)
+        metrics = Metrics()
+        sup = Supervisor(settings, store, CredentialSource(store, None), metrics=metrics)
+        task = asyncio.create_task(sup.run(install_signals=False))
+        await wait_for(lambda: metrics.count("cycle_seconds", user="alice") >= 2, 30, "two cycles measured")
+        sup.request_stop()
+        await task
+        await store.close()
+    finally:
+        await sim.stop()
+    text = metrics.render()
+    assert metrics.get("orders_placed_total", user="alice") >= 2
+    assert metrics.get("fills_total", user="alice") >= 4
+    assert 'otobot_rest_latency_seconds_count{path="/bapi/asset/v1/private/alpha-trade/oto-order/place"' in text
+    assert "otobot_cycle_seconds_sum" in text
