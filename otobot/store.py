@@ -642,8 +642,10 @@ def _apply_fill(c: sqlite3.Connection, fill: Fill) -> AppliedFill | None:
     if cur.rowcount == 0:
         return None
     fee_quote = commission if fill.side == "SELL" else commission * price
+    # A REST backfill carries no commission asset: keep the one recorded (the bot's memory does the same).
     c.execute(
-        "UPDATE orders SET cum_qty=?, cum_quote=?, fee=?, fee_asset=?, status=COALESCE(?, status), "
+        "UPDATE orders SET cum_qty=?, cum_quote=?, fee=?, fee_asset=COALESCE(NULLIF(?, ''), fee_asset), "
+        "status=COALESCE(?, status), "
         "quantity=COALESCE(?, quantity), updated_ms=? WHERE order_id=?",
         (fmt(fill.cum_qty), fmt(max(fill.cum_quote, old_quote)), fmt(commission + old_fee), fill.commission_asset,
          fill.status, fmt(fill.quantity) if fill.quantity is not None else None, fill.time_ms, fill.order_id))

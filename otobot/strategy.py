@@ -34,8 +34,9 @@ def quote(last_price: Decimal, pricing: PricingConfig, tick: Decimal) -> Quote:
     else:
         working = last_price * (1 + pricing.buy_offset / HUNDRED)
         pending = working * (1 - pricing.sell_offset / HUNDRED)
-    # One tick below the working price at least: a pending SELL above the BUY may never fill.
-    pending = min(pending, floor_to(working, tick) - tick) if pricing.sell_offset > 0 else pending
+    # One tick below the working price at least: a pending SELL above the BUY may never fill. With no sell
+    # offset the SELL may sit at the BUY's floored price, never above it (ceiling it to the tick would).
+    pending = min(pending, floor_to(working, tick) - (tick if pricing.sell_offset > 0 else 0))
     return Quote(working_price=working, pending_price=max(pending, tick))
 
 
