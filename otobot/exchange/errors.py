@@ -124,6 +124,8 @@ def error_for(http_status: int, body: Any, headers: Mapping[str, str]) -> Exchan
     code = str(code) if code is not None else None
     if body.get("success") is True and code in (None, "000000"):
         return None
+    if set(body) == {"data"}:  # UNCERTAIN: the §7.6 fullDepth capture is `{"data": …}` without code/success
+        return None
     message = str(body.get("message") or body.get("messageDetail") or "no message")
     if code is None and body.get("success") is None:
         return ServerError("response body is not a bapi envelope", http_status=http_status)

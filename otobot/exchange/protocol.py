@@ -55,6 +55,28 @@ def agg_trade_stream(symbol: str) -> str:
     return f"{symbol.lower()}@aggTrade"
 
 
+# Book streams (alpha-api.md §4.1): the kind is what follows `<symbol>@`.
+BOOK_TICKER = "bookTicker"
+FULL_DEPTH_0MS = "fulldepth@0ms"
+FULL_DEPTH_100MS = "fulldepth@100ms"
+FULL_DEPTH_500MS = "fulldepth@500ms"
+BOOK_STREAM_KINDS = frozenset({BOOK_TICKER, FULL_DEPTH_0MS, FULL_DEPTH_100MS, FULL_DEPTH_500MS})
+
+
+def book_ticker_stream(symbol: str) -> str:
+    return f"{symbol.lower()}@{BOOK_TICKER}"
+
+
+def full_depth_stream(symbol: str, speed: str = FULL_DEPTH_100MS) -> str:
+    return f"{symbol.lower()}@{speed}"
+
+
+def book_stream_kind(stream: str) -> str | None:
+    """`alpha_22usdt@fulldepth@100ms` → `fulldepth@100ms`; None for a stream that is not a book stream."""
+    kind = stream.split("@", 1)[1] if "@" in stream else ""
+    return kind if kind in BOOK_STREAM_KINDS else None
+
+
 def user_stream(listen_key: str) -> str:
     return f"{USER_STREAM_PREFIX}{listen_key}"
 

@@ -14,6 +14,7 @@ from loguru import logger as default_logger
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from otobot.exchange import protocol as p
+from otobot.exchange.book import DepthSnapshot
 from otobot.exchange.credentials import Credentials
 from otobot.exchange.errors import ExchangeError, MalformedMessage, RateLimited, ServerError, UnknownOutcome, error_for
 from otobot.exchange.filters import LimitOrder, OtoOrder, fmt
@@ -146,6 +147,11 @@ class AlphaRest:
     async def agg_trades(self, symbol: str, limit: int = 1) -> list[AggTrade]:
         data = await self._data("GET", p.AGG_TRADES, params={"symbol": symbol, "limit": str(limit)})
         return _parse_each(data, lambda r: AggTrade.parse(r, symbol), self.log, "aggTrade")
+
+    async def full_depth(self, symbol: str, limit: int = 100) -> DepthSnapshot:
+        """The whole public book (limit ∈ 5, 10, 20, 50, 100, 500, 1000; §1.1); may be crossed (§7.6)."""
+        data = await self._data("GET", p.FULL_DEPTH, params={"symbol": symbol, "limit": str(limit)})
+        return DepthSnapshot.parse(data, symbol)
 
     async def ticker_price(self, symbol: str) -> Decimal:
         data = await self._data("GET", p.TICKER, params={"symbol": symbol})

@@ -72,10 +72,20 @@ class SimConfig:
     max_connection_age_s: float = 86400.0
     ws_heartbeat_s: float = 30.0  # server pings every websocket this often (client pings are always answered)
     fee_rate: Decimal = FEE_RATE
+    # UNCERTAIN: alpha-api.md §7.6 — the captured fullDepth reply is `{"data": …}` with no code/success, while §2.1
+    # says every bapi reply has the envelope. "capture" serves it as captured, "envelope" with code/success.
+    depth_envelope: str = "capture"
+    # alpha-api.md §7.6: the captured book is crossed (best bid above best ask). The chance per published update
+    # that a phantom bid appears above the best ask (or goes away); 0 keeps the published book uncrossed.
+    crossed_book_p: float = 0.0
 
     def __post_init__(self) -> None:
         if self.pending_on_partial not in ("cancel", "activate"):
             raise ValueError(f"pending_on_partial must be 'cancel' or 'activate', not {self.pending_on_partial!r}")
+        if self.depth_envelope not in ("capture", "envelope"):
+            raise ValueError(f"depth_envelope must be 'capture' or 'envelope', not {self.depth_envelope!r}")
+        if not 0 <= self.crossed_book_p <= 1:
+            raise ValueError(f"crossed_book_p must be a probability in [0, 1], not {self.crossed_book_p!r}")
         names = [u.name for u in self.users]
         if len(set(names)) != len(names) or len({u.csrftoken for u in self.users}) != len(names):
             raise ValueError("simulated users need unique names and csrftokens")

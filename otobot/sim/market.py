@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from otobot.exchange.filters import floor_to
@@ -51,6 +52,7 @@ class Market:
         self.dt = tick_interval_s
         self.mid = {s.pair: s.price for s in exchange.config.symbols}
         self._quotes: dict[str, list[int]] = {s.pair: [] for s in exchange.config.symbols}
+        self.spreads: dict[str, Decimal] = {}  # pair → spread in bps set during the run (`/_sim/spread`)
         self.paused = False
         for sym in exchange.config.symbols:
             self._requote(sym)
@@ -71,13 +73,23 @@ class Market:
         self.mid[pair] = self.mid[pair] * (1 + pct / 100)
         self._requote(sym)
 
+    def set_spread(self, pair: str, bps: Decimal) -> None:
+        """Move one token's market-maker spread now (a test widens the cheapest token's spread mid-run)."""
+        if pair not in self.exchange.symbols:
+            raise KeyError(f"no simulated symbol {pair!r}; symbols: {sorted(self.exchange.symbols)}")
+        if bps <= 0:
+            raise ValueError(f"spread must be positive, not {bps} bps")
+        self.spreads[pair] = bps
+        self._requote(self.exchange.symbols[pair])
+
     def _requote(self, sym: SimSymbol) -> None:
         book = self.exchange.books[sym.pair]
         for oid in self._quotes[sym.pair]:
             book.cancel(oid)
+        quoted = replace(sym, spread_bps=self.spreads[sym.pair], spread_ticks=0) if sym.pair in self.spreads else sym
         self._quotes[sym.pair] = [
             self.exchange.submit_background(sym, MM, side, price, qty, rest=True)
-            for side, price, qty in ladder(self.mid[sym.pair], sym)
+            for side, price, qty in ladder(self.mid[sym.pair], quoted)
         ]
 
     def _take(self, sym: SimSymbol) -> None:

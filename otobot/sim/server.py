@@ -20,6 +20,7 @@ from otobot.exchange.errors import AUTH_EXPIRED, ILLEGAL_PARAMETER
 from otobot.exchange.filters import fmt
 from otobot.sim.accounts import Account, SimError
 from otobot.sim.config import SimConfig, SimSymbol
+from otobot.sim.depth import DepthFeed
 from otobot.sim.exchange import Exchange, now_ms
 from otobot.sim.faults import Faults
 from otobot.sim.market import Market
@@ -100,8 +101,10 @@ class Simulator:
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.port = 0
+        self._pairs_lower = {pair.lower(): pair for pair in self.exchange.symbols}
         self.requests: dict[str, int] = {}  # path → count: tests assert "exactly one order POST"
-        self._depth_id = 59_174_970_591
+        self.depth = DepthFeed(self.exchange.books, self.exchange.symbols, start_id=59_174_970_591,
+                               crossed_p=config.crossed_book_p, seed=config.seed)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -152,6 +155,7 @@ class Simulator:
         r.add_post("/_sim/balance", self._admin_balance)
         r.add_post("/_sim/shock", self._admin_shock)
         r.add_post("/_sim/market", self._admin_market)
+        r.add_post("/_sim/spread", self._admin_spread)
         r.add_get("/_sim/state", self._admin_state)
         return app
 
@@ -163,7 +167,8 @@ class Simulator:
         server = site._server
         assert server is not None
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-        self._tasks = [asyncio.create_task(self._ticker_loop()), asyncio.create_task(self._housekeeping())]
+        self._tasks = [asyncio.create_task(self._ticker_loop()), asyncio.create_task(self._housekeeping()),
+                       asyncio.create_task(self._book_loop())]
 
     async def stop(self) -> None:
         for t in self._tasks:
@@ -315,15 +320,14 @@ class Simulator:
 
     async def _depth(self, request: web.Request) -> web.Response:
         sym = self._pair(request)
-        book = self.exchange.books[sym.pair]
         try:
             limit = max(1, min(1000, int(request.query.get("limit", "20"))))
         except ValueError:
             return fail(ILLEGAL_PARAMETER, "limit must be an integer")
-        self._depth_id += 1
-        return ok({"lastUpdateId": self._depth_id, "symbol": sym.pair,
-                   "bids": [[fmt(a), fmt(b)] for a, b in book.depth("BUY", limit)],
-                   "asks": [[fmt(a), fmt(b)] for a, b in book.depth("SELL", limit)], "E": now_ms(), "T": now_ms()})
+        data = self.depth.snapshot(sym.pair, limit, now_ms())
+        if self.config.depth_envelope == "capture":  # UNCERTAIN: §7.6 captured `{"data": …}` alone (SimConfig)
+            return web.Response(text=p.dumps({"data": data}), content_type="application/json")
+        return ok(data)
 
     # ------------------------------------------------------------ private endpoints
 
@@ -429,6 +433,9 @@ class Simulator:
                     if method == "SUBSCRIBE":
                         self._market_conns.setdefault(stream, set()).add(conn)
                         conn.streams.add(stream)
+                        pair = self._pairs_lower.get(stream.split("@", 1)[0])
+                        if pair is not None and p.book_stream_kind(stream) is not None:
+                            self.depth.start(stream, pair)
                     elif method == "UNSUBSCRIBE":
                         self._market_conns.get(stream, set()).discard(conn)
                         conn.streams.discard(stream)
@@ -439,6 +446,37 @@ class Simulator:
             for stream in conn.streams:
                 self._market_conns.get(stream, set()).discard(conn)
         return ws
+
+    async def _book_loop(self) -> None:
+        """`@bookTicker` and `@fulldepth@<speed>` frames from the matching engine's books, every 100 ms."""
+        n = 0
+        while True:
+            await asyncio.sleep(BOOK_INTERVAL_S)
+            n += 1
+            try:
+                self._publish_books(n)
+            except Exception:  # a bug here must not silently stop every book stream
+                logger.exception("Simulated book publishing failed")
+
+    def _publish_books(self, n: int) -> None:
+        t = now_ms()
+        for stream, subs in list(self._market_conns.items()):
+            kind = p.book_stream_kind(stream)
+            pair = self._pairs_lower.get(stream.split("@", 1)[0])
+            if kind is None or pair is None:
+                continue
+            if not subs:
+                self.depth.forget(stream)
+                continue
+            if kind == p.FULL_DEPTH_500MS and n % 5:
+                continue
+            data = (self.depth.ticker_frame(stream, pair, t) if kind == p.BOOK_TICKER
+                    else self.depth.depth_frame(stream, pair, t))
+            if data is None:
+                continue
+            frame = p.dumps({"stream": stream, "data": data})
+            for conn in subs:
+                conn.send(frame)
 
     async def _user_ws(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=True, heartbeat=self.config.ws_heartbeat_s)
@@ -588,6 +626,15 @@ class Simulator:
         self.market.paused = bool(body.get("paused", False))
         return web.json_response({"ok": True, "paused": self.market.paused})
 
+    async def _admin_spread(self, request: web.Request) -> web.Response:
+        """Move a token's market-maker spread during a run: `{"symbol": "ALPHA_118USDT", "bps": 40}`."""
+        body = await _admin_body(request)
+        try:
+            self.market.set_spread(str(body.get("symbol")), Decimal(str(body.get("bps"))))
+        except (KeyError, ValueError, ArithmeticError) as exc:
+            return web.json_response({"ok": False, "error": str(exc)}, status=400)
+        return web.json_response({"ok": True, "symbol": body["symbol"], "bps": str(body["bps"])})
+
     async def _admin_state(self, request: web.Request) -> web.Response:
         return web.Response(text=p.dumps(self.state(request.query["user"])), content_type="application/json")
 
@@ -606,6 +653,7 @@ class Simulator:
 
 
 Q8 = Decimal("0.00000001")
+BOOK_INTERVAL_S = 0.1  # the fastest book stream Alpha lists is @100ms (§4.1); 0ms streams get the same cadence
 
 
 def _digits(step: Decimal) -> int:
