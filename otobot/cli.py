@@ -77,6 +77,16 @@ def _parser() -> argparse.ArgumentParser:
                     help="one price websocket per symbol for all bots (exchange.shared_price_stream)")
     be.add_argument("--chaos", action="store_true", help="inject faults and check the invariants")
     be.add_argument("--json", type=Path, default=None, help="write the results as JSON here")
+    pl = cmd("plan", "what each candidate token would cost to reach a target, from the public book (no session)")
+    pl.add_argument("user", nargs="?", help="plan from this user's file (token, target, quote amount, pause)")
+    pl.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    pl.add_argument("--token", help="without USER: KOGE, ALPHA_22, a comma list, or auto (every tradable token)")
+    pl.add_argument("--target", help="without USER: the day's target (quote of buy volume, or points)")
+    pl.add_argument("--target-kind", choices=["volume", "points"], default="volume")
+    pl.add_argument("--quote-amount", help="without USER: quote spent per cycle, e.g. 20")
+    pl.add_argument("--quote", default="USDT", choices=["USDT", "USDC"])
+    pl.add_argument("--pause", help="without USER: seconds between cycles (default 1)")
+    pl.add_argument("--rest-url", help="public REST base URL (default: exchange.rest_url of --config, else binance)")
     return p
 
 
@@ -102,6 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                     chaos=args.chaos, json_path=args.json, pause=args.pause,
                                     shared=args.shared_price_stream)
             return result
+        if command == "plan":
+            from otobot.plan import main_plan
+            return main_plan(args)
         from otobot import commands
         return asyncio.run(commands.dispatch(args))
     except KeyboardInterrupt:

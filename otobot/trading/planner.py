@@ -8,7 +8,7 @@ size; divided by the token's multiplier it is the cost per counted volume (alpha
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, Decimal
 
 from otobot import points
 from otobot.exchange.book import Level
@@ -124,5 +124,3 @@ def choose(candidates: list[Candidate]) -> Candidate | None:
     return min(usable, key=lambda c: (c.cost_quote, c.seconds, c.token))
 
 
-def round_down(value: Decimal, quantum: str) -> Decimal:
-    return value.quantize(Decimal(quantum), rounding=ROUND_FLOOR)
