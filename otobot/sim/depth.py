@@ -145,6 +145,10 @@ class DepthFeed:
         return {"e": "bookTicker", "E": now_ms, "T": now_ms, "u": last, "s": pair, "b": bid[0], "B": bid[1],
                 "a": ask[0], "A": ask[1]}
 
+    def lose_frame(self, stream: str, pair: str) -> None:
+        """Fault: the changes not yet published on `stream` are never sent, so its next frame's `pu` is a gap."""
+        self._cursor[stream] = self.observe(pair)
+
     def forget(self, stream: str) -> None:
         """The last subscriber left: the next one starts afresh."""
         self._cursor.pop(stream, None)

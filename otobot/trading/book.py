@@ -86,6 +86,11 @@ class LocalBook:
         self._first_after_snapshot = False
         self.updated_at = now
 
+    def invalidate(self) -> None:
+        """Frames were missed (the stream reconnected): keep the levels for display, price nothing until a resync."""
+        self.synced = False
+        self._buffer = []
+
     def touch(self, now: float) -> None:
         """The stream is alive but the book did not change (a quiet market is not a stale book)."""
         if self.synced:

@@ -122,5 +122,3 @@ def choose(candidates: list[Candidate]) -> Candidate | None:
     if not usable:
         return None
     return min(usable, key=lambda c: (c.cost_quote, c.seconds, c.token))
-
-
