@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from otobot.exchange.errors import MalformedMessage
-from otobot.exchange.models import dec, integer, text
+from otobot.exchange.models import _mapping, dec, integer, text
 
 Level = tuple[Decimal, Decimal]  # (price, quantity); quantity 0 in a diff frame removes the level
 
@@ -34,12 +34,6 @@ def _levels(raw: Any, what: str) -> tuple[Level, ...]:
             raise MalformedMessage(f"{what} level {item!r} has a non-positive price or a negative quantity")
         out.append((p, q))
     return tuple(out)
-
-
-def _mapping(raw: Any, what: str) -> Mapping[str, Any]:
-    if not isinstance(raw, Mapping):
-        raise MalformedMessage(f"{what} is not an object: {type(raw).__name__}")
-    return raw
 
 
 @dataclass(frozen=True, slots=True)

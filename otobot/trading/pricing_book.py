@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 
+from otobot.exchange.book import Level
 from otobot.exchange.filters import FEE_RATE, FilterError, OtoOrder, build_oto, ceil_to, floor_to, fmt, pending_quantity
 from otobot.exchange.models import SymbolFilters
 from otobot.strategy import Quote
@@ -45,28 +46,27 @@ def _usable(book: LocalBook, now: float, max_age_s: float) -> NoQuote | None:
     return None
 
 
+def _covering(levels: tuple[Level, ...], qty: Decimal, empty: Why, thin: Why) -> Decimal | NoQuote:
+    if not levels:
+        return NoQuote(empty)
+    level = cover_level(levels, qty)
+    if level is None:
+        return NoQuote(thin, f"{fmt(cumulative(levels))} there, {fmt(qty)} needed")
+    return level
+
+
 def buy_price(book: LocalBook, qty: Decimal, tick: Decimal, guard_ticks: int) -> Decimal | NoQuote:
     """The lowest ask level whose cumulative quantity covers `qty`, plus `guard_ticks`, ceiled onto the tick so the
     BUY reaches that level even when the book quotes off-tick prices."""
-    asks = book.asks()
-    if not asks:
-        return NoQuote(Why.NO_ASKS)
-    level = cover_level(asks, qty)
-    if level is None:
-        return NoQuote(Why.THIN_ASKS, f"{fmt(cumulative(asks))} offered, {fmt(qty)} needed")
-    return ceil_to(level + guard_ticks * tick, tick)
+    level = _covering(book.asks(), qty, Why.NO_ASKS, Why.THIN_ASKS)
+    return level if isinstance(level, NoQuote) else ceil_to(level + guard_ticks * tick, tick)
 
 
 def sell_price(book: LocalBook, qty: Decimal, tick: Decimal, guard_ticks: int) -> Decimal | NoQuote:
     """The highest bid level whose cumulative quantity covers `qty`, minus `guard_ticks`, floored onto the tick so
     the SELL reaches that level; never below one tick."""
-    bids = book.bids()
-    if not bids:
-        return NoQuote(Why.NO_BIDS)
-    level = cover_level(bids, qty)
-    if level is None:
-        return NoQuote(Why.THIN_BIDS, f"{fmt(cumulative(bids))} bid, {fmt(qty)} needed")
-    return max(floor_to(level - guard_ticks * tick, tick), tick)
+    level = _covering(book.bids(), qty, Why.NO_BIDS, Why.THIN_BIDS)
+    return level if isinstance(level, NoQuote) else max(floor_to(level - guard_ticks * tick, tick), tick)
 
 
 def book_quote(book: LocalBook, quote_amount: Decimal, filters: SymbolFilters, guard_ticks: int, now: float,
