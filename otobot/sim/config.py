@@ -78,6 +78,9 @@ class SimConfig:
     # alpha-api.md §7.6: the captured book is crossed (best bid above best ask). The chance per published update
     # that a phantom bid appears above the best ask (or goes away); 0 keeps the published book uncrossed.
     crossed_book_p: float = 0.0
+    # Spread changes during the run, ((after_s, pair, bps), …) on the market's clock: what `/_sim/spread` does, but
+    # scheduled in sim.yaml (`spread_moves: [{after_s: 60, symbol: ALPHA_118USDT, bps: 30}]`).
+    spread_moves: tuple[tuple[float, str, Decimal], ...] = ()
 
     def __post_init__(self) -> None:
         if self.pending_on_partial not in ("cancel", "activate"):
@@ -125,6 +128,9 @@ def load_sim_config(path: Path, users: int = 3, seed: int = 1) -> SimConfig:
     if unknown:
         raise ValueError(f"{path}: unknown simulator options {sorted(unknown)}; known: {sorted(opts)}")
     changes: dict[str, Any] = {k: Decimal(str(v)) if k == "fee_rate" else v for k, v in options.items()}
+    if "spread_moves" in changes:
+        changes["spread_moves"] = tuple((float(m["after_s"]), str(m["symbol"]), Decimal(str(m["bps"])))
+                                        for m in changes["spread_moves"] or [])
     cfg = replace(base, **changes)
     if "users" in raw:
         us = []

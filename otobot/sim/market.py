@@ -54,12 +54,18 @@ class Market:
         self._quotes: dict[str, list[int]] = {s.pair: [] for s in exchange.config.symbols}
         self.spreads: dict[str, Decimal] = {}  # pair → spread in bps set during the run (`/_sim/spread`)
         self.paused = False
+        self.elapsed_s = 0.0  # market time: ticks × interval, stopped while paused
+        self._moves = sorted(exchange.config.spread_moves)
         for sym in exchange.config.symbols:
             self._requote(sym)
 
     def tick(self) -> None:
         if self.paused:
             return
+        self.elapsed_s += self.dt
+        while self._moves and self._moves[0][0] <= self.elapsed_s:
+            _, pair, bps = self._moves.pop(0)
+            self.spreads[pair] = bps
         for sym in self.exchange.config.symbols:
             self.mid[sym.pair] = next_mid(self.mid[sym.pair], sym.volatility_bps, self.rng, sym.tick)
             self._requote(sym)

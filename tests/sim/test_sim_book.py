@@ -192,3 +192,29 @@ def test_the_varied_token_preset_differs_in_spread_depth_and_multiplier() -> Non
     by = {s.symbol: s for s in cfg.symbols}
     assert {s.mul_point for s in cfg.symbols} == {1, 2, 4}
     assert by["KOGE"].spread_bps < by["AOP"].spread_bps and by["AOP"].level_quote < by["KOGE"].level_quote
+
+
+async def test_a_scheduled_spread_move_widens_the_book_during_the_run(tmp_path: Path,
+                                                                     http: aiohttp.ClientSession) -> None:
+    (tmp_path / "sim.yaml").write_text("options:\n  tick_interval_s: 0.05\n  spread_moves:\n"
+                                       "    - {after_s: 1.0, symbol: ALPHA_118USDT, bps: 30}\n")
+    cfg = load_sim_config(tmp_path / "sim.yaml")
+    assert cfg.spread_moves == ((1.0, "ALPHA_118USDT", D(30)),)
+    sim = Simulator(cfg)
+    await sim.start()
+    try:
+        rest = AlphaRest(http, sim.rest_url, None)
+        first = await rest.full_depth("ALPHA_118USDT", 5)
+        assert spread_bps(first.bids, first.asks) < D(6)  # type: ignore[operator]
+
+        async def wide() -> bool:
+            s = await rest.full_depth("ALPHA_118USDT", 5)
+            return D(29) <= spread_bps(s.bids, s.asks) <= D(32)  # type: ignore[operator]
+
+        deadline = asyncio.get_running_loop().time() + 10
+        while not await wide():
+            assert asyncio.get_running_loop().time() < deadline, "the spread never moved"
+            await asyncio.sleep(0.05)
+        assert sim.market.elapsed_s >= 1.0
+    finally:
+        await sim.stop()
