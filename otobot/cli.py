@@ -146,7 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     command: str = args.command
-    if command not in NO_CONFIG:
+    gen_key = command == "creds" and args.creds_command == "gen-key"  # how a first install starts: no config yet
+    if command not in NO_CONFIG and not gen_key:
         args.config = find_config(args.config, os.environ)
     if command == "run":
         from otobot.daemon import run_daemon

@@ -20,7 +20,7 @@ from otobot.exchange.filters import fmt
 from otobot.exchange.rest import AlphaRest
 from otobot.secrets import Keyring, MasterKeyError, decrypt_credentials, load_keys
 from otobot.store import Store
-from otobot.storeopen import StoreUnreadable, open_existing, open_or_empty
+from otobot.storeopen import StoreUnreadable, open_or_empty
 
 
 class CommandProblem(Exception):
@@ -79,8 +79,7 @@ async def _run(settings: GlobalConfig, args: argparse.Namespace) -> int:
         return await ctl(settings, "health", None, as_json)
     if args.command == "creds":
         return await creds_cli.run(settings, args)
-    opener = open_or_empty if args.command in ("status", "tokens") else open_existing
-    store = await opener(settings.database)
+    store = await open_or_empty(settings.database)
     try:
         if args.command == "status":
             return await status(settings, store, as_json)

@@ -87,6 +87,9 @@ async def import_session(settings: GlobalConfig, user: str, file: Path | None, n
         err(warning)
     if not no_check:
         ok, detail = await login_check(settings, request.credentials)
+        if ok is None:
+            raise CommandProblem(f"{user}: could not check the login {detail}; nothing stored: try again, or "
+                                 "store without the check with --no-check")
         if not ok:
             raise CommandProblem(f"{user}: these cookies are not logged in {detail}; nothing stored")
     probe(settings.database, missing_ok=True)  # the first import creates the database; a damaged one is refused
@@ -117,7 +120,8 @@ async def check_sessions(settings: GlobalConfig, only: str | None) -> int:
                 worst = 1
                 continue
             ok, detail = await login_check(settings, credentials)
-            out(f"{user}: {'logged in' if ok else 'NOT logged in'} {detail}".rstrip())
+            verdict = {True: "logged in", False: "NOT logged in", None: "unknown, could not check"}[ok]
+            out(f"{user}: {verdict} {detail}".rstrip())
             worst = worst or (0 if ok else 1)
     finally:
         await store.close()
@@ -151,7 +155,8 @@ async def rotate_key(settings: GlobalConfig) -> int:
     return 0
 
 
-async def login_check(settings: GlobalConfig, credentials: Credentials) -> tuple[bool, str]:
+async def login_check(settings: GlobalConfig, credentials: Credentials) -> tuple[bool | None, str]:
+    """True/False: the exchange said logged in or not; None: it could not be asked (the detail says why)."""
     async with aiohttp.ClientSession() as session:
         rest = AlphaRest(session, settings.exchange.rest_url, credentials)
         try:
@@ -160,6 +165,6 @@ async def login_check(settings: GlobalConfig, credentials: Credentials) -> tuple
         except AuthExpired as exc:
             return False, f"({exc})"
         except ExchangeError as exc:
-            return False, f"(could not check: {exc})"
+            return None, f"({exc})"
         except (aiohttp.ClientError, TimeoutError) as exc:
-            return False, f"(could not reach {settings.exchange.rest_url}: {exc or 'timed out'})"
+            return None, f"(could not reach {settings.exchange.rest_url}: {exc or 'timed out'})"
