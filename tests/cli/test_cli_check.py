@@ -169,3 +169,10 @@ async def test_check_names_a_user_without_a_stored_session_and_a_broken_key(tmp_
             "user alice has no stored session", "otobot creds import alice")
     refused(await otobot("check", "-c", str(config), env={"OTOBOT_MASTER_KEY": "not-a-key"}), 1,
             "otobot.yaml", "key 1 in $OTOBOT_MASTER_KEY is malformed", "otobot creds gen-key")
+
+
+async def test_check_names_a_damaged_database_instead_of_hanging(tmp_path: Path) -> None:
+    config = tree(tmp_path, {"users/alice.yaml": "token: KOGE\n"})
+    (tmp_path / "otobot.db").write_bytes(b"\x00not sqlite" * 500)
+    refused(await otobot("check", "-c", str(config), env={"OTOBOT_MASTER_KEY": KEY}, timeout=20), 1,
+            "otobot.db: the database cannot be read", "restore a backup")

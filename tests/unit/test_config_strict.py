@@ -148,3 +148,14 @@ def test_a_file_name_that_is_not_a_user_name_is_refused(tmp_path: Path) -> None:
 def test_decimal_offsets_stay_exact(tmp_path: Path) -> None:
     u = load_user(user(tmp_path, "pricing: {buy_offset: 0.3, sell_offset: 0.8}\n"))
     assert (u.pricing.buy_offset, u.pricing.sell_offset) == (Decimal("0.3"), Decimal("0.8"))
+
+
+def test_a_non_utf8_or_bomb_user_file_is_one_rejected_user_not_a_crash(tmp_path: Path) -> None:
+    """What the daemon's start and SIGHUP reload scan: one bad file must not abort the others."""
+    (tmp_path / "latin.yaml").write_bytes(b"token: KOGE\nnote: caf\xe9\n")
+    (tmp_path / "bomb.yaml").write_text("a: &a [x, x]\nb: &b [*a, *a]\n" + "c: [" + ", ".join(["*b"] * 99) + "]\n"
+                                        + "d: [" + ", ".join(["*b"] * 10) + "]\ntoken: KOGE\n")
+    user(tmp_path, "", "bob.yaml")
+    scan = scan_users(tmp_path)
+    assert sorted(scan.users) == ["bob"] and sorted(scan.errors) == ["bomb", "latin"]
+    assert "not UTF-8" in str(scan.errors["latin"]) and "aliases" in str(scan.errors["bomb"])
