@@ -88,7 +88,10 @@ async def _run(settings: GlobalConfig, args: argparse.Namespace) -> int:
         await _known_user(settings, store, args.user)
         if args.command == "stats":
             row = await reports.stats_row(store, args.user)
-            out_json(row) if as_json else out(reports.table([row], list(row)))
+            if as_json:
+                out_json(row)
+            else:
+                out(reports.table([row], list(row)))
             return 0
         if args.command == "orders":
             return await orders(store, args, as_json)
@@ -226,6 +229,8 @@ async def tokens(settings: GlobalConfig, store: Store, refresh: bool, as_json: b
                 raise CommandProblem(f"could not fetch the token list from {settings.exchange.rest_url} "
                                      f"({exc or 'timed out'})") from None
     rows = await reports.token_rows(store)
-    out_json(rows) if as_json else out(reports.table(rows, ["symbol", "alpha_id", "name", "mulPoint", "tradable",
-                                                            "cached"]))
+    if as_json:
+        out_json(rows)
+    else:
+        out(reports.table(rows, ["symbol", "alpha_id", "name", "mulPoint", "tradable", "cached"]))
     return 0
