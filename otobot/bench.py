@@ -37,6 +37,20 @@ SPREAD_BPS = Decimal(DEFAULT_SYMBOLS[0].spread_bps)
 FEE_BPS = Decimal(1)  # 0.01 % per side
 
 
+class _Progress:
+    """A line on stderr every few seconds, so a long bench never looks hung (stdout keeps the results)."""
+
+    def __init__(self, every_s: float = 3.0) -> None:
+        self.every_s = every_s
+        self.last = float("-inf")
+
+    def say(self, text: str, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self.last >= self.every_s:
+            self.last = now
+            print(f"bench: {text}", file=sys.stderr, flush=True)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -130,6 +144,8 @@ async def _bench(users: int, duration: float, seed: int, burst: bool, chaos: boo
         sys.executable, "-m", "otobot", "sim", "--port", str(port), "--sim-config", str(sim_cfg), "--users",
         str(users), "--seed", str(seed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     rss_before = _rss_mb()
+    progress = _Progress()
+    progress.say(f"starting the simulator and {users} users", force=True)
     try:
         await _wait_port(port)
         config = _write_config(root, port, users, burst=burst, pause=pause, shared=shared)
@@ -144,7 +160,10 @@ async def _bench(users: int, duration: float, seed: int, burst: bool, chaos: boo
                 bots = [s.bot for s in sup.slots.values() if s.bot is not None]
                 if len(bots) == users and all(b.stream_up for b in bots):
                     break
+                progress.say(f"{sum(1 for b in bots if b.stream_up)}/{users} users connected")
                 await asyncio.sleep(0.1)
+            progress.say(f"{sum(1 for b in bots if b.stream_up)}/{users} users connected; "
+                         f"{'burst' if burst else f'trading for {duration:g} s'}", force=True)
             ready = sum(1 for b in bots if b.stream_up)
             injected: dict[str, int] = {}
             if burst:
@@ -160,6 +179,8 @@ async def _bench(users: int, duration: float, seed: int, burst: bool, chaos: boo
                 i = 0
                 while time.monotonic() < end:
                     await asyncio.sleep(1.0)
+                    progress.say(f"{time.monotonic() - t0:.0f}/{duration:g} s, "
+                                 f"{sum(b.cycles_completed - start_cycles[b.name] for b in bots)} cycles")
                     if chaos:
                         i += 1
                         await _inject(http, port, i, seed)
@@ -170,6 +191,7 @@ async def _bench(users: int, duration: float, seed: int, burst: bool, chaos: boo
                                 "cycles_per_s": round(sum(cycles.values()) / elapsed, 2),
                                 "cycles_per_s_per_user": round(sum(cycles.values()) / elapsed / max(1, users), 3),
                                 "cpu_s_in_window": round(cpu, 2)}
+            progress.say("measuring done; pausing the bots and adding up costs", force=True)
             lat_ms = [x * 1000 for b in bots for x in b.latencies]
             rss = _rss_mb()
             for b in bots:

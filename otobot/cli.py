@@ -1,73 +1,113 @@
-"""Argument parsing only: each command calls one function elsewhere."""
+"""Argument parsing only: each command calls one function elsewhere. Exit codes: 0 ok, 1 problem found, 2 usage."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import os
 import sys
+import threading
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-DEFAULT_CONFIG = os.environ.get("OTOBOT_CONFIG", "config/otobot.yaml")
+from otobot import __version__
+from otobot.cli_args import (
+    CONFIG_ENV,
+    CONFIG_SEARCH,
+    ConfigNotFound,
+    find_config,
+    order_status,
+    positive_int,
+    user_name,
+    when,
+)
+from otobot.redact import Redactor
+
+CONFIG_HELP = (f"daemon config file (default: ${CONFIG_ENV}, else ./config/otobot.yaml, else "
+               "/etc/otobot/otobot.yaml); accepted before or after the command")
+NO_CONFIG = ("demo", "sim", "bench")
+
+
+def _common(parser: argparse.ArgumentParser, *, top: bool = False, config: bool = True) -> None:
+    """-c and --debug on every level, so they work before or after the command: a subcommand only sets them
+    when given (SUPPRESS), so it never overwrites what was given before it."""
+    default: object = None if top else argparse.SUPPRESS
+    if config:
+        parser.add_argument("-c", "--config", default=default, metavar="FILE", help=CONFIG_HELP)
+    parser.add_argument("--debug", action="store_true", default=False if top else argparse.SUPPRESS,
+                        help="on an internal error, print the traceback")
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="otobot", description="Binance Alpha OTO volume bot (many users, crash-safe).")
+    p = argparse.ArgumentParser(prog="otobot", description="Binance Alpha OTO volume bot (many users, crash-safe).",
+                                epilog="exit codes: 0 ok, 1 a problem was found, 2 wrong usage")
+    p.add_argument("--version", action="version", version=f"otobot {__version__}")
+    _common(p, top=True)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def cmd(name: str, help_: str, *, config: bool = True) -> argparse.ArgumentParser:
+    def cmd(name: str, help_: str, *, config: bool = True, json: bool = False) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help_, description=help_)
-        if config:
-            sp.add_argument("--config", "-c", default=DEFAULT_CONFIG,
-                            help=f"daemon config file (default: {DEFAULT_CONFIG}, or $OTOBOT_CONFIG)")
+        _common(sp, config=config)
+        if json:
+            sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
         return sp
 
     cmd("run", "run the daemon (what systemd starts)")
-    cmd("check", "validate otobot.yaml and every user file; exit 1 on any problem (like nginx -t)")
+    cmd("check", "validate otobot.yaml, every user file and the stored sessions; exit 1 on any problem "
+                 "(like nginx -t)")
     d = cmd("demo", "start the simulator and the daemon with 3 users, show progress, print a summary", config=False)
     d.add_argument("--seconds", type=float, default=30.0, help="how long to trade (default 30)")
-    d.add_argument("--users", type=int, default=3)
+    d.add_argument("--users", type=positive_int, default=3)
     s = cmd("sim", "run the exchange simulator on 127.0.0.1", config=False)
     s.add_argument("--port", type=int, default=8765)
     s.add_argument("--sim-config", type=Path, default=None, help="simulator YAML (symbols, users, market)")
-    s.add_argument("--users", type=int, default=3)
+    s.add_argument("--users", type=positive_int, default=3)
     s.add_argument("--seed", type=int, default=1)
-    cmd("status", "every user: state, today's volume vs target, cycles, loss, pause reason")
-    st = cmd("stats", "a user's totals: volume, cycles, fees, loss in quote and bps")
-    st.add_argument("user")
-    o = cmd("orders", "a user's orders, newest first")
-    o.add_argument("user")
-    o.add_argument("--status", help="NEW, FILLED, CANCELED, NOT_PLACED, ...")
-    o.add_argument("--since", help="UTC date/time (2026-11-25 or 2026-11-25T10:00) or epoch ms")
-    o.add_argument("--until")
-    o.add_argument("--limit", type=int, default=30)
-    o.add_argument("--page", type=int, default=1)
-    b = cmd("balance", "a user's balances on the exchange and today's volume: exchange vs otobot")
-    b.add_argument("user")
-    t = cmd("tokens", "list the cached Alpha tokens (--refresh to fetch them)")
+    cmd("status", "every user: state, today's volume vs target, cycles, loss, pause reason", json=True)
+    st = cmd("stats", "a user's totals: volume, cycles, fees, loss in quote and bps", json=True)
+    st.add_argument("user", type=user_name)
+    o = cmd("orders", "a user's orders, newest first", json=True)
+    o.add_argument("user", type=user_name)
+    o.add_argument("--status", type=order_status, help="INTENT, PENDING, NEW, PARTIALLY_FILLED, FILLED, CANCELED, "
+                                                        "EXPIRED, REJECTED or NOT_PLACED (any case)")
+    o.add_argument("--since", type=when, help="2026-11-25, 2026-11-25T10:00 (UTC), epoch ms, today, yesterday, "
+                                              "or an age: 30m, 2h, 1d")
+    o.add_argument("--until", type=when, help="same forms as --since")
+    o.add_argument("--limit", type=positive_int, default=30)
+    o.add_argument("--page", type=positive_int, default=1)
+    b = cmd("balance", "a user's balances on the exchange and today's volume: exchange vs otobot", json=True)
+    b.add_argument("user", type=user_name)
+    t = cmd("tokens", "list the cached Alpha tokens (--refresh to fetch them)", json=True)
     t.add_argument("--refresh", action="store_true")
 
     c = cmd("creds", "import, check and re-encrypt users' exchange sessions")
     csub = c.add_subparsers(dest="creds_command", required=True, metavar="ACTION")
-    ci = csub.add_parser("import", help="store a user's session from a browser 'Copy as cURL' (stdin or --file)")
-    ci.add_argument("user")
+
+    def action(name: str, help_: str) -> argparse.ArgumentParser:
+        ap = csub.add_parser(name, help=help_, description=help_)
+        _common(ap)
+        return ap
+
+    ci = action("import", "store a user's session from a browser 'Copy as cURL' (stdin or --file)")
+    ci.add_argument("user", type=user_name)
     ci.add_argument("--file", type=Path, help="file with the cURL text (default: read stdin)")
     ci.add_argument("--no-check", action="store_true", help="store without the login check request")
-    cc = csub.add_parser("check", help="is each user's session still logged in?")
-    cc.add_argument("user", nargs="?")
-    csub.add_parser("rotate-key", help="re-encrypt every stored session with the newest master key")
-    cg = csub.add_parser("gen-key", help="create a new master key file (mode 0600)")
+    cc = action("check", "is each user's session still logged in?")
+    cc.add_argument("user", nargs="?", type=user_name)
+    action("rotate-key", "re-encrypt every stored session with the newest master key")
+    cg = action("gen-key", "create a new master key file (mode 0600); never overwrites one")
     cg.add_argument("path", type=Path)
 
-    ctl = cmd("ctl", "talk to the running daemon over its control socket")
+    ctl = cmd("ctl", "talk to the running daemon over its control socket", json=True)
     ctl.add_argument("action", choices=["status", "pause", "resume", "reload", "health"])
-    ctl.add_argument("user", nargs="?")
-    cmd("health", "database, streams and per-user state of the running daemon (exit 1 if unhealthy)")
+    ctl.add_argument("user", nargs="?", type=user_name)
+    cmd("health", "database, streams and per-user state of the running daemon (exit 1 if unhealthy)", json=True)
 
     be = cmd("bench", "measure reaction latency, throughput, footprint and cost against a simulator process",
              config=False)
-    be.add_argument("--users", type=int, default=10)
+    be.add_argument("--users", type=positive_int, default=10)
     be.add_argument("--duration", type=float, default=20.0, help="seconds of trading (default 20)")
     be.add_argument("--seed", type=int, default=1)
     be.add_argument("--pause", type=float, default=0.0,
@@ -91,36 +131,87 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    command: str = args.command
+    args = _parser().parse_args(argv)  # usage errors exit 2 here, with argparse's message
+    debug = bool(getattr(args, "debug", False))
     try:
-        if command == "run":
-            from otobot.daemon import run_daemon
-            return asyncio.run(run_daemon(Path(args.config)))
-        if command == "check":
-            from otobot.daemon import check
-            return check(Path(args.config))
-        if command == "demo":
-            from otobot.demo import run_demo
-            return asyncio.run(run_demo(seconds=args.seconds, users=args.users))
-        if command == "sim":
-            from otobot.sim.runner import main_sim
-            return main_sim(port=args.port, config_path=args.sim_config, users=args.users, seed=args.seed)
-        if command == "bench":
-            from otobot.bench import run_bench
-            result: int = run_bench(users=args.users, duration=args.duration, seed=args.seed, burst=args.burst,
-                                    chaos=args.chaos, json_path=args.json, pause=args.pause,
-                                    shared=args.shared_price_stream)
-            return result
-        if command == "plan":
-            from otobot.plan import main_plan
-            return main_plan(args)
-        from otobot import commands
-        return asyncio.run(commands.dispatch(args))
+        return _dispatch(args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `otobot orders … | head`
         return 0
+    except ConfigNotFound as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 1
+    except Exception as exc:
+        # Every known problem has its own message; this is the last guard so an operator never reads a traceback
+        # (which may quote request headers: redacted like the log) unless asking for it.
+        redact = Redactor().redact
+        if debug:
+            sys.stderr.write(redact(traceback.format_exc()))
+        else:
+            what = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+            sys.stderr.write(f"otobot: internal error: {redact(what)}; run with --debug for the traceback\n")
+        _exit_if_stuck(1)
+        return 1
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    command: str = args.command
+    gen_key = command == "creds" and args.creds_command == "gen-key"  # how a first install starts: no config yet
+    if command == "plan" and not args.user and not args.config and not os.environ.get(CONFIG_ENV):
+        args.config = next((str(c) for c in CONFIG_SEARCH if c.is_file()), "")  # flag mode needs no config file
+    elif command not in NO_CONFIG and not gen_key:
+        args.config = find_config(args.config, os.environ)
+    if command == "run":
+        from otobot.daemon import run_daemon
+        return asyncio.run(run_daemon(Path(args.config)))
+    if command == "check":
+        from otobot.checkconf import check
+        return check(Path(args.config))
+    if command == "demo":
+        from otobot.demo import run_demo
+        return asyncio.run(run_demo(seconds=args.seconds, users=args.users))
+    if command == "sim":
+        return _sim(args)
+    if command == "bench":
+        from otobot.bench import run_bench
+        result: int = run_bench(users=args.users, duration=args.duration, seed=args.seed, burst=args.burst,
+                                chaos=args.chaos, json_path=args.json, pause=args.pause,
+                                shared=args.shared_price_stream)
+        return result
+    if command == "plan":
+        from otobot.plan import main_plan
+        return main_plan(args)
+    from otobot import commands
+    return asyncio.run(commands.dispatch(args))
+
+
+def _sim(args: argparse.Namespace) -> int:
+    import yaml
+
+    from otobot.sim.runner import main_sim
+    try:
+        return main_sim(port=args.port, config_path=args.sim_config, users=args.users, seed=args.seed)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            sys.stderr.write(f"otobot sim: port {args.port} on 127.0.0.1 is already in use (another `otobot sim`?); "
+                             "stop it or pick a free port with --port\n")
+        else:
+            where = exc.filename or f"port {args.port}"
+            sys.stderr.write(f"otobot sim: {where}: {exc.strerror or exc}\n")
+        return 1
+    except (ValueError, yaml.YAMLError) as exc:  # a bad --sim-config
+        sys.stderr.write(f"otobot sim: {' '.join(str(exc).split())}\n")
+        return 1
+
+
+def _exit_if_stuck(code: int) -> None:
+    """After an internal error a worker thread (aiosqlite's) may still be running and would keep the process
+    alive forever; a one-shot command must end, so leave at once once the message is out."""
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Operator commands that read the database or ask the daemon: status, stats, orders, balance, tokens, creds."""
+"""Operator commands that read the database or ask the daemon: status, stats, orders, balance, tokens, ctl."""
 
 from __future__ import annotations
 
@@ -13,14 +13,18 @@ from typing import Any
 import aiohttp
 
 from otobot import control, logsetup, reports
-from otobot.config import ConfigError, GlobalConfig, UserConfig, load_global, load_user, user_files
-from otobot.curl import CurlParseError, parse_curl
+from otobot.config import ConfigError, GlobalConfig, UserConfig, load_global, load_user, scan_users, user_files
 from otobot.exchange.credentials import Credentials
-from otobot.exchange.errors import AuthExpired, ExchangeError
+from otobot.exchange.errors import ExchangeError
 from otobot.exchange.filters import fmt
 from otobot.exchange.rest import AlphaRest
-from otobot.secrets import Keyring, decrypt_credentials, encrypt_credentials, generate_key_file, load_keys
+from otobot.secrets import Keyring, MasterKeyError, decrypt_credentials, load_keys
 from otobot.store import Store
+from otobot.storeopen import StoreUnreadable, open_or_empty
+
+
+class CommandProblem(Exception):
+    """Something the operator can fix (an unknown user, a missing session): one paragraph on stderr, exit 1."""
 
 
 def out(text: str) -> None:
@@ -29,6 +33,10 @@ def out(text: str) -> None:
 
 def err(text: str) -> None:
     sys.stderr.write(text + "\n")
+
+
+def out_json(data: Any) -> None:
+    out(json.dumps(data, indent=2, default=str))
 
 
 def socket_path(settings: GlobalConfig) -> Path:
@@ -47,63 +55,96 @@ def keyring_for(settings: GlobalConfig) -> Keyring:
 
 
 async def dispatch(args: argparse.Namespace) -> int:
+    """Run one command; a problem the operator can fix is printed as one paragraph and exits 1."""
     logsetup.setup("WARNING")  # one-shot commands print their answer; only problems go to stderr
+    from otobot import creds_cli
+
+    if args.command == "creds" and args.creds_command == "gen-key":
+        return creds_cli.gen_key(args.path)  # needs no config: it is how a first install starts
     try:
         settings = load_global(Path(args.config))
-    except ConfigError as exc:
+        return await _run(settings, args)
+    except (ConfigError, CommandProblem, StoreUnreadable, MasterKeyError) as exc:
         err(str(exc))
-        return 2
+        return 1
+
+
+async def _run(settings: GlobalConfig, args: argparse.Namespace) -> int:
+    from otobot import creds_cli
+
+    as_json: bool = getattr(args, "json", False)
     if args.command == "ctl":
-        return await ctl(settings, args.action, args.user)
+        return await ctl(settings, args.action, args.user, as_json)
     if args.command == "health":
-        return await ctl(settings, "health", None)
-    if args.command == "creds" and args.creds_command == "gen-key":
-        generate_key_file(args.path)
-        out(f"wrote a new master key to {args.path} (mode 0600); point credentials.key_file at it or install it "
-            "as the systemd credential otobot-master-key")
-        return 0
-    store = await Store.open(settings.database)
+        return await ctl(settings, "health", None, as_json)
+    if args.command == "creds":
+        return await creds_cli.run(settings, args)
+    store = await open_or_empty(settings.database)
     try:
         if args.command == "status":
-            return await status(settings, store)
+            return await status(settings, store, as_json)
+        if args.command == "tokens":
+            return await tokens(settings, store, args.refresh, as_json)
+        await _known_user(settings, store, args.user)
         if args.command == "stats":
-            out(reports.table([await reports.stats_row(store, args.user)],
-                              ["user", "cycles", "buy_volume", "sell_volume", "fees", "loss", "loss_bps"]))
+            row = await reports.stats_row(store, args.user)
+            if as_json:
+                out_json(row)
+            else:
+                out(reports.table([row], list(row)))
             return 0
         if args.command == "orders":
-            rows = await reports.order_rows(store, args.user, status=args.status, since=args.since, until=args.until,
-                                            limit=args.limit, page=args.page)
-            out(reports.table(rows, ["time", "cycle", "role", "order_id", "side", "price", "qty", "filled", "quote",
-                                     "status"]) if rows else f"no orders for {args.user} on page {args.page}")
-            return 0
-        if args.command == "tokens":
-            return await tokens(settings, store, args.refresh)
+            return await orders(store, args, as_json)
         if args.command == "balance":
-            return await balance(settings, store, args.user)
-        if args.command == "creds":
-            return await creds(settings, store, args)
+            return await balance(settings, store, args.user, as_json)
     finally:
         await store.close()
-    err(f"unknown command {args.command}")
-    return 2
+    raise CommandProblem(f"otobot: unknown command {args.command}")
 
 
-async def status(settings: GlobalConfig, store: Store) -> int:
+async def _known_user(settings: GlobalConfig, store: Store, user: str) -> None:
+    """A user has a file in the users folder or a history in the database; else the name is a typo."""
+    files = {p.stem for p in user_files(settings.users_dir)}
+    if user in files or user in {u["name"] for u in await store.users()}:
+        return
+    known = ", ".join(sorted(files)) or "none"
+    raise CommandProblem(f"no user {user!r}: there is no {settings.users_dir / user}.yaml and the database "
+                         f"{settings.database} has no history for that name; the users are: {known}")
+
+
+async def status(settings: GlobalConfig, store: Store, as_json: bool) -> int:
     live: dict[str, Any] | None = None
     try:
-        live = (await control.request(socket_path(settings), "status"))
-        out("daemon: running")
+        live = await control.request(socket_path(settings), "status")
+        daemon = "running"
     except control.ControlUnavailable as exc:
-        out(f"daemon: not running ({exc})")
+        daemon = f"not running ({exc})"
     rows = await reports.status_rows(settings, store, live)
+    if as_json:
+        out_json({"daemon": daemon, "users": rows})
+        return 0
+    out(f"daemon: {daemon}")
     out(reports.table(rows, ["user", "state", "token", "today", "target", "done%", "cycles", "left_est", "loss",
                              "loss_bps", "paused"]) if rows else f"no users in {settings.users_dir}")
     return 0
 
 
-async def ctl(settings: GlobalConfig, action: str, user: str | None) -> int:
+async def orders(store: Store, args: argparse.Namespace, as_json: bool) -> int:
+    rows = await reports.order_rows(store, args.user, status=args.status, since_ms=args.since, until_ms=args.until,
+                                    limit=args.limit, page=args.page)
+    if as_json:
+        out_json(rows)
+    elif rows:
+        out(reports.table(rows, ["time", "cycle", "role", "order_id", "side", "price", "qty", "filled", "quote",
+                                 "status"]))
+    else:
+        out(f"no orders for {args.user} on page {args.page} with these filters")
+    return 0
+
+
+async def ctl(settings: GlobalConfig, action: str, user: str | None, as_json: bool) -> int:
     if action in ("pause", "resume") and not user:
-        err(f"`otobot ctl {action}` needs a USER")
+        err(f"otobot ctl {action}: which user? e.g. `otobot ctl {action} alice`")
         return 2
     try:
         result = await control.request(socket_path(settings), action, user)
@@ -113,35 +154,42 @@ async def ctl(settings: GlobalConfig, action: str, user: str | None) -> int:
     except control.ControlError as exc:
         err(f"the daemon refused: {exc}")
         return 1
-    out(json.dumps(result, indent=2, default=str))
+    rejected: dict[str, str] = {}
+    if action == "reload" and result.get("errors"):
+        # The daemon's reply names the rejected users; the reasons are read here from the same files.
+        scan = scan_users(settings.users_dir)
+        rejected = {name: str(scan.errors.get(name, "rejected (see the daemon's log)")) for name in result["errors"]}
+    if as_json:
+        out_json(result)
+    else:
+        out(reports.ctl_text(action, result))
+        for text in rejected.values():
+            err(text)
     if action == "health" and not result.get("ok", False):
         return 1
-    return 0
+    return 1 if rejected else 0
 
 
-def _user_cfg(settings: GlobalConfig, user: str) -> UserConfig:
+def user_config(settings: GlobalConfig, user: str) -> UserConfig:
     for path in user_files(settings.users_dir):
         if path.stem == user:
             return load_user(path)
-    raise ConfigError(settings.users_dir, [f"no user file {user}.yaml in {settings.users_dir}"])
+    raise ConfigError(settings.users_dir, [f"no user file {user}.yaml; create it (config/users/alice.yaml is an "
+                                           "example)"])
 
 
-async def _credentials(settings: GlobalConfig, store: Store, cfg: UserConfig) -> Credentials:
+async def user_credentials(settings: GlobalConfig, store: Store, cfg: UserConfig) -> Credentials:
+    """The user's session: inline in the file (simulator) or decrypted from the database."""
     if cfg.credentials is not None:
         return cfg.credentials
     blob = await store.load_credentials(cfg.name)
     if blob is None:
-        raise ConfigError(cfg.path, [f"no stored credentials: run `otobot creds import {cfg.name}`"])
+        raise ConfigError(cfg.path, [f"no stored session for {cfg.name}: run `otobot creds import {cfg.name}`"])
     return decrypt_credentials(keyring_for(settings), blob)
 
 
-async def balance(settings: GlobalConfig, store: Store, user: str) -> int:
-    try:
-        cfg = _user_cfg(settings, user)
-        creds = await _credentials(settings, store, cfg)
-    except ConfigError as exc:
-        err(str(exc))
-        return 2
+async def balance(settings: GlobalConfig, store: Store, user: str, as_json: bool) -> int:
+    creds = await user_credentials(settings, store, cfg := user_config(settings, user))
     async with aiohttp.ClientSession() as session:
         rest = AlphaRest(session, settings.exchange.rest_url, creds)
         try:
@@ -149,19 +197,25 @@ async def balance(settings: GlobalConfig, store: Store, user: str) -> int:
             alpha = await rest.alpha_balances()
             volume = await rest.user_volume()
         except ExchangeError as exc:
-            err(f"{user}: {exc}")
-            return 1
-    rows = [{"asset": quote.asset, "free": fmt(quote.free), "locked": fmt(quote.locked), "total": fmt(quote.total)}]
-    rows += [{"asset": b.asset, "free": fmt(b.free), "locked": fmt(b.locked), "total": fmt(b.total)} for b in alpha]
-    out(reports.table(rows, ["asset", "free", "locked", "total"]))
+            raise CommandProblem(f"{user}: the exchange did not answer the balance request: {exc}") from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise CommandProblem(f"{user}: cannot reach {settings.exchange.rest_url} ({exc or 'timed out'})") from None
+    rows = [{"asset": b.asset, "free": fmt(b.free), "locked": fmt(b.locked), "total": fmt(b.total)}
+            for b in [quote, *alpha]]
     from otobot.points import utc_day
     ours = await store.day_volume(user, utc_day(int(time.time() * 1000)))
-    out(f"today's volume: exchange reports {fmt(volume.total)} (may include the token multiplier and lag "
-        f"minutes); otobot recorded {fmt(ours.buy_quote)} bought + {fmt(ours.sell_quote)} sold")
+    today = {"exchange_volume": fmt(volume.total), "otobot_bought": fmt(ours.buy_quote),
+             "otobot_sold": fmt(ours.sell_quote)}
+    if as_json:
+        out_json({"user": user, "balances": rows, "today": today})
+        return 0
+    out(reports.table(rows, ["asset", "free", "locked", "total"]))
+    out(f"today's volume: exchange reports {today['exchange_volume']} (may include the token multiplier and lag "
+        f"minutes); otobot recorded {today['otobot_bought']} bought + {today['otobot_sold']} sold")
     return 0
 
 
-async def tokens(settings: GlobalConfig, store: Store, refresh: bool) -> int:
+async def tokens(settings: GlobalConfig, store: Store, refresh: bool, as_json: bool) -> int:
     if refresh or not await store.tokens():
         async with aiohttp.ClientSession() as session:
             rest = AlphaRest(session, settings.exchange.rest_url, None)
@@ -170,68 +224,13 @@ async def tokens(settings: GlobalConfig, store: Store, refresh: bool) -> int:
                 await store.put_tokens(await rest.token_list(), now)
                 await store.put_symbols(await rest.exchange_info(), now)
             except ExchangeError as exc:
-                err(f"could not fetch the token list: {exc}")
-                return 1
+                raise CommandProblem(f"could not fetch the token list: {exc}") from None
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise CommandProblem(f"could not fetch the token list from {settings.exchange.rest_url} "
+                                     f"({exc or 'timed out'})") from None
     rows = await reports.token_rows(store)
-    out(reports.table(rows, ["symbol", "alpha_id", "name", "mulPoint", "tradable", "cached"]))
+    if as_json:
+        out_json(rows)
+    else:
+        out(reports.table(rows, ["symbol", "alpha_id", "name", "mulPoint", "tradable", "cached"]))
     return 0
-
-
-async def creds(settings: GlobalConfig, store: Store, args: argparse.Namespace) -> int:
-    action = args.creds_command
-    if action == "import":
-        text = args.file.read_text() if args.file else sys.stdin.read()
-        try:
-            credentials = parse_curl(text)
-        except CurlParseError as exc:
-            err(str(exc))
-            return 2
-        if not args.no_check:
-            ok, detail = await _check(settings, credentials)
-            if not ok:
-                err(f"{args.user}: these cookies are not logged in ({detail}); nothing stored")
-                return 1
-        keyring = keyring_for(settings)
-        await store.save_credentials(args.user, encrypt_credentials(keyring, credentials), int(time.time() * 1000))
-        out(f"stored encrypted credentials for {args.user} ({len(credentials.cookie_names())} cookies); "
-            f"send SIGHUP or `otobot ctl resume {args.user}` to use them")
-        return 0
-    if action == "check":
-        users = [args.user] if args.user else sorted({p.stem for p in user_files(settings.users_dir)})
-        worst = 0
-        for user in users:
-            try:
-                credentials = await _credentials(settings, store, _user_cfg(settings, user))
-            except ConfigError as exc:
-                out(f"{user}: no credentials ({exc.problems[0]})")
-                worst = 1
-                continue
-            ok, detail = await _check(settings, credentials)
-            out(f"{user}: {'logged in' if ok else 'NOT logged in'} {detail}".rstrip())
-            worst = worst or (0 if ok else 1)
-        return worst
-    if action == "rotate-key":
-        keyring = keyring_for(settings)
-        n = 0
-        for user in await store.credential_users():
-            blob = await store.load_credentials(user)
-            if blob is not None:
-                await store.save_credentials(user, keyring.rotate(blob), int(time.time() * 1000))
-                n += 1
-        out(f"re-encrypted {n} stored session(s) with the newest key; the old key can now be removed")
-        return 0
-    err(f"unknown creds action {action}")
-    return 2
-
-
-async def _check(settings: GlobalConfig, credentials: Credentials) -> tuple[bool, str]:
-    async with aiohttp.ClientSession() as session:
-        rest = AlphaRest(session, settings.exchange.rest_url, credentials)
-        try:
-            await rest.check_session()
-            return True, ""
-        except AuthExpired as exc:
-            return False, f"({exc})"
-        except ExchangeError as exc:
-            return False, f"(could not check: {exc})"
-

@@ -5,17 +5,22 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
-
-import yaml
+from urllib.parse import urlsplit
 
 from otobot.exchange import protocol
 from otobot.exchange.credentials import Credentials
+from otobot.yamlsafe import YamlProblem, read_yaml
+
+# A user's name is its file name and a database key; `creds import ../../etc/x` must not invent one.
+USER_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+USER_NAME_RULE = "1 to 32 characters: lowercase letters, digits, '-' and '_', starting with a letter or digit"
 
 
 class ConfigError(ValueError):
@@ -153,7 +158,9 @@ class _Reader:
         return self.data.get(key)
 
     def problem(self, key: str, value: Any, fix: str) -> None:
-        self.problems.append(f"key '{self._key(key)}' = {value!r}: {fix}")
+        shown = repr(value)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."  # a pasted blob must not flood the message
+        self.problems.append(f"key '{self._key(key)}' = {shown}: {fix}")
 
     def string(self, key: str, default: str | None, choices: tuple[str, ...] = ()) -> str | None:
         value = self._raw(key)
@@ -258,23 +265,26 @@ class _Reader:
                 self.problems.append(f"unknown key '{self.prefix}{key}': {hint}")
 
 
-@contextmanager
-def _reading(path: Path, problems: list[str]) -> Iterator[_Reader]:
+def read_mapping(path: Path) -> Mapping[Any, Any]:
+    """The file's top-level mapping ({} when empty), or ConfigError naming the file and what to do."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = read_yaml(path)
+    except IsADirectoryError:
+        raise ConfigError(path, ["is a folder, not a YAML file"]) from None
     except OSError as exc:
         raise ConfigError(path, [f"cannot read the file: {exc.strerror}"]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ConfigError(path, [f"{where}not valid YAML ({getattr(exc, 'problem', exc)})"]) from None
+    except YamlProblem as exc:
+        raise ConfigError(path, [str(exc)]) from None
     if data is None:
-        data = {}
+        return {}
     if not isinstance(data, Mapping):
         raise ConfigError(path, ["the file must be a mapping of keys (key: value), not a list or text"])
-    reader = _Reader(data, "", problems)
+    return data
+
+
+@contextmanager
+def _reading(path: Path, problems: list[str]) -> Iterator[_Reader]:
+    reader = _Reader(read_mapping(path), "", problems)
     yield reader
     reader.finish()
     if problems:
@@ -305,15 +315,15 @@ def load_global(path: Path | str) -> GlobalConfig:
     problems: list[str] = []
     base = path.parent
     with _reading(path, problems) as r:
+        if not r.data:
+            raise ConfigError(path, [
+                f"the file is empty; with every default otobot would trade on the real exchange "
+                f"({protocol.REAL_REST_URL}) for the users in {base / 'users'}, so an empty file is refused: write "
+                f"at least `exchange: {{rest_url: {protocol.REAL_REST_URL}}}` (see config/otobot.yaml)"])
         database = _resolve(base, r.string("database", "otobot.db") or "otobot.db")
         users_dir = _resolve(base, r.string("users_dir", "users") or "users")
         ex = r.section("exchange")
-        exchange = ExchangeConfig(
-            rest_url=(ex.string("rest_url", protocol.REAL_REST_URL) or "").rstrip("/"),
-            market_ws_url=ex.string("market_ws_url", protocol.REAL_MARKET_WS_URL) or "",
-            user_ws_url=ex.string("user_ws_url", protocol.REAL_USER_WS_URL) or "",
-            shared_price_stream=ex.boolean("shared_price_stream", False),
-        )
+        exchange = _exchange(ex)
         ex.finish()
         rel = r.section("reliability")
         d = ReliabilityConfig()
@@ -353,11 +363,71 @@ def load_global(path: Path | str) -> GlobalConfig:
     )
 
 
+def _exchange(ex: _Reader) -> ExchangeConfig:
+    """The REST URL must be written out (a forgotten section must not mean real money); the stream URLs default
+    to nbstream only for binance.com, so a simulator config never streams from the real exchange by accident."""
+    rest = (ex.string("rest_url", None) or "").rstrip("/")
+    market = ex.string("market_ws_url", None)
+    user = ex.string("user_ws_url", None)
+    shared = ex.boolean("shared_price_stream", False)
+    if not rest:
+        ex.problems.append(
+            f"key 'exchange.rest_url' is missing: it is required, so that no file trades on the real exchange by "
+            f"accident (the default would be {protocol.REAL_REST_URL}); write `rest_url: {protocol.REAL_REST_URL}` "
+            "for real accounts, or the simulator's URL that `otobot sim` prints")
+        return ExchangeConfig()
+    if not rest.startswith(("https://", "http://")):
+        ex.problem("rest_url", rest, f"expected an http(s) URL like {protocol.REAL_REST_URL}")
+    real = is_binance_url(rest)
+    for key, value, default in (("market_ws_url", market, protocol.REAL_MARKET_WS_URL),
+                                ("user_ws_url", user, protocol.REAL_USER_WS_URL)):
+        if value is None and not real:
+            ex.problems.append(
+                f"key 'exchange.{key}' is missing: rest_url {rest} is not binance.com, so the default {default} "
+                "would mix the real exchange's streams with another REST server; set it (`otobot sim` prints it)")
+        elif value is not None and not value.startswith(("wss://", "ws://")):
+            ex.problem(key, value, f"expected a websocket URL like {default}")
+    return ExchangeConfig(rest_url=rest, market_ws_url=market or protocol.REAL_MARKET_WS_URL,
+                          user_ws_url=user or protocol.REAL_USER_WS_URL, shared_price_stream=shared)
+
+
+def is_binance_url(url: str) -> bool:
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return False
+    return host == "binance.com" or host.endswith(".binance.com")
+
+
+# A BUY limit far above the last trade can sweep a thin Alpha book, and a SELL far below the BUY can dump into it;
+# peers run 0.5 % / 1 %. The caps are generous against that and stop a typo like `buy_offset: 50`.
+MAX_BUY_OFFSET_PCT = Decimal(5)
+MAX_SELL_OFFSET_PCT = Decimal(10)
+
+
+def _check_sell_crosses_back(p: _Reader, mode: str, buy: Decimal, sell: Decimal) -> None:
+    """The pending SELL must land below the last trade, or it rests on the book instead of filling at once."""
+    if mode == "fixed":
+        if sell <= buy:
+            p.problem("sell_offset", int(sell), f"with buy_offset {buy} ticks the pending SELL would sit "
+                      f"{buy - sell} ticks above the last trade and rest instead of crossing back; make sell_offset "
+                      f"larger than buy_offset, e.g. {2 * buy if buy else 4}")
+        return
+    above = ((1 + buy / 100) * (1 - sell / 100) - 1) * 100  # pending SELL vs the last trade, in %
+    if above >= 0:
+        p.problem("sell_offset", float(sell), f"with buy_offset {buy} the pending SELL would sit "
+                  f"{above.quantize(Decimal('0.001'))} % above the last trade and rest instead of crossing back; "
+                  f"make sell_offset larger than buy_offset, e.g. {min(2 * buy, MAX_SELL_OFFSET_PCT)}")
+
+
 def load_user(path: Path | str) -> UserConfig:
     """Read one user's file; the user's name is the file name without `.yaml`."""
     path = Path(path)
     problems: list[str] = []
     name = path.stem
+    if not USER_NAME.fullmatch(name):
+        raise ConfigError(path, [f"the file name makes the user name {name!r}, which is not allowed "
+                                 f"({USER_NAME_RULE}); rename the file"])
     with _reading(path, problems) as r:
         enabled = r.boolean("enabled", True)
         token = r.required_string("token").strip()
@@ -375,16 +445,19 @@ def load_user(path: Path | str) -> UserConfig:
         amount = o.decimal("quote_amount", Decimal(10), Decimal("0.1"), lo_open=False)
         o.finish()
         p = r.section("pricing")
+        before = len(problems)
         mode = p.string("mode", "percent", ("percent", "fixed")) or "percent"
         if mode == "percent":
-            buy_off = p.decimal("buy_offset", Decimal("0.5"), Decimal(0), Decimal(50))
-            sell_off = p.decimal("sell_offset", Decimal("1.0"), Decimal(0), Decimal(50))
+            buy_off = p.decimal("buy_offset", Decimal("0.5"), Decimal(0), MAX_BUY_OFFSET_PCT)
+            sell_off = p.decimal("sell_offset", Decimal("1.0"), Decimal(0), MAX_SELL_OFFSET_PCT, lo_open=True)
         else:
             buy_off = p.decimal("buy_offset", Decimal(2), Decimal(0), Decimal(10) ** 12)
-            sell_off = p.decimal("sell_offset", Decimal(4), Decimal(0), Decimal(10) ** 12)
+            sell_off = p.decimal("sell_offset", Decimal(4), Decimal(1), Decimal(10) ** 12)
             for k, v in (("buy_offset", buy_off), ("sell_offset", sell_off)):
                 if v != v.to_integral_value():
                     p.problem(k, str(v), "in fixed mode offsets are whole numbers of ticks")
+        if len(problems) == before:
+            _check_sell_crosses_back(p, mode, buy_off, sell_off)
         p.finish()
         tm = r.section("timeouts")
         buy_s = tm.number("buy_s", 10.0, 0.5, 3600)
@@ -459,7 +532,16 @@ def user_files(users_dir: Path) -> list[Path]:
 def scan_users(users_dir: Path) -> UsersScan:
     users: dict[str, UserConfig] = {}
     errors: dict[str, ConfigError] = {}
+    by_name: dict[str, list[Path]] = {}
     for path in user_files(users_dir):
+        by_name.setdefault(path.stem, []).append(path)
+    for name, paths in by_name.items():
+        if len(paths) > 1:  # which one wins would depend on directory order: refuse both, name both
+            both = " and ".join(p.name for p in paths)
+            errors[name] = ConfigError(users_dir, [f"{both} both define user '{name}'; keep one of them and delete "
+                                                  "the other"])
+            continue
+        path = paths[0]
         try:
             cfg = load_user(path)
         except ConfigError as exc:

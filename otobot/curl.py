@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import codecs
 import re
-import shlex
+from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from otobot.exchange.credentials import Credentials
 from otobot.exchange.protocol import TRANSPORT_HEADERS
@@ -25,16 +26,51 @@ _WITH_ARGUMENT = frozenset(
      "--connect-timeout", "-w", "--write-out"}
 )
 
-_ANSI_C = re.compile(r"(?<!\S)\$'((?:[^'\\]|\\.)*)'", re.DOTALL)  # bash $'...' quoting Chrome uses for odd bytes
+# One piece of a bash word per match, tried left to right from the current position: the scan is linear in the
+# text (shlex builds each word a character at a time, quadratic in a multi-MB cookie). `$'...'` is the quoting
+# Chrome uses for odd bytes; a lone `$` is plain text.
+_PIECE = re.compile(r"""
+    (?P<space>\s+)
+  | \$'(?P<ansi>(?:[^'\\]|\\.)*)'
+  | '(?P<single>[^']*)'
+  | "(?P<double>(?:[^"\\]|\\.)*)"
+  | \\(?P<escaped>.)
+  | (?P<plain>[^\s'"\\$]+|\$)
+""", re.VERBOSE | re.DOTALL)
+_DOUBLE_ESCAPE = re.compile(r'\\([$`"\\\n])')  # inside "...", bash drops the backslash before these only
 
 
 class CurlParseError(ValueError):
     """The text is not a usable cURL command; the message says what is missing and how to get it."""
 
 
+@dataclass(frozen=True, slots=True)
+class CurlRequest:
+    """What a pasted cURL holds that otobot uses: the session, and the URL it was sent to (to warn on a stray host)."""
+
+    credentials: Credentials
+    url: str
+
+    def host_warning(self) -> str | None:
+        """A sentence when the request did not go to binance.com (a copy from the wrong tab); None when it did."""
+        try:
+            host = (urlsplit(self.url).hostname or "").lower()
+        except ValueError:
+            host = ""
+        if host == "binance.com" or host.endswith(".binance.com"):
+            return None
+        return (f"warning: the cURL was sent to {host or self.url[:60] or 'no URL'!r}, not binance.com; the cookies "
+                "are for that site: check that you copied a request of binance.com/alpha")
+
+
 def parse_curl(text: str) -> Credentials:
     """Cookies from `-b`/`--cookie` or a `cookie:` header, `csrftoken`, and the headers that describe the session."""
-    headers, cookie = _scan(_words(text))
+    return parse_curl_request(text).credentials
+
+
+def parse_curl_request(text: str) -> CurlRequest:
+    """parse_curl, plus the request's URL."""
+    headers, cookie, url = _scan(_words(text))
     cookie = cookie or headers.get("cookie", "")
     csrftoken = headers.get("csrftoken", "")
     if not csrftoken:
@@ -44,7 +80,7 @@ def parse_curl(text: str) -> Credentials:
     if "=" not in cookie:
         raise CurlParseError(f"the cookie argument {cookie[:40]!r} is not a 'name=value; ...' cookie jar: {HOW}")
     kept = {name: value for name, value in headers.items() if keep_header(name)}
-    return Credentials(cookie=cookie, csrftoken=csrftoken, headers=kept)
+    return CurlRequest(Credentials(cookie=cookie, csrftoken=csrftoken, headers=kept), url)
 
 
 def keep_header(name: str) -> bool:
@@ -56,17 +92,42 @@ def keep_header(name: str) -> bool:
 
 def _words(text: str) -> list[str]:
     text = text.strip()
+    if not re.match(r"curl(\.exe)?(\s|$)", text):
+        raise CurlParseError(f"the text does not start with `curl`: {HOW}")
     if '^"' in text:  # Windows cmd flavour: ^ escapes the next character, a trailing ^ continues the line
         text = re.sub(r"\^\r?\n", " ", text)
         text = re.sub(r"\^(.)", r"\1", text)
     text = re.sub(r"\\\r?\n", " ", text)  # bash line continuations
-    text = _ANSI_C.sub(lambda m: shlex.quote(_ansi_c(m.group(1))), text)
-    try:
-        words = shlex.split(text)
-    except ValueError as exc:
-        raise CurlParseError(f"the cURL text does not parse ({exc}; was it cut short?): {HOW}") from None
-    if not words or words[0] not in ("curl", "curl.exe"):
-        raise CurlParseError(f"the text does not start with `curl`: {HOW}")
+    return _split(text)
+
+
+def _split(text: str) -> list[str]:
+    """bash word splitting with its quotes and escapes (what shlex.split does, in linear time)."""
+    words: list[str] = []
+    word: list[str] | None = None  # None between words; [] is an empty word like ''
+    pos = 0
+    while pos < len(text):
+        m = _PIECE.match(text, pos)
+        if m is None:
+            quote = {"'": "a single quote", '"': "a double quote", "\\": "a backslash"}.get(text[pos], text[pos])
+            raise CurlParseError(f"the cURL text does not parse ({quote} at character {pos + 1} is not closed; "
+                                 f"was it cut short?): {HOW}")
+        pos = m.end()
+        kind = m.lastgroup
+        if kind == "space":
+            if word is not None:
+                words.append("".join(word))
+            word = None
+            continue
+        piece = m.group(kind or "plain")
+        if kind == "ansi":
+            piece = _ansi_c(piece)
+        elif kind == "double":
+            piece = _DOUBLE_ESCAPE.sub(lambda e: "" if e.group(1) == "\n" else e.group(1), piece)
+        word = word if word is not None else []
+        word.append(piece)
+    if word is not None:
+        words.append("".join(word))
     return words
 
 
@@ -75,9 +136,10 @@ def _ansi_c(body: str) -> str:
     return codecs.decode(body.encode("latin-1", "backslashreplace"), "unicode_escape")
 
 
-def _scan(words: list[str]) -> tuple[dict[str, str], str]:
+def _scan(words: list[str]) -> tuple[dict[str, str], str, str]:
     headers: dict[str, str] = {}
     cookie = ""
+    url = ""
     i = 1
     while i < len(words):
         word = words[i]
@@ -93,8 +155,13 @@ def _scan(words: list[str]) -> tuple[dict[str, str], str]:
         elif word in ("-A", "--user-agent"):
             headers["user-agent"] = arg.strip()
             i += 2
+        elif word == "--url":
+            url = url or arg
+            i += 2
         elif word in _WITH_ARGUMENT:
             i += 2
         else:
+            if not url and not word.startswith("-"):
+                url = word
             i += 1
-    return headers, cookie
+    return headers, cookie, url

@@ -78,10 +78,11 @@ def _user_file(users_dir: Path, user: str) -> UserConfig:
 
 def inputs(args: argparse.Namespace) -> PlanInput:
     """From `otobot plan USER` (the user's YAML, read-only) or from --token/--target/--quote-amount."""
-    config = Path(args.config)
+    config = Path(args.config) if args.config else None  # flag mode may run with no config file
     rel = ReliabilityConfig()
     rest_url = args.rest_url
     if args.user:
+        assert config is not None  # the CLI finds one (or says it could not) for a USER
         settings = load_global(config)
         cfg = _user_file(settings.users_dir, args.user)
         # `candidates:` arrives with `token: auto` in the user file; until then auto means every tradable token.
@@ -102,7 +103,7 @@ def inputs(args: argparse.Namespace) -> PlanInput:
     target = _decimal(args.target, "--target", "500")
     if args.target_kind == "points" and target != target.to_integral_value():
         raise PlanError(f"--target {args.target} with --target-kind points must be a whole number of points, e.g. 15")
-    found = load_global(config) if config.exists() else None
+    found = load_global(config) if config is not None and config.is_file() else None
     rps = found.reliability.requests_per_second if found else rel.requests_per_second
     rest_url = rest_url or (found.exchange.rest_url if found else p.REAL_REST_URL)
     pause = DEFAULT_PAUSE_S if args.pause is None else _decimal(args.pause, "--pause", "1", zero_ok=True)

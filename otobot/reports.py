@@ -73,20 +73,9 @@ async def stats_row(store: Store, user: str) -> dict[str, Any]:
     }
 
 
-def parse_time(text: str) -> int:
-    """`2026-11-25`, `2026-11-25T10:00` (UTC) or a number of ms → epoch ms."""
-    if text.isdigit():
-        return int(text)
-    dt = datetime.fromisoformat(text)
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp() * 1000)
-
-
-async def order_rows(store: Store, user: str, *, status: str | None, since: str | None, until: str | None,
+async def order_rows(store: Store, user: str, *, status: str | None, since_ms: int | None, until_ms: int | None,
                      limit: int, page: int) -> list[dict[str, Any]]:
-    rows = await store.orders_page(user, status=status, since_ms=parse_time(since) if since else None,
-                                   until_ms=parse_time(until) if until else None, limit=limit,
+    rows = await store.orders_page(user, status=status, since_ms=since_ms, until_ms=until_ms, limit=limit,
                                    offset=(page - 1) * limit)
     return [{
         "time": datetime.fromtimestamp(r.intent_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S"),
@@ -100,3 +89,31 @@ async def token_rows(store: Store) -> list[dict[str, Any]]:
              "tradable": "yes" if t.tradable else "no",
              "cached": datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")}
             for t, ms in await store.tokens()]
+
+
+def ctl_text(action: str, result: dict[str, Any]) -> str:
+    """The daemon's reply to `otobot ctl ACTION` as an operator reads it (`--json` prints the reply itself)."""
+    if action == "status":
+        rows = [{"user": u.get("user"), "state": u.get("state"), "paused": u.get("paused"),
+                 "today": u.get("volume_today"), "target": u.get("target_volume"), "done%": u.get("pct_done"),
+                 "cycles": u.get("cycles_today"), "user_stream": u.get("user_stream"), "restarts": u.get("restarts"),
+                 "error": u.get("error")} for u in result.get("users", [])]
+        lines = [table(rows, list(rows[0])) if rows else "the daemon runs no user"]
+        lines += [f"rejected file: {text}" for text in (result.get("file_errors") or {}).values()]
+        return "\n".join(lines)
+    if action == "health":
+        lines = [f"daemon: {'healthy' if result.get('ok') else 'UNHEALTHY'}; database "
+                 f"{'ok' if result.get('database') else 'NOT readable'}"]
+        for name, u in sorted((result.get("users") or {}).items()):
+            stream = "user stream up" if u.get("user_stream") else "user stream DOWN"
+            extra = f", paused {u['paused']}" if u.get("paused") else ""
+            extra += f", error {u['error']}" if u.get("error") else ""
+            lines.append(f"{name}: {u.get('state')}, {stream}{extra}")
+        return "\n".join(lines)
+    if action == "reload":
+        parts = [f"{k}: {', '.join(v)}" for k, v in result.items() if v and k != "errors"]
+        if result.get("errors"):
+            parts.append(f"rejected (kept their previous settings if running): {', '.join(result['errors'])}")
+        return "reloaded; " + ("; ".join(parts) if parts else "no change")
+    user = result.get("user", "?")
+    return f"{user}: {action}d; state {result.get('state')}, paused {result.get('paused') or 'no'}"

@@ -21,6 +21,10 @@ class MasterKeyError(Exception):
     """No usable master key is configured."""
 
 
+class NoMasterKey(MasterKeyError):
+    """None of the key sources is configured (as opposed to a configured key that is unreadable or malformed)."""
+
+
 class DecryptError(MasterKeyError):
     """A stored blob that none of the configured keys can open (wrong key, or corrupted)."""
 
@@ -36,7 +40,7 @@ def load_keys(env: Mapping[str, str], key_file: Path | None, credentials_dir: Pa
     """
     found = _from_env(env) or _from_file(key_file) or _from_systemd(credentials_dir)
     if found is None:
-        raise MasterKeyError(f"no master key is configured: {HOW}")
+        raise NoMasterKey(f"no master key is configured: {HOW}")
     source, text = found
     keys = [k.strip().encode() for k in text.replace(",", "\n").splitlines()
             if k.strip() and not k.strip().startswith("#")]
@@ -60,9 +64,12 @@ def _from_file(path: Path | None) -> tuple[str, str] | None:
     if path is None:
         return None
     try:
-        return str(path), path.read_text()
+        return str(path), path.read_text(encoding="ascii")
     except OSError as exc:
         raise MasterKeyError(f"cannot read the master key file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise MasterKeyError(f"the master key file {path} is not a key file (a key is 44 ASCII characters); "
+                             "generate one with `otobot creds gen-key PATH`") from None
 
 
 def _from_systemd(credentials_dir: Path | None) -> tuple[str, str] | None:
@@ -70,11 +77,13 @@ def _from_systemd(credentials_dir: Path | None) -> tuple[str, str] | None:
         return None
     path = credentials_dir / SYSTEMD_CREDENTIAL
     try:
-        return f"systemd credential {SYSTEMD_CREDENTIAL}", path.read_text()
+        return f"systemd credential {SYSTEMD_CREDENTIAL}", path.read_text(encoding="ascii")
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise MasterKeyError(f"cannot read the systemd credential {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise MasterKeyError(f"the systemd credential {path} is not a key (a key is 44 ASCII characters)") from None
 
 
 class Keyring:

@@ -110,8 +110,8 @@ def test_a_value_of_the_wrong_type_is_named_with_its_path(tmp_path: Path, yaml_t
 
 @pytest.mark.parametrize(("yaml_text", "words"), [
     ("order: {quote_amount: 0.05}", "key 'order.quote_amount' = 0.05: must be ≥ 0.1"),
-    ("pricing: {buy_offset: 60}", "key 'pricing.buy_offset' = 60: must be ≤ 50"),
-    ("pricing: {sell_offset: -1}", "key 'pricing.sell_offset' = -1: must be ≥ 0"),
+    ("pricing: {buy_offset: 60}", "key 'pricing.buy_offset' = 60: must be ≤ 5"),
+    ("pricing: {sell_offset: -1}", "key 'pricing.sell_offset' = -1: must be > 0"),
     ("target: {value: 0}", "key 'target.value' = 0: must be > 0"),
     ("target: {kind: points, value: 41}", "key 'target.value' = 41: must be ≤ 40"),
     ("timeouts: {buy_s: 0.1}", "key 'timeouts.buy_s' = 0.1: must be ≥ 0.5"),
@@ -206,11 +206,13 @@ def test_scanning_a_missing_users_dir_finds_nobody(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ the global file
 
 
-def test_an_empty_global_file_gets_defaults_relative_to_its_folder(tmp_path: Path) -> None:
-    g = load_global(write(tmp_path, "otobot.yaml", ""))
+def test_a_global_file_naming_only_the_real_exchange_gets_defaults_relative_to_its_folder(tmp_path: Path) -> None:
+    g = load_global(write(tmp_path, "otobot.yaml", f"exchange: {{rest_url: '{protocol.REAL_REST_URL}/'}}\n"))
     assert g.database == tmp_path / "otobot.db"
     assert g.users_dir == tmp_path / "users"
     assert g.exchange.rest_url == protocol.REAL_REST_URL
+    assert g.exchange.market_ws_url == protocol.REAL_MARKET_WS_URL
+    assert g.exchange.user_ws_url == protocol.REAL_USER_WS_URL
     assert g.reliability == ReliabilityConfig()
     assert (g.log_level, g.control_socket, g.health_port, g.key_file) == ("INFO", None, None, None)
     assert g.notify.telegram is None
@@ -220,6 +222,7 @@ def test_relative_paths_resolve_against_the_files_folder_and_absolute_ones_stay(
     conf = tmp_path / "etc"
     conf.mkdir()
     g = load_global(write(conf, "otobot.yaml", (
+        f"exchange: {{rest_url: {protocol.REAL_REST_URL}}}\n"
         f"database: data/otobot.db\nusers_dir: {tmp_path / 'people'}\n"
         "control: {socket: run/ctl.sock, health_port: 8080}\ncredentials: {key_file: keys/master.key}\n")))
     assert g.database == conf / "data" / "otobot.db"
@@ -230,7 +233,8 @@ def test_relative_paths_resolve_against_the_files_folder_and_absolute_ones_stay(
 
 def test_global_values_are_read_and_the_rest_url_loses_its_trailing_slash(tmp_path: Path) -> None:
     g = load_global(write(tmp_path, "otobot.yaml", (
-        "exchange: {rest_url: 'http://127.0.0.1:8080/', shared_price_stream: true}\n"
+        "exchange: {rest_url: 'http://127.0.0.1:8080/', shared_price_stream: true,\n"
+        "           market_ws_url: 'ws://127.0.0.1:8080/w3w/wsa/stream', user_ws_url: 'ws://127.0.0.1:8080/w3w/stream'}\n"
         "reliability: {rest_timeout_s: 3, rest_retries: 0, requests_per_second: 4.5}\n"
         "logging: {level: DEBUG}\n"
         "notify: {telegram: {bot_token: t, chat_id: '42'}, daily_summary_utc_hour: 7}\n")))
