@@ -151,9 +151,16 @@ async def balance(settings: GlobalConfig, store: Store, user: str) -> int:
         except ExchangeError as exc:
             err(f"{user}: {exc}")
             return 1
-    rows = [{"asset": quote.asset, "free": fmt(quote.free), "locked": fmt(quote.locked), "total": fmt(quote.total)}]
-    rows += [{"asset": b.asset, "free": fmt(b.free), "locked": fmt(b.locked), "total": fmt(b.total)} for b in alpha]
-    out(reports.table(rows, ["asset", "free", "locked", "total"]))
+    # Every bucket get-wallet-asset sent, funding first (what orders spend); a null bucket shows as "-".
+    rows = [{"asset": quote.asset, "wallet": name + (" (pays orders)" if name == "funding" else ""),
+             "free": fmt(b.free) if b else None, "locked": fmt(b.locked) if b else None,
+             "total": fmt(b.free + b.locked) if b else None} for name, b in quote.buckets().items()]
+    rows += [{"asset": b.asset, "wallet": "alpha", "free": fmt(b.free), "locked": fmt(b.locked),
+              "total": fmt(b.total)} for b in alpha]
+    out(reports.table(rows, ["asset", "wallet", "free", "locked", "total"]))
+    hint = quote.shortfall_hint(cfg.order_quote_amount + cfg.min_quote_reserve)
+    if hint is not None:
+        out(f"not enough to place one order of {fmt(cfg.order_quote_amount)} {cfg.quote}: {hint}")
     from otobot.points import utc_day
     ours = await store.day_volume(user, utc_day(int(time.time() * 1000)))
     out(f"today's volume: exchange reports {fmt(volume.total)} (may include the token multiplier and lag "

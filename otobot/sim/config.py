@@ -42,8 +42,9 @@ class SimUser:
     name: str
     csrftoken: str
     session: str  # value of the p20t cookie
-    usdt: Decimal = Decimal("10000")
+    usdt: Decimal = Decimal("10000")  # in the bucket CARD payments spend (funding, as captured)
     tokens: tuple[tuple[str, Decimal], ...] = ()  # (alphaId, amount) held at start
+    earn_usdt: Decimal = Decimal(0)  # USDT in flexible Earn: shown by get-wallet-asset, never spendable here
 
     @property
     def cookie(self) -> str:
@@ -72,10 +73,16 @@ class SimConfig:
     max_connection_age_s: float = 86400.0
     ws_heartbeat_s: float = 30.0  # server pings every websocket this often (client pings are always answered)
     fee_rate: Decimal = FEE_RATE
+    # Which get-wallet-asset bucket shows the USDT that orders spend. "funding" is the captured reply (§7.3b:
+    # `"spot": null`, money in funding). "spot" plays the reading otobot once assumed (money in spot, funding
+    # null), so tests can show a client that reads funding reports 0 spendable and says where the money is.
+    wallet_quote_bucket: str = "funding"
 
     def __post_init__(self) -> None:
         if self.pending_on_partial not in ("cancel", "activate"):
             raise ValueError(f"pending_on_partial must be 'cancel' or 'activate', not {self.pending_on_partial!r}")
+        if self.wallet_quote_bucket not in ("funding", "spot"):
+            raise ValueError(f"wallet_quote_bucket must be 'funding' or 'spot', not {self.wallet_quote_bucket!r}")
         names = [u.name for u in self.users]
         if len(set(names)) != len(names) or len({u.csrftoken for u in self.users}) != len(names):
             raise ValueError("simulated users need unique names and csrftokens")
@@ -106,7 +113,7 @@ def default_sim_config(users: int = 3, seed: int = 1, **options: Any) -> SimConf
 
 def load_sim_config(path: Path, users: int = 3, seed: int = 1) -> SimConfig:
     """YAML with optional `seed`, `options` (any SimConfig field), `users` (names, or mappings with name, usdt,
-    tokens {alphaId: amount}, csrftoken, session) and `symbols` (mappings of SimSymbol fields)."""
+    earn_usdt, tokens {alphaId: amount}, csrftoken, session) and `symbols` (mappings of SimSymbol fields)."""
     raw = yaml.safe_load(path.read_text()) or {}
     base = default_sim_config(users=users, seed=int(raw.get("seed", seed)))
     opts = {f.name for f in fields(SimConfig)} - {"symbols", "users"}
@@ -123,7 +130,8 @@ def load_sim_config(path: Path, users: int = 3, seed: int = 1) -> SimConfig:
                 us.append(sim_user(u))
             else:
                 tokens = tuple((k, Decimal(str(v))) for k, v in (u.get("tokens") or {}).items())
-                user = replace(sim_user(u["name"], Decimal(str(u.get("usdt", "10000")))), tokens=tokens)
+                user = replace(sim_user(u["name"], Decimal(str(u.get("usdt", "10000")))), tokens=tokens,
+                               earn_usdt=Decimal(str(u.get("earn_usdt", "0"))))
                 if u.get("csrftoken"):
                     user = replace(user, csrftoken=str(u["csrftoken"]))
                 if u.get("session"):
