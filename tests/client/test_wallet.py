@@ -5,18 +5,15 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import aiohttp
-import pytest
 
 from otobot.exchange import protocol as p
 from otobot.exchange.models import Bucket
 from otobot.exchange.rest import AlphaRest
-from otobot.sim.config import default_sim_config
 from otobot.sim.server import Simulator
 from tests.helpers import running, wait_for, write_config
 
@@ -24,23 +21,7 @@ D = Decimal
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-async def make_sim() -> AsyncIterator[Callable[..., Any]]:
-    started: list[Simulator] = []
-
-    async def make(**options: Any) -> Simulator:
-        s = Simulator(default_sim_config(users=2, seed=5, **options))
-        await s.start()
-        started.append(s)
-        return s
-
-    yield make
-    for s in started:
-        await s.stop()
-
-
-async def test_client_reads_spendable_usdt_from_funding_like_the_capture(make_sim: Callable[..., Any]) -> None:
-    sim: Simulator = await make_sim()
+async def test_client_reads_spendable_usdt_from_funding_like_the_capture(sim: Simulator) -> None:
     sim.exchange.set_balance("alice", "USDT", D("103.20318663"))
     sim.exchange.set_balance("alice", "USDT", D("9207.42344884"), bucket="earn")
     async with aiohttp.ClientSession() as session:
@@ -51,8 +32,8 @@ async def test_client_reads_spendable_usdt_from_funding_like_the_capture(make_si
 
 
 async def test_money_in_spot_reads_as_nothing_to_spend_and_the_bot_pauses_naming_the_buckets(
-        make_sim: Callable[..., Any], tmp_path: Path, logs: list[str]) -> None:
-    sim: Simulator = await make_sim(wallet_quote_bucket="spot")
+        sim: Simulator, tmp_path: Path, logs: list[str]) -> None:
+    sim.config = replace(sim.config, wallet_quote_bucket="spot")  # the reply is built per request from this
     async with aiohttp.ClientSession() as session:
         usdt = await AlphaRest(session, sim.rest_url, sim.credentials("alice")).quote_balance("USDT")
     assert (usdt.free, usdt.funding) == (D(0), None) and usdt.spot == Bucket(D("10000"), D(0))
@@ -68,9 +49,8 @@ async def test_money_in_spot_reads_as_nothing_to_spend_and_the_bot_pauses_naming
     assert not sim.state("alice")["orders"] and sim.requests.get(p.PLACE_OTO, 0) == 0
 
 
-async def test_funding_short_with_usdt_in_earn_says_redeem_it(make_sim: Callable[..., Any], tmp_path: Path,
+async def test_funding_short_with_usdt_in_earn_says_redeem_it(sim: Simulator, tmp_path: Path,
                                                               logs: list[str]) -> None:
-    sim: Simulator = await make_sim()
     sim.exchange.set_balance("alice", "USDT", D("5"))
     sim.exchange.set_balance("alice", "USDT", D("9207.42344884"), bucket="earn")
     config = write_config(tmp_path, sim, {"alice": {}})
@@ -90,8 +70,7 @@ async def otobot(*args: str) -> tuple[int, str, str]:
     return proc.returncode, out.decode(), err.decode()
 
 
-async def test_balance_command_shows_funding_spot_and_earn(make_sim: Callable[..., Any], tmp_path: Path) -> None:
-    sim: Simulator = await make_sim()
+async def test_balance_command_shows_funding_spot_and_earn(sim: Simulator, tmp_path: Path) -> None:
     sim.exchange.set_balance("alice", "USDT", D("7.5"))
     sim.exchange.set_balance("alice", "USDT", D("9207.42344884"), bucket="earn")
     config = write_config(tmp_path, sim, {"alice": {}})
