@@ -530,7 +530,7 @@ class Bot:
         if self._quote_free is None or now - self._balance_at > BALANCE_MAX_AGE_S:
             assert self.rest is not None
             bal = await self.rest.quote_balance(self.cfg.quote)
-            self._quote_free, self._balance_at = bal.free, now
+            self._quote_free, self._balance_at, self._wallet = bal.free, now, bal
         free = self._quote_free or Decimal(0)
         return PlaceFacts(
             paused_reason=self.paused_reason,
@@ -561,7 +561,8 @@ class Bot:
         if refusal is not None and self.cycle.not_paused() and not self.cycle.balance_ok() \
                 and self.cycle.user_stream_up() and self.cycle.target_open():
             self._quote_free = None
-            await self._pause(INSUFFICIENT_BALANCE, f"{refusal}: top up {self.cfg.quote} or lower "
+            hint = self._wallet.shortfall_hint(self.cfg.order_quote_amount + self.cfg.min_quote_reserve) or refusal
+            await self._pause(INSUFFICIENT_BALANCE, f"{hint}: top up {self.cfg.quote} or lower "
                               f"order.quote_amount in {self.cfg.path}, then `otobot ctl resume {self.name}`")
             return
         if refusal is not None:

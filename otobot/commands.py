@@ -200,16 +200,23 @@ async def balance(settings: GlobalConfig, store: Store, user: str, as_json: bool
             raise CommandProblem(f"{user}: the exchange did not answer the balance request: {exc}") from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise CommandProblem(f"{user}: cannot reach {settings.exchange.rest_url} ({exc or 'timed out'})") from None
-    rows = [{"asset": b.asset, "free": fmt(b.free), "locked": fmt(b.locked), "total": fmt(b.total)}
-            for b in [quote, *alpha]]
+    # Every bucket get-wallet-asset sent, funding first (what orders spend); a null bucket shows as "-".
+    rows = [{"asset": quote.asset, "wallet": name + (" (pays orders)" if name == "funding" else ""),
+             "free": fmt(b.free) if b else None, "locked": fmt(b.locked) if b else None,
+             "total": fmt(b.free + b.locked) if b else None} for name, b in quote.buckets().items()]
+    rows += [{"asset": b.asset, "wallet": "alpha", "free": fmt(b.free), "locked": fmt(b.locked),
+              "total": fmt(b.total)} for b in alpha]
+    hint = quote.shortfall_hint(cfg.order_quote_amount + cfg.min_quote_reserve)
     from otobot.points import utc_day
     ours = await store.day_volume(user, utc_day(int(time.time() * 1000)))
     today = {"exchange_volume": fmt(volume.total), "otobot_bought": fmt(ours.buy_quote),
              "otobot_sold": fmt(ours.sell_quote)}
     if as_json:
-        out_json({"user": user, "balances": rows, "today": today})
+        out_json({"user": user, "balances": rows, "today": today, "shortfall": hint})
         return 0
-    out(reports.table(rows, ["asset", "free", "locked", "total"]))
+    out(reports.table(rows, ["asset", "wallet", "free", "locked", "total"]))
+    if hint is not None:
+        out(f"not enough to place one order of {fmt(cfg.order_quote_amount)} {cfg.quote}: {hint}")
     out(f"today's volume: exchange reports {today['exchange_volume']} (may include the token multiplier and lag "
         f"minutes); otobot recorded {today['otobot_bought']} bought + {today['otobot_sold']} sold")
     return 0

@@ -351,12 +351,35 @@ class OtoPlaced:
 
 
 @dataclass(frozen=True, slots=True)
+class Bucket:
+    """One wallet bucket of an asset in get-wallet-asset (spot, funding or earn); `locked` includes `freeze`."""
+
+    free: Decimal
+    locked: Decimal
+
+    @classmethod
+    def parse(cls, raw: Any, what: str) -> Bucket | None:
+        """None when the wire sent null: any bucket may be (alpha-api.md §2.4, §7.3b)."""
+        if raw is None:
+            return None
+        r = _mapping(raw, what)
+        return cls(free=dec(r, "free", Decimal(0)), locked=dec(r, "locked", Decimal(0)) + dec(r, "freeze", Decimal(0)))
+
+
+@dataclass(frozen=True, slots=True)
 class AssetBalance:
-    """One asset's balance: `asset` is an alphaId (`ALPHA_22`) or a quote asset (`USDT`)."""
+    """One asset's balance: `asset` is an alphaId (`ALPHA_22`) or a quote asset (`USDT`).
+
+    For a quote asset (get-wallet-asset) the three buckets are kept as sent, and `free`/`locked` are the
+    **funding** bucket's: that is what Alpha BUYs (`paymentWalletType` CARD) spend (§7.3b: `"spot": null`).
+    """
 
     asset: str
     free: Decimal
     locked: Decimal
+    spot: Bucket | None = None
+    funding: Bucket | None = None
+    earn: Bucket | None = None
 
     @property
     def total(self) -> Decimal:
@@ -370,12 +393,35 @@ class AssetBalance:
 
     @classmethod
     def parse_wallet_asset(cls, raw: Any) -> AssetBalance:
-        """get-wallet-asset item: spendable quote lives in the spot bucket (S2)."""
+        """get-wallet-asset item: spendable quote is the funding bucket (S2's `usdt_funding_free`), never spot."""
         r = _mapping(raw, "wallet asset")
-        spot = r.get("spot")
-        bucket: Mapping[str, Any] = spot if isinstance(spot, Mapping) else r
-        locked = dec(bucket, "locked", Decimal(0)) + dec(bucket, "freeze", Decimal(0))
-        return cls(asset=text(r, "asset"), free=dec(bucket, "free", Decimal(0)), locked=locked)
+        asset = text(r, "asset")
+        spot = Bucket.parse(r.get("spot"), f"{asset} spot bucket")
+        funding = Bucket.parse(r.get("funding"), f"{asset} funding bucket")
+        earn = Bucket.parse(r.get("earn"), f"{asset} earn bucket")
+        pays = funding or Bucket(Decimal(0), Decimal(0))
+        return cls(asset=asset, free=pays.free, locked=pays.locked, spot=spot, funding=funding, earn=earn)
+
+    def buckets(self) -> dict[str, Bucket | None]:
+        """Funding (what orders spend), spot and earn, in the order an operator should read them."""
+        return {"funding": self.funding, "spot": self.spot, "earn": self.earn}
+
+    def shortfall_hint(self, need: Decimal) -> str | None:
+        """None when funding covers `need`; else one sentence naming every bucket and where the money sits."""
+        if self.free >= need:
+            return None
+        a = self.asset
+        held = ", ".join(f"{name} {'null' if b is None else format(b.free, 'f') + ' ' + a}"
+                         for name, b in self.buckets().items())
+        parts = [f"Alpha orders pay from the Funding wallet, which has {format(self.free, 'f')} {a} free of "
+                 f"{format(need, 'f')} {a} needed (free by bucket: {held})"]
+        if self.spot is not None and self.spot.free > 0:
+            parts.append(f"{format(self.spot.free, 'f')} {a} sits in Spot; transfer it to Funding")
+        if self.earn is not None and self.earn.free > 0:
+            # UNCERTAIN (alpha-api.md §2.4): whether Earn can pay a CARD order is unknown; S2 saw Binance
+            # sweep idle funding USDT into flexible Earn by itself.
+            parts.append(f"{format(self.earn.free, 'f')} {a} sits in Earn; redeem it to Funding")
+        return "; ".join(parts)
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,12 +38,77 @@ _fast_loads = _market_decoder()
 ACK_TIMEOUT_S = 10.0
 CONNECT_TIMEOUT_S = 10.0
 MALFORMED_LOG_EVERY = 100  # log the first malformed frame and then one in every N (a broken feed can flood)
+# A connection that stayed up this long after serving (user: subscribed and reconciled; market: first frame)
+# was healthy, so its loss starts the backoff again from the first step. Without it a daemon that had lost
+# a few connections over hours waited the 15-30 s cap on every later drop (issue 9, problem 8). A server
+# that drops us sooner than this after accepting still meets a growing backoff, so we never hammer it;
+# 2 s is short enough that a stream dropped every few seconds (the bench's chaos) is still counted healthy.
+HEALTHY_AFTER_S = 2.0
+DAY_S = 86_400
 
 
 def backoff_delay(attempt: int, cap_s: float, rng: random.Random, base_s: float = 0.5) -> float:
     """Capped exponential backoff with jitter in [half, full] of the step (pure)."""
     step = min(cap_s, base_s * 2 ** max(0, attempt - 1))
     return float(step * rng.uniform(0.5, 1.0))
+
+
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th … 11th, 12th, 13th … 21st (pure)."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+class Backoff:
+    """One stream's reconnect bookkeeping: the backoff step, which resets after a connection that served,
+    and how long the stream was lost (logged once when it is back)."""
+
+    def __init__(self, label: str, cap_s: float, rng: random.Random, log: Any, *, healthy_after_s: float,
+                 clock: Callable[[], float], wall: Callable[[], float] = time.time) -> None:
+        self.label = label
+        self.cap_s = cap_s
+        self.rng = rng
+        self.log = log
+        self.healthy_after_s = healthy_after_s
+        self.clock = clock
+        self.wall = wall
+        self.step = 0  # the backoff step of the latest wait: 1 after a drop that followed a healthy connection
+        self.drops_today = 0
+        self._day = -1
+        self._up_since: float | None = None
+        self._down_since: float | None = None
+
+    @property
+    def up(self) -> bool:
+        return self._up_since is not None
+
+    def served(self) -> None:
+        """The connection carries the stream now; if it had been lost, say for how long."""
+        if self._up_since is not None:
+            return
+        now = self.clock()
+        self._up_since = now
+        if self._down_since is not None:
+            self.log.info("{} reconnected after {:.1f} s ({} drop today)", self.label, now - self._down_since,
+                          ordinal(self.drops_today))
+            self._down_since = None
+
+    def lost(self, planned: bool = False) -> float:
+        """The connection (or an attempt) ended: the seconds to wait before the next attempt."""
+        now = self.clock()
+        healthy = self._up_since is not None and now - self._up_since >= self.healthy_after_s
+        self._up_since = None
+        if planned:  # key expiry or rotation: the stream was fine, come straight back
+            self.step = 0
+            return self.rng.uniform(0.05, 0.3)
+        if self._down_since is None:
+            self._down_since = now
+            day = int(self.wall() // DAY_S)
+            if day != self._day:
+                self._day, self.drops_today = day, 0
+            self.drops_today += 1
+        self.step = 1 if healthy else self.step + 1
+        return backoff_delay(self.step, self.cap_s, self.rng)
 
 
 class _Malformed:
@@ -63,7 +128,8 @@ class MarketStream:
 
     def __init__(self, session: aiohttp.ClientSession, url: str, symbol: str, on_trade: Callable[[AggTrade], None],
                  *, ping_interval_s: float = 20.0, stale_after_s: float = 30.0, backoff_max_s: float = 30.0,
-                 logger: Any = None, rng: random.Random | None = None) -> None:
+                 logger: Any = None, rng: random.Random | None = None, healthy_after_s: float = HEALTHY_AFTER_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.session = session
         self.url = url
         self.symbol = symbol
@@ -78,10 +144,11 @@ class MarketStream:
         self.last_trade: AggTrade | None = None
         self.last_message_monotonic = 0.0
         self.reconnects = 0
+        self.backoff = Backoff(f"Market stream {self.stream}", backoff_max_s, self.rng, self.log,
+                               healthy_after_s=healthy_after_s, clock=clock)
         self._malformed = _Malformed(self.log, "market")
 
     async def run(self) -> None:
-        attempt = 0
         while True:
             reason = "closed by the server"
             try:
@@ -99,8 +166,8 @@ class MarketStream:
                             if msg.type != aiohttp.WSMsgType.TEXT:
                                 continue
                             self.last_message_monotonic = time.monotonic()
-                            if self._on_text(msg.data):
-                                attempt = 0
+                            self.backoff.served()  # the ack or a trade: the feed answers
+                            self._on_text(msg.data)
                     finally:
                         watchdog.cancel()
                     if watchdog.done() and not watchdog.cancelled():
@@ -109,11 +176,10 @@ class MarketStream:
                 reason = f"{type(exc).__name__}: {exc}"
             finally:
                 self.connected = False
-            attempt += 1
             self.reconnects += 1
-            delay = backoff_delay(attempt, self.backoff_max_s, self.rng)
-            self.log.warning("Market stream {} lost ({}); reconnect #{} in {:.1f} s", self.stream, reason, attempt,
-                             delay)
+            delay = self.backoff.lost()
+            self.log.warning("Market stream {} lost ({}); reconnect #{} in {:.1f} s", self.stream, reason,
+                             self.backoff.step, delay)
             await asyncio.sleep(delay)
 
     async def _watchdog(self, ws: aiohttp.ClientWebSocketResponse) -> None:
@@ -157,7 +223,8 @@ class UserStream:
                  on_event: Callable[[ExecutionReport], Awaitable[None]], on_synced: Callable[[], Awaitable[None]],
                  on_down: Callable[[], Awaitable[None]] | None = None, renew_every_s: float = 25 * 60,
                  ping_interval_s: float = 20.0, backoff_max_s: float = 30.0, logger: Any = None,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, healthy_after_s: float = HEALTHY_AFTER_S,
+                 clock: Callable[[], float] = time.monotonic, name: str | None = None) -> None:
         self.session = session
         self.url = url
         self.rest = rest
@@ -174,13 +241,14 @@ class UserStream:
         self.last_event_monotonic = 0.0
         self.last_receive_monotonic = 0.0  # when the frame being dispatched was read off the socket
         self.listen_key: str | None = None
+        self.backoff = Backoff(f"User stream for {name}" if name else "User stream", backoff_max_s, self.rng,
+                               self.log, healthy_after_s=healthy_after_s, clock=clock)
         self._ids = itertools.count(1)
         self._acks: dict[int, asyncio.Future[None]] = {}
         self._malformed = _Malformed(self.log, "user-stream")
 
     async def run(self) -> None:
         """Forever; raises AuthExpired/RiskChallenge (after on_down) when the session is no longer valid."""
-        attempt = 0
         while True:
             planned = False
             try:
@@ -207,14 +275,12 @@ class UserStream:
                 finally:
                     await self._down()
             self.reconnects += 1
+            delay = self.backoff.lost(planned)
             if planned:
-                attempt = 0
-                delay = self.rng.uniform(0.05, 0.3)
-                self.log.info("User stream {}; reconnecting with a fresh listen key", reason)
+                self.log.info("{} {}; reconnecting with a fresh listen key", self.backoff.label, reason)
             else:
-                attempt += 1
-                delay = backoff_delay(attempt, self.backoff_max_s, self.rng)
-                self.log.warning("User stream lost ({}); reconnect #{} in {:.1f} s", reason, attempt, delay)
+                self.log.warning("{} lost ({}); reconnect #{} in {:.1f} s", self.backoff.label, reason,
+                                 self.backoff.step, delay)
             await asyncio.sleep(delay)
 
     async def _down(self) -> None:
@@ -236,6 +302,7 @@ class UserStream:
             # From the subscription on, events queue up; the bot reconciles; then the queue drains in order.
             await self.on_synced()
             self.connected = True
+            self.backoff.served()
             renewer = asyncio.create_task(self._renew(ws))
             while True:
                 item = await queue.get()

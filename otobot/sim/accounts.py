@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from http.cookies import CookieError, SimpleCookie
+from typing import Any
 
 from otobot.exchange import errors as codes
+from otobot.exchange.filters import fmt
 
 AUTH_EXPIRED_MESSAGE = "登录状态已经失效，请重新登录！"  # the captured text (alpha-api.md §7.3)
 SESSION_COOKIE = "p20t"
@@ -27,12 +29,17 @@ def insufficient(asset: str, need: Decimal, free: Decimal) -> SimError:
 
 @dataclass
 class Account:
-    """One user of the simulated exchange. Balances: asset (USDT or an alphaId) → [free, locked]."""
+    """One user of the simulated exchange. Balances: asset (USDT or an alphaId) → [free, locked].
+
+    `balances["USDT"]` is the bucket CARD payments spend and SELLs credit: get-wallet-asset reports it as
+    `funding` (as captured, §7.3b) or, with SimConfig.wallet_quote_bucket "spot", as `spot`. Earn is separate.
+    """
 
     name: str
     csrftoken: str
     session: str  # value of the p20t cookie
     balances: dict[str, list[Decimal]]
+    earn: dict[str, Decimal] = field(default_factory=dict)  # asset → flexible Earn (not spendable by orders)
     volume: dict[str, Decimal] = field(default_factory=dict)  # alphaId → today's counted buy volume
     expired: bool = False  # cookies expired (fault injection): every private call fails with 100002001
     listen_key: str | None = None
@@ -54,6 +61,22 @@ class Account:
         if self.free(asset) < amount:
             raise insufficient(asset, amount, self.free(asset))
         self.move(asset, free=-amount, locked=amount)
+
+    def wallet_assets(self, quote_bucket: str) -> list[dict[str, Any]]:
+        """get-wallet-asset `data` with the keys, nulls and string amounts of the §7.3b capture: USDT with
+        `spot` null, its spendable money in `funding` (or the reverse, see SimConfig.wallet_quote_bucket), then
+        USDC held in Earn only (funding null), like the capture's DOGE item."""
+        def bucket(free: Decimal, locked: Decimal = Decimal(0)) -> dict[str, str]:
+            return {"free": fmt(free), "locked": fmt(locked), "freeze": "0", "withdrawing": "0"}
+
+        pays = bucket(self.free("USDT"), self.locked("USDT"))
+        usdt = {"asset": "USDT", "coinBusinessType": "CRYPTO",
+                "spot": pays if quote_bucket == "spot" else None,
+                "funding": pays if quote_bucket == "funding" else None,
+                "earn": bucket(self.earn.get("USDT", Decimal(0)))}
+        usdc = {"asset": "USDC", "coinBusinessType": "CRYPTO", "spot": None, "funding": None,
+                "earn": bucket(self.earn.get("USDC", Decimal(0)))}
+        return [usdt, usdc]
 
     def owns_cookie(self, cookie_header: str | None) -> bool:
         """Whether the Cookie header carries this user's session cookie `p20t=<session>` (exact value)."""

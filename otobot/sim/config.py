@@ -42,8 +42,9 @@ class SimUser:
     name: str
     csrftoken: str
     session: str  # value of the p20t cookie
-    usdt: Decimal = Decimal("10000")
+    usdt: Decimal = Decimal("10000")  # in the bucket CARD payments spend (funding, as captured)
     tokens: tuple[tuple[str, Decimal], ...] = ()  # (alphaId, amount) held at start
+    earn_usdt: Decimal = Decimal(0)  # USDT in flexible Earn: shown by get-wallet-asset, never spendable here
 
     @property
     def cookie(self) -> str:
@@ -81,6 +82,10 @@ class SimConfig:
     # Spread changes during the run, ((after_s, pair, bps), …) on the market's clock: what `/_sim/spread` does, but
     # scheduled in sim.yaml (`spread_moves: [{after_s: 60, symbol: ALPHA_118USDT, bps: 30}]`).
     spread_moves: tuple[tuple[float, str, Decimal], ...] = ()
+    # Which get-wallet-asset bucket shows the USDT that orders spend. "funding" is the captured reply (§7.3b:
+    # `"spot": null`, money in funding). "spot" plays the reading otobot once assumed (money in spot, funding
+    # null), so tests can show a client that reads funding reports 0 spendable and says where the money is.
+    wallet_quote_bucket: str = "funding"
 
     def __post_init__(self) -> None:
         if self.pending_on_partial not in ("cancel", "activate"):
@@ -89,6 +94,8 @@ class SimConfig:
             raise ValueError(f"depth_envelope must be 'capture' or 'envelope', not {self.depth_envelope!r}")
         if not 0 <= self.crossed_book_p <= 1:
             raise ValueError(f"crossed_book_p must be a probability in [0, 1], not {self.crossed_book_p!r}")
+        if self.wallet_quote_bucket not in ("funding", "spot"):
+            raise ValueError(f"wallet_quote_bucket must be 'funding' or 'spot', not {self.wallet_quote_bucket!r}")
         names = [u.name for u in self.users]
         if len(set(names)) != len(names) or len({u.csrftoken for u in self.users}) != len(names):
             raise ValueError("simulated users need unique names and csrftokens")
@@ -119,7 +126,7 @@ def default_sim_config(users: int = 3, seed: int = 1, **options: Any) -> SimConf
 
 def load_sim_config(path: Path, users: int = 3, seed: int = 1) -> SimConfig:
     """YAML with optional `seed`, `options` (any SimConfig field), `users` (names, or mappings with name, usdt,
-    tokens {alphaId: amount}, csrftoken, session) and `symbols` (mappings of SimSymbol fields)."""
+    earn_usdt, tokens {alphaId: amount}, csrftoken, session) and `symbols` (mappings of SimSymbol fields)."""
     raw = yaml.safe_load(path.read_text()) or {}
     base = default_sim_config(users=users, seed=int(raw.get("seed", seed)))
     opts = {f.name for f in fields(SimConfig)} - {"symbols", "users"}
@@ -139,7 +146,8 @@ def load_sim_config(path: Path, users: int = 3, seed: int = 1) -> SimConfig:
                 us.append(sim_user(u))
             else:
                 tokens = tuple((k, Decimal(str(v))) for k, v in (u.get("tokens") or {}).items())
-                user = replace(sim_user(u["name"], Decimal(str(u.get("usdt", "10000")))), tokens=tokens)
+                user = replace(sim_user(u["name"], Decimal(str(u.get("usdt", "10000")))), tokens=tokens,
+                               earn_usdt=Decimal(str(u.get("earn_usdt", "0"))))
                 if u.get("csrftoken"):
                     user = replace(user, csrftoken=str(u["csrftoken"]))
                 if u.get("session"):

@@ -104,7 +104,8 @@ class Exchange:
         self.books = {s.pair: OrderBook() for s in config.symbols}
         self.users = Accounts([
             Account(u.name, u.csrftoken, u.session,
-                    {"USDT": [u.usdt, Decimal(0)], **{a: [q, Decimal(0)] for a, q in u.tokens}})
+                    {"USDT": [u.usdt, Decimal(0)], **{a: [q, Decimal(0)] for a, q in u.tokens}},
+                    earn={"USDT": u.earn_usdt})
             for u in config.users])
         self.accounts = self.users.by_name
         self.by_key: dict[str, Account] = {}
@@ -161,8 +162,14 @@ class Exchange:
         a = self.account(user)
         return Credentials(cookie=f"p20t={a.session}; logined=y", csrftoken=a.csrftoken)
 
-    def set_balance(self, user: str, asset: str, free: Decimal) -> None:
-        self.account(user).balances.setdefault(asset, [Decimal(0), Decimal(0)])[0] = free
+    def set_balance(self, user: str, asset: str, free: Decimal, bucket: str = "funding") -> None:
+        """Set the free amount of the spendable bucket ("funding", the one orders use) or of "earn"."""
+        if bucket == "earn":
+            self.account(user).earn[asset] = free
+        elif bucket == "funding":
+            self.account(user).balances.setdefault(asset, [Decimal(0), Decimal(0)])[0] = free
+        else:
+            raise ValueError(f"bucket must be 'funding' or 'earn', not {bucket!r}")
 
     # ------------------------------------------------------------ sessions and listen keys
 

@@ -387,14 +387,7 @@ class Simulator:
         return ok({"totalValuation": fmt(total), "list": items})
 
     async def _wallet_asset(self, request: web.Request, account: Account) -> web.Response:
-        rows = []
-        zero = {"free": "0", "locked": "0", "freeze": "0", "withdrawing": "0"}
-        for asset in ("USDT", "USDC"):
-            free, locked = account.free(asset), account.locked(asset)
-            rows.append({"asset": asset, "coinBusinessType": "NORMAL",
-                         "spot": {"free": fmt(free), "locked": fmt(locked), "freeze": "0", "withdrawing": "0"},
-                         "funding": dict(zero), "earn": dict(zero)})
-        return ok(rows)
+        return ok(account.wallet_assets(self.config.wallet_quote_bucket))
 
     async def _user_volume(self, request: web.Request, account: Account) -> web.Response:
         # JSON numbers (floats on the real wire, §7.3); Decimal goes out as an exact number. Buys only (§6.1).
@@ -613,7 +606,8 @@ class Simulator:
 
     async def _admin_balance(self, request: web.Request) -> web.Response:
         body = await _admin_body(request)
-        self.exchange.set_balance(body["user"], body.get("asset", "USDT"), Decimal(str(body["free"])))
+        self.exchange.set_balance(body["user"], body.get("asset", "USDT"), Decimal(str(body["free"])),
+                                  body.get("bucket", "funding"))
         return web.json_response({"ok": True})
 
     async def _admin_shock(self, request: web.Request) -> web.Response:
@@ -647,6 +641,7 @@ class Simulator:
             "open_orders": [ex.order_row(o) for o in ex.open_orders(user)],
             "orders": [ex.order_row(o) for o in ex.orders(user)],
             "fills": [ex.fill_row(f) for f in ex.fills(user)],
+            "earn": {a: fmt(v) for a, v in account.earn.items()},
             "volume": {a: fmt(v) for a, v in account.volume.items()},
             "expired": account.expired,
         }

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal as D
 from typing import Any
 
 import aiohttp
-from simkit import KOGE_PAIR, Api, UserStream, capture, open_user_stream
+from simkit import FIXTURES, KOGE_PAIR, Api, UserStream, capture, open_user_stream
 
 from otobot.exchange import protocol as p
 from otobot.sim.matching import BUY, SELL
@@ -121,6 +122,43 @@ async def test_auth_volume_and_wallet_bodies(http: aiohttp.ClientSession, alice:
     assert_same_shape(ours, wallet)
     assert_same_shape(ours["data"], wallet["data"])
     assert_same_shape(ours["data"]["list"][0], wallet["data"]["list"][0])
+
+
+def wallet_asset_capture() -> list[dict[str, Any]]:
+    """§7.3b verbatim (one JSON value over several lines, as the doc prints it)."""
+    value: list[dict[str, Any]] = json.loads((FIXTURES / "captures_wallet_asset.json").read_text())
+    return value
+
+
+def assert_same_buckets(ours: dict[str, Any], theirs: dict[str, Any]) -> None:
+    """Same keys and JSON types per key, nulls included, down into each bucket object."""
+    assert_same_shape(ours, theirs)
+    for bucket in ("spot", "funding", "earn"):
+        if theirs[bucket] is not None:
+            assert_same_shape(ours[bucket], theirs[bucket])
+
+
+async def test_wallet_asset_reply_matches_the_capture_nulls_included(http: aiohttp.ClientSession, alice: Api,
+                                                                      make_sim: Any) -> None:
+    usdt, doge = wallet_asset_capture()
+    sim = await make_sim()
+    sim.exchange.set_balance("alice", "USDT", D("9207.42344884"), bucket="earn")
+    api = Api(http, sim, "alice")
+    body = await raw(http, sim, "POST", p.WALLET_ASSET, api, {"includeWallets": ["CARD", "MAIN", "SAVING"],
+                                                               "includeEq": True})
+    assert set(body) == {"code", "message", "messageDetail", "data", "success"} and body["success"] is True
+    ours_usdt, ours_second = body["data"]
+    assert_same_buckets(ours_usdt, usdt)  # spot null, money in funding, earn an object
+    assert_same_buckets(ours_second, doge)  # a second asset held in Earn only: funding null too
+    assert ours_usdt["funding"]["free"] == "10000" and ours_usdt["earn"]["free"] == "9207.42344884"
+
+
+async def test_wallet_asset_can_play_the_money_in_spot_reading(http: aiohttp.ClientSession, make_sim: Any) -> None:
+    sim = await make_sim(wallet_quote_bucket="spot")
+    api = Api(http, sim, "alice")
+    ours_usdt = (await raw(http, sim, "POST", p.WALLET_ASSET, api, {}))["data"][0]
+    assert ours_usdt["funding"] is None and ours_usdt["spot"]["free"] == "10000"
+    assert kind(ours_usdt["earn"]) == "dict" and set(ours_usdt["spot"]) == set(wallet_asset_capture()[0]["earn"])
 
 
 async def test_history_and_user_trades_rows(http: aiohttp.ClientSession, alice: Api, quiet: Simulator) -> None:

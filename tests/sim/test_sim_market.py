@@ -111,17 +111,19 @@ def test_yaml_config_options_users_and_symbols(tmp_path: Path) -> None:
     path = tmp_path / "sim.yaml"
     path.write_text("""
 seed: 42
-options: {cancel_other_leg: false, pending_on_partial: activate, listen_key_ttl_s: 5, fee_rate: 0.0002}
+options: {cancel_other_leg: false, pending_on_partial: activate, listen_key_ttl_s: 5, fee_rate: 0.0002,
+          wallet_quote_bucket: spot}
 users:
   - dora
-  - {name: eve, usdt: 50, tokens: {ALPHA_9: 12.5}, csrftoken: abc}
+  - {name: eve, usdt: 50, earn_usdt: 9207.42344884, tokens: {ALPHA_9: 12.5}, csrftoken: abc}
 symbols:
   - {alpha_id: ALPHA_9, symbol: NINE, name: Nine, price: 1.5, tick: 0.0001, step: 0.1, min_qty: 0.1,
      trades_per_s: 2.5, levels: 3, mul_point: 2, spread_ticks: 4}
 """)
     cfg = load_sim_config(path)
     assert cfg.seed == 42 and not cfg.cancel_other_leg and cfg.pending_on_partial == "activate"
-    assert cfg.fee_rate == D("0.0002") and cfg.listen_key_ttl_s == 5
+    assert cfg.fee_rate == D("0.0002") and cfg.listen_key_ttl_s == 5 and cfg.wallet_quote_bucket == "spot"
+    assert cfg.users[0].earn_usdt == 0 and cfg.users[1].earn_usdt == D("9207.42344884")
     assert [u.name for u in cfg.users] == ["dora", "eve"]
     assert cfg.users[1].usdt == D(50) and cfg.users[1].tokens == (("ALPHA_9", D("12.5")),)
     assert cfg.users[1].csrftoken == "abc"
@@ -129,6 +131,9 @@ symbols:
     assert (sym.price, sym.tick, sym.trades_per_s, sym.levels, sym.spread_ticks) == (D("1.5"), D("0.0001"), 2.5, 3, 4)
     path.write_text("options: {no_such_option: 1}\n")
     with pytest.raises(ValueError, match="no_such_option"):
+        load_sim_config(path)
+    path.write_text("options: {wallet_quote_bucket: earn}\n")
+    with pytest.raises(ValueError, match="wallet_quote_bucket must be 'funding' or 'spot'"):
         load_sim_config(path)
 
 

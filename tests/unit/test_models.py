@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from otobot.exchange.models import (
     OTO_WORKING,
     AggTrade,
     AssetBalance,
+    Bucket,
     ExecutionReport,
     Order,
     OtoPlaced,
@@ -295,9 +297,43 @@ def test_a_wallet_item_counts_freeze_and_locked_as_locked() -> None:
     assert (b.asset, b.free, b.locked, b.total) == ("ALPHA_391", D("250"), D("1.75"), D("251.75"))
 
 
-def test_wallet_asset_reads_the_spot_bucket() -> None:
-    b = AssetBalance.parse_wallet_asset({"asset": "USDT", "free": "999", "spot": {"free": "12.5", "locked": "1"}})
-    assert (b.asset, b.free, b.locked) == ("USDT", D("12.5"), D("1"))
+WALLET_ASSET = (Path(__file__).resolve().parents[1] / "fixtures" / "captures_wallet_asset.json").read_text()
+
+
+def test_wallet_asset_capture_spendable_usdt_is_the_funding_bucket() -> None:
+    usdt, doge = (AssetBalance.parse_wallet_asset(i) for i in wire(WALLET_ASSET))
+    assert (usdt.asset, usdt.free, usdt.locked) == ("USDT", D("103.20318663"), D("0"))
+    assert usdt.spot is None and usdt.funding == Bucket(D("103.20318663"), D("0"))
+    assert usdt.earn == Bucket(D("9207.42344884"), D("0"))
+    assert (doge.asset, doge.free, doge.spot, doge.funding) == ("DOGE", D("0"), None, None)
+    assert doge.earn is not None and doge.earn.free == D("0.90589984")
+
+
+def test_wallet_asset_never_reads_spot_as_spendable() -> None:
+    b = AssetBalance.parse_wallet_asset({"asset": "USDT", "spot": {"free": "12.5", "locked": "1"}, "funding": None,
+                                         "earn": None})
+    assert (b.free, b.locked, b.spot, b.funding) == (D("0"), D("0"), Bucket(D("12.5"), D("1")), None)
+    assert AssetBalance.parse_wallet_asset({"asset": "USDT"}).free == 0  # every bucket missing: nothing to spend
+    with pytest.raises(MalformedMessage, match="funding bucket"):
+        AssetBalance.parse_wallet_asset({"asset": "USDT", "funding": "103"})
+
+
+@pytest.mark.parametrize(("item", "need", "hint"), [
+    ({"funding": {"free": "103.20318663"}, "earn": {"free": "9207.42344884"}, "spot": None}, "100", None),
+    ({"funding": {"free": "103.20318663"}, "earn": {"free": "9207.42344884"}, "spot": None}, "120",
+     "Alpha orders pay from the Funding wallet, which has 103.20318663 USDT free of 120 USDT needed (free by "
+     "bucket: funding 103.20318663 USDT, spot null, earn 9207.42344884 USDT); 9207.42344884 USDT sits in Earn; "
+     "redeem it to Funding"),
+    ({"funding": None, "earn": {"free": "0"}, "spot": {"free": "5000", "locked": "20"}}, "20",
+     "Alpha orders pay from the Funding wallet, which has 0 USDT free of 20 USDT needed (free by bucket: funding "
+     "null, spot 5000 USDT, earn 0 USDT); 5000 USDT sits in Spot; transfer it to Funding"),
+    ({"funding": {"free": "3"}, "earn": None, "spot": None}, "20",
+     "Alpha orders pay from the Funding wallet, which has 3 USDT free of 20 USDT needed (free by bucket: funding "
+     "3 USDT, spot null, earn null)"),
+])
+def test_shortfall_hint_names_the_buckets_and_where_the_money_sits(item: dict[str, Any], need: str,
+                                                                   hint: str | None) -> None:
+    assert AssetBalance.parse_wallet_asset({"asset": "USDT", **item}).shortfall_hint(D(need)) == hint
 
 
 def test_user_volume_floats_decode_exactly_through_protocol_loads() -> None:
