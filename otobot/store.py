@@ -443,8 +443,10 @@ class Store:
 
     async def live_cycle(self, user: str) -> CycleRow | None:
         marks = ",".join("?" * len(LIVE_CYCLE_STATES))
+        # `+id`: order by the value, not by the (user, id) index, whose walk would visit the user's whole
+        # history when no cycle is live (30 ms a user on a 1.5 GB file); (user, state) finds the few live rows.
         rows = await self._query(
-            f"SELECT * FROM cycles WHERE user=? AND state IN ({marks}) ORDER BY id DESC LIMIT 1",
+            f"SELECT * FROM cycles WHERE user=? AND state IN ({marks}) ORDER BY +id DESC LIMIT 1",
             (user, *LIVE_CYCLE_STATES))
         return _cycle(rows[0]) if rows else None
 

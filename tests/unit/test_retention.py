@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from decimal import Decimal
 from pathlib import Path
 
@@ -199,3 +199,45 @@ def test_a_bad_retention_days_names_the_key_and_file(tmp_path: Path, value: str,
         load_global(path)
 
     assert words in str(err.value) and str(path) in str(err.value)
+
+
+async def plans(store: Store, db: Path, calls: list[Awaitable[object]]) -> list[tuple[str, list[str]]]:
+    """Each SELECT/DELETE the calls ran, with SQLite's plan for it (EXPLAIN QUERY PLAN)."""
+    seen: list[str] = []
+    await store._call(lambda c: c.set_trace_callback(seen.append))
+    for call in calls:
+        await call
+    await store._call(lambda c: c.set_trace_callback(None))
+    with sqlite3.connect(db) as c:
+        return [(sql, [r[3] for r in c.execute(f"EXPLAIN QUERY PLAN {sql}")])
+                for sql in seen if sql.lstrip().upper().startswith(("SELECT", "DELETE"))]
+
+
+async def test_status_and_history_read_the_newest_rows_from_an_index(store: Store, tmp_path: Path) -> None:
+    """On a multi-GB file a sort of a user's history or a table scan is seconds; an index read is instant."""
+    for user in ("alice", "bob"):
+        await cycle(store, RECENT_MS, user=user)
+
+    found = await plans(store, tmp_path / "otobot.db", [
+        store.last_cycle("alice"), store.live_cycle("alice"), store.orders_page("alice"),
+        store.orders_page("alice", status="FILLED"), store.audit_rows("alice"), store.user_stats("alice"),
+        store.day_volume("alice", points.utc_day(RECENT_MS))])
+
+    assert len(found) == 7
+    for sql, plan in found:
+        assert not [step for step in plan if step.startswith("SCAN")], (sql, plan)
+    by_table = {sql.split(" FROM ")[1].split()[0] + (" live" if "state IN" in sql else ""): plan for sql, plan in found}
+    assert by_table["cycles"] == ["SEARCH cycles USING INDEX cycles_user_id (user=?)"]
+    assert by_table["cycles live"][0] == "SEARCH cycles USING INDEX cycles_user_state (user=? AND state=?)"
+    assert by_table["orders"] == ["SEARCH orders USING INDEX orders_user_id (user=?)"]
+    assert by_table["audit"] == ["SEARCH audit USING INDEX audit_user_id (user=?)"]
+
+
+async def test_pruning_finds_old_rows_through_indexes(store: Store, tmp_path: Path) -> None:
+    await cycle(store, OLD_MS)
+
+    found = await plans(store, tmp_path / "otobot.db", [store.prune_batch(cutoff_ms(NOW_MS, 90), 50, 250)])
+
+    assert len(found) == 5  # pick cycles, delete fills, orders, cycles, audit
+    for sql, plan in found:
+        assert not [step for step in plan if step.startswith("SCAN")], (sql, plan)
