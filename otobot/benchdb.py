@@ -172,8 +172,10 @@ async def measure(root: Path, retention_days: int, now_ms: int) -> dict[str, Any
     out["prune_s"] = time.perf_counter() - started
     out["pruned"] = pruned
     out["prune_batches"] = len(store.batch_s)
-    out["prune_batch_max_ms"] = max(store.batch_s, default=0.0) * 1000
-    out["prune_batch_p50_ms"] = statistics.median(store.batch_s or [0.0]) * 1000
+    ms = sorted(t * 1000 for t in store.batch_s) or [0.0]
+    out["prune_batch_ms_p50_p99_max"] = (round(ms[len(ms) // 2], 1), round(ms[len(ms) * 99 // 100], 1),
+                                         round(ms[-1], 1))
+    out["prune_batches_over_100ms"] = sum(t > 100 for t in ms)
     await store.close()
     out["db_bytes_after"] = _size(db)
     out["status_s"] = _cli(config, "status")

@@ -77,5 +77,5 @@ class Retention:
             return None
         log = logger.info if done.cycles or done.audit else logger.debug
         log("Retention: pruned {} cycles, {} orders, {} fills, {} audit rows older than {} days in {:.1f} s",
-                    done.cycles, done.orders, done.fills, done.audit, self.days, time.monotonic() - started)
+            done.cycles, done.orders, done.fills, done.audit, self.days, time.monotonic() - started)
         return done

@@ -171,11 +171,23 @@ async def test_retention_days_0_keeps_everything(store: Store, tmp_path: Path) -
     assert count(tmp_path / "otobot.db", "cycles") == 1
 
 
-async def test_a_database_error_is_reported_and_trading_goes_on(tmp_path: Path) -> None:
+async def test_a_database_error_is_logged_and_the_next_pass_still_comes(tmp_path: Path, logs: list[str]) -> None:
     s = await Store.open(tmp_path / "otobot.db")
     await s.close()  # the store is gone under the task, as at shutdown
 
     assert await Retention(s, 90, clock=time.time).run_once() is None
+    assert [line.rstrip() for line in logs if line.startswith("WARNING")] == [
+        "WARNING [-#-] Retention pass failed (no active connection); the next one runs in 24 h"]
+
+
+async def test_a_pass_says_what_it_pruned_in_one_line(store: Store, logs: list[str]) -> None:
+    await cycle(store, OLD_MS)
+
+    await Retention(store, 90, clock=lambda: NOW_MS / 1000).run_once()
+
+    [line] = [line for line in logs if "Retention" in line]
+    assert line.startswith("INFO [-#-] Retention: pruned 1 cycles, 2 orders, 2 fills, 4 audit rows older than 90 "
+                           "days in ")
 
 
 def test_retention_days_defaults_to_90_and_0_turns_it_off(tmp_path: Path) -> None:
