@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from otobot import points
-from otobot.retention import DAY_MS, cutoff_ms, prune
+from otobot.retention import BATCH_AUDIT, BATCH_CYCLES, DAY_MS, cutoff_ms, prune
 from otobot.store import MIGRATIONS, Fill, Pruned, Store
 
 D = Decimal
@@ -157,7 +157,7 @@ def _size(db: Path) -> int:
     return sum(p.stat().st_size for p in db.parent.glob(db.name + "*"))
 
 
-async def measure(root: Path, retention_days: int, now_ms: int) -> dict[str, Any]:
+async def measure(root: Path, retention_days: int, now_ms: int, batch: tuple[int, int]) -> dict[str, Any]:
     db, config = root / "otobot.db", root / "otobot.yaml"
     out: dict[str, Any] = {"db_bytes_before": _size(db)}
     started = time.perf_counter()
@@ -168,7 +168,7 @@ async def measure(root: Path, retention_days: int, now_ms: int) -> dict[str, Any
         out["rows"] = {t: c.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
     store.batch_s = []
     started = time.perf_counter()
-    pruned = await prune(store, cutoff_ms(now_ms, retention_days))
+    pruned = await prune(store, cutoff_ms(now_ms, retention_days), cycles=batch[0], audit=batch[1])
     out["prune_s"] = time.perf_counter() - started
     out["pruned"] = pruned
     out["prune_batches"] = len(store.batch_s)
@@ -198,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--days", type=int, default=91, help="days of history; one more than retention = a daily pass")
     ap.add_argument("--cycles-per-day", type=int, default=100)
     ap.add_argument("--retention-days", type=int, default=90)
+    ap.add_argument("--batch", type=int, nargs=2, default=(BATCH_CYCLES, BATCH_AUDIT), metavar=("CYCLES", "AUDIT"),
+                    help="rows per prune transaction (the daemon's defaults)")
     ap.add_argument("--reuse", action="store_true", help="measure the existing database, do not rebuild it")
     args = ap.parse_args(argv)
     root: Path = args.dir
@@ -211,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         n = generate(db, asyncio.run(template_cycle()), args.users, args.days, args.cycles_per_day, now_ms)
         print(f"generated {n:,} cycles in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    result = asyncio.run(measure(root, args.retention_days, now_ms))
+    result = asyncio.run(measure(root, args.retention_days, now_ms, tuple(args.batch)))
     for key, value in result.items():
         print(f"{key}: {value}")
     return 0

@@ -39,7 +39,7 @@ PER_SHARD = {
            "StateDirectory": "otobot", "RuntimeDirectory": "otobot", "ConfigurationDirectory": "otobot",
            "ReadWritePaths": "/var/lib/otobot"},
     TEMPLATE: {"ExecStart": "/opt/otobot/venv/bin/otobot run --config /etc/otobot/%i/otobot.yaml",
-               "StateDirectory": "otobot/%i", "RuntimeDirectory": "otobot/%i",
+               "StateDirectory": "otobot/%i", "RuntimeDirectory": "otobot-%i",
                "ConfigurationDirectory": "otobot/%i", "ReadWritePaths": "/var/lib/otobot/%i"},
 }
 BOTH = pytest.mark.parametrize("path", [UNIT, TEMPLATE], ids=["otobot.service", "otobot@.service"])
