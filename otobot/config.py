@@ -85,7 +85,7 @@ class GlobalConfig:
     key_file: Path | None = None  # master key for stored credentials (else OTOBOT_MASTER_KEY / LoadCredential)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     # Orders, fills, cycles and audit rows older than this are pruned daily (daily totals are kept forever):
-    # ~1.8 KB a cycle, 100 busy users fill ~4.5 GB a month; 90 days of detail covers any dispute. 0 keeps all.
+    # ~1.9 KB a cycle, 100 busy users fill ~4.5 GB a month; 90 days of detail covers any dispute. 0 keeps all.
     retention_days: int = 90
 
 
