@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,62 @@ def test_the_credential_name_matches_what_the_daemon_reads() -> None:
     from otobot.secrets import SYSTEMD_CREDENTIAL
 
     assert (one(parse(UNIT), "Service", "LoadCredential") or "").split(":")[0] == SYSTEMD_CREDENTIAL
+
+
+# What MemoryDenyWriteExecute=yes enforces, applied by the kernel itself to a real subprocess: prctl(PR_SET_MDWE)
+# (Linux ≥ 6.3) refuses writable+executable mappings for the process and whatever it execs. The child then runs
+# the libraries the daemon loads: SQLite in WAL, Fernet, YAML, the simulator and the REST client over a socket.
+MDWE_CHILD = r'''
+import asyncio, ctypes, mmap, os, sys, tempfile
+from pathlib import Path
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(65, 1, 0, 0, 0) != 0:  # PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN
+    print("unsupported", ctypes.get_errno()); sys.exit(0)
+try:
+    mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+    print("W+X mapping allowed"); sys.exit(1)
+except OSError:
+    pass
+import aiohttp, yaml
+from cryptography.fernet import Fernet
+from otobot.exchange.rest import AlphaRest
+from otobot.sim.config import default_sim_config
+from otobot.sim.server import Simulator
+from otobot.store import Store
+
+async def main() -> None:
+    key = Fernet.generate_key()
+    assert Fernet(key).decrypt(Fernet(key).encrypt(b"session")) == b"session"
+    assert yaml.safe_load("a: [1, 2]") == {"a": [1, 2]}
+    with tempfile.TemporaryDirectory() as tmp:
+        store = await Store.open(Path(tmp) / "otobot.db")
+        await store.ensure_user("alice", 1)
+        assert [u["name"] for u in await store.users()] == ["alice"]
+        await store.close()
+    sim = Simulator(default_sim_config(users=1))
+    await sim.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            symbols = await AlphaRest(session, sim.rest_url, None).exchange_info()
+        assert symbols, "no symbols from the simulator"
+    finally:
+        await sim.stop()
+    print("ok", len(symbols))
+
+asyncio.run(main())
+'''
+
+
+def test_the_daemons_libraries_run_without_writable_executable_memory(tmp_path: Path) -> None:
+    """Why MemoryDenyWriteExecute=yes is safe: CPython 3.11 has no JIT, cffi/cryptography need no W+X pages."""
+    assert one(parse(UNIT), "Service", "MemoryDenyWriteExecute") == "yes"
+    script = tmp_path / "mdwe_child.py"
+    script.write_text(MDWE_CHILD)
+
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False,
+                          cwd=SYSTEMD.parent)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    if done.stdout.startswith("unsupported"):  # a kernel before 6.3: the directive check above is what remains
+        return
+    assert done.stdout.startswith("ok "), done.stdout + done.stderr
