@@ -14,6 +14,10 @@ from typing import Any, Protocol
 COMMANDS = ("status", "pause", "resume", "reload", "health")
 MAX_PATH_BYTES = 107  # sockaddr_un.sun_path is 108 bytes with the terminating NUL
 IDLE_TIMEOUT_S = 30.0  # a client that connects and says nothing is dropped, so it cannot pin a task forever
+# A flood of connections (a looping script, a stuck monitor) must not eat the daemon's file descriptors or
+# tasks: past this many open at once a newcomer gets an error line and is closed. `otobot ctl` needs one.
+MAX_CLIENTS = 16
+MAX_LINE_BYTES = 4096  # a request is ~60 bytes; anything longer is not one of ours
 
 
 class ControlUnavailable(Exception):
@@ -43,9 +47,12 @@ class ControlServer:
     the operator gets the reason, the daemon keeps running.
     """
 
-    def __init__(self, path: Path, handler: ControlHandler) -> None:
+    def __init__(self, path: Path, handler: ControlHandler, *, max_clients: int = MAX_CLIENTS,
+                 idle_timeout_s: float = IDLE_TIMEOUT_S) -> None:
         self.path = path
         self.handler = handler
+        self.max_clients = max_clients
+        self.idle_timeout_s = idle_timeout_s
         self._server: asyncio.AbstractServer | None = None
         self._clients: set[asyncio.StreamWriter] = set()
 
@@ -65,7 +72,7 @@ class ControlServer:
         finally:
             os.umask(old)
         os.chmod(self.path, 0o600)
-        self._server = await asyncio.start_unix_server(self._serve, sock=sock)
+        self._server = await asyncio.start_unix_server(self._serve, sock=sock, limit=MAX_LINE_BYTES)
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -78,22 +85,35 @@ class ControlServer:
             self.path.unlink()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self._clients) >= self.max_clients:
+            # Take the request line first (1 s at most): a client whose write met a closed socket would see
+            # only a broken pipe, not this reason.
+            with contextlib.suppress(TimeoutError, ValueError, ConnectionError):
+                async with asyncio.timeout(1.0):
+                    await reader.readline()
+            writer.write(_error(f"too many control connections ({self.max_clients} open); close one or retry "
+                                "in a moment"))
+            await _hang_up(writer)
+            return
         self._clients.add(writer)
         try:
             while True:
-                async with asyncio.timeout(IDLE_TIMEOUT_S):
+                # The whole line is under the timeout, so a client trickling bytes is dropped like a silent one;
+                # the handler is not (a reload may take its time), the reply's drain is again.
+                async with asyncio.timeout(self.idle_timeout_s):
                     line = await reader.readline()
                 if not line.strip():
                     break
                 writer.write(json.dumps(await self._reply(line), default=str).encode() + b"\n")
-                await writer.drain()
-        except (TimeoutError, ConnectionError, ValueError):  # ValueError: a line over the reader's limit
+                async with asyncio.timeout(self.idle_timeout_s):
+                    await writer.drain()
+        except ValueError:  # the line is over the reader's limit: say so, then hang up
+            writer.write(_error(f"request longer than {MAX_LINE_BYTES} bytes; send one JSON object per line"))
+        except (TimeoutError, ConnectionError):
             pass
         finally:
             self._clients.discard(writer)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+            await _hang_up(writer)
 
     async def _reply(self, line: bytes) -> dict[str, Any]:
         try:
@@ -121,6 +141,19 @@ class ControlServer:
                 return await self.handler.pause(user, str(req.get("reason") or "operator"))
             return await self.handler.resume(user)
         raise ValueError(f"unknown command {cmd!r}; use {', '.join(COMMANDS[:-1])} or {COMMANDS[-1]}")
+
+
+async def _hang_up(writer: asyncio.StreamWriter) -> None:
+    """Close after flushing what was written, but never wait on a peer that does not read: abort after 1 s."""
+    writer.close()
+    try:
+        await asyncio.wait_for(writer.wait_closed(), 1.0)
+    except (TimeoutError, OSError):
+        writer.transport.abort()
+
+
+def _error(reason: str) -> bytes:
+    return json.dumps({"ok": False, "error": reason}).encode() + b"\n"
 
 
 def _remove_stale(path: Path) -> None:

@@ -22,6 +22,7 @@ from otobot.health import HealthServer
 from otobot.metrics import Metrics
 from otobot.notify import Notification, Notifier, NotifyHub, TelegramNotifier, WebhookNotifier
 from otobot.redact import Redactor
+from otobot.retention import Retention
 from otobot.sdnotify import SdNotifier
 from otobot.secrets import KeyError_ as MasterKeyMissing
 from otobot.secrets import decrypt_credentials
@@ -128,6 +129,7 @@ async def run_daemon(config_path: Path, *, env: Mapping[str, str] | None = None)
             if health is not None:
                 await health.start()
                 stack.push_async_callback(health.stop)
+            await stack.enter_async_context(Retention(store, settings.retention_days).running())
             watchdog = asyncio.create_task(_watchdog(sd))
             logger.info("otobot started: {} user file(s) in {}, database {}", len(scan_users(settings.users_dir).users),
                         settings.users_dir, settings.database)

@@ -443,8 +443,10 @@ class Store:
 
     async def live_cycle(self, user: str) -> CycleRow | None:
         marks = ",".join("?" * len(LIVE_CYCLE_STATES))
+        # `+id`: order by the value, not by the (user, id) index, whose walk would visit the user's whole
+        # history when no cycle is live (30 ms a user on a 1.5 GB file); (user, state) finds the few live rows.
         rows = await self._query(
-            f"SELECT * FROM cycles WHERE user=? AND state IN ({marks}) ORDER BY id DESC LIMIT 1",
+            f"SELECT * FROM cycles WHERE user=? AND state IN ({marks}) ORDER BY +id DESC LIMIT 1",
             (user, *LIVE_CYCLE_STATES))
         return _cycle(rows[0]) if rows else None
 
@@ -581,6 +583,13 @@ class Store:
         fields: dict[str, Any] = {k: Decimal(v) if k in _DECIMAL_FILTER_FIELDS else v for k, v in raw.items()}
         return SymbolFilters(**fields), int(rows[0][1])
 
+    # ------------------------------------------------------------ retention (issue 10)
+
+    async def prune_batch(self, cutoff_ms: int, cycles: int, audit: int) -> Pruned:
+        """One short transaction of retention: up to `cycles` cycles closed before `cutoff_ms` (with their
+        orders and fills) and up to `audit` audit rows older than it. Daily totals are never touched."""
+        return await self._call(lambda c: _transaction(c, lambda: _prune_batch(c, cutoff_ms, cycles, audit)))
+
 
 _DECIMAL_FILTER_FIELDS = frozenset({"tick_size", "step_size", "min_qty", "max_qty", "min_price", "max_price",
                                     "min_notional"})
@@ -664,3 +673,52 @@ def _apply_fill(c: sqlite3.Connection, fill: Fill) -> AppliedFill | None:
         "sell_quote=excluded.sell_quote, fees_quote=excluded.fees_quote, sell_fees_quote=excluded.sell_fees_quote",
         (fill.user, fill.day, fmt(buy), fmt(sell), fmt(fees), fmt(sell_fees)))
     return AppliedFill(qty=qty, quote_qty=quote_qty, commission=commission)
+
+
+# ---------------------------------------------------------------- retention (issue 10)
+# Appended after every other migration so it runs last whatever lands before it (the lead renumbers on merge).
+# The time indexes let pruning find old rows without a scan; the (user, id) ones serve "the newest rows of
+# this user" (`status`, `orders`, audit) from the index's end instead of sorting the user's whole history.
+MIGRATIONS += ("""
+    CREATE INDEX IF NOT EXISTS cycles_closed ON cycles(closed_ms);
+    CREATE INDEX IF NOT EXISTS cycles_user_id ON cycles(user, id);
+    CREATE INDEX IF NOT EXISTS orders_user_id ON orders(user, id);
+    CREATE INDEX IF NOT EXISTS audit_time ON audit(ts_ms);
+    CREATE INDEX IF NOT EXISTS audit_user_id ON audit(user, id);
+""",)
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    """Rows one retention batch deleted, per table."""
+
+    cycles: int = 0
+    orders: int = 0
+    fills: int = 0
+    audit: int = 0
+
+    def __add__(self, other: Pruned) -> Pruned:
+        return Pruned(self.cycles + other.cycles, self.orders + other.orders, self.fills + other.fills,
+                      self.audit + other.audit)
+
+
+def _prune_batch(c: sqlite3.Connection, cutoff_ms: int, cycles: int, audit: int) -> Pruned:
+    # A cycle goes only once it is closed (closed_ms set) before the cutoff and its state is not live: a cycle
+    # still trading, or stuck waiting for an unknown outcome, keeps every row however old it is.
+    marks = ",".join("?" * len(LIVE_CYCLE_STATES))
+    ids = [r[0] for r in c.execute(
+        f"SELECT id FROM cycles WHERE closed_ms < ? AND state NOT IN ({marks}) ORDER BY closed_ms LIMIT ?",
+        (cutoff_ms, *LIVE_CYCLE_STATES, cycles))]
+    n_fills = n_orders = 0
+    if ids:
+        in_ids = ",".join("?" * len(ids))
+        n_fills = c.execute(f"DELETE FROM fills WHERE order_id IN (SELECT order_id FROM orders WHERE cycle_id IN "
+                            f"({in_ids}) AND order_id IS NOT NULL)", ids).rowcount
+        n_orders = c.execute(f"DELETE FROM orders WHERE cycle_id IN ({in_ids})", ids).rowcount
+        c.execute(f"DELETE FROM cycles WHERE id IN ({in_ids})", ids)
+    # An audit row outlives the cutoff while its cycle is still kept, so a live cycle's history stays whole.
+    n_audit = c.execute(
+        "DELETE FROM audit WHERE id IN (SELECT a.id FROM audit a WHERE a.ts_ms < ? AND (a.cycle_id IS NULL OR "
+        "NOT EXISTS (SELECT 1 FROM cycles WHERE cycles.id = a.cycle_id)) ORDER BY a.ts_ms LIMIT ?)",
+        (cutoff_ms, audit)).rowcount
+    return Pruned(len(ids), n_orders, n_fills, n_audit)

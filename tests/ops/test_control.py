@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -14,7 +15,16 @@ from typing import Any
 
 import pytest
 
-from otobot.control import ControlError, ControlServer, ControlSocketBusy, ControlUnavailable, request
+from otobot.control import (
+    MAX_CLIENTS,
+    MAX_LINE_BYTES,
+    ControlError,
+    ControlServer,
+    ControlSocketBusy,
+    ControlUnavailable,
+    request,
+)
+from tests.helpers import wait_for
 
 
 class FakeDaemon:
@@ -192,3 +202,84 @@ async def test_a_path_too_long_for_a_unix_socket_is_refused_with_the_fix(tmp_pat
 
     with pytest.raises(ValueError, match="longer than the 107 bytes a Unix socket allows"):
         await ControlServer(long_path, FakeDaemon()).start()
+
+
+# ------------------------------------------------------------------ a flood or a stuck client cannot exhaust it
+
+
+async def silent_clients(path: Path, n: int) -> list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+    return [await asyncio.open_unix_connection(str(path)) for _ in range(n)]
+
+
+async def hang_up(clients: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]) -> None:
+    for _, writer in clients:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+
+
+async def test_the_17th_connection_gets_a_clear_error_and_the_daemon_keeps_answering(sock_path: Path) -> None:
+    fake = FakeDaemon()
+    server = ControlServer(sock_path, fake, idle_timeout_s=60)
+    await server.start()
+    held = await silent_clients(sock_path, MAX_CLIENTS)
+    try:
+        await wait_for(lambda: len(server._clients) == MAX_CLIENTS, what="16 connections held")
+
+        with pytest.raises(ControlError, match=r"^too many control connections \(16 open\); close one or retry"):
+            await request(sock_path, "health")
+        reader, writer = await asyncio.open_unix_connection(str(sock_path))  # a raw 18th: one line, then EOF
+        writer.write(b'{"cmd": "status"}\n')
+        assert json.loads(await reader.readline())["error"].startswith("too many control connections")
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        writer.close()
+
+        await hang_up(held[:1])
+        await wait_for(lambda: len(server._clients) < MAX_CLIENTS, what="a slot freed")
+        assert await request(sock_path, "health") == {"ok": True, "users": 1}
+        assert fake.calls == [("health",)]
+    finally:
+        await hang_up(held)
+        await server.stop()
+
+
+async def test_a_silent_client_is_dropped_after_the_timeout(sock_path: Path) -> None:
+    server = ControlServer(sock_path, FakeDaemon(), idle_timeout_s=0.3)
+    await server.start()
+    try:
+        reader, writer = await asyncio.open_unix_connection(str(sock_path))
+        writer.write(b'{"cmd": "hea')  # a partial line, then nothing: a stuck client
+
+        assert await asyncio.wait_for(reader.read(), 10) == b""  # the daemon hung up on it
+        await wait_for(lambda: not server._clients, what="the slot released")
+        assert await request(sock_path, "health") == {"ok": True, "users": 1}
+        writer.close()
+    finally:
+        await server.stop()
+
+
+async def test_an_oversized_request_is_refused_and_the_connection_closed(daemon: FakeDaemon, sock_path: Path) -> None:
+    reader, writer = await asyncio.open_unix_connection(str(sock_path))
+    writer.write(b'{"cmd": "status", "pad": "' + b"x" * (2 * MAX_LINE_BYTES) + b'"}\n')
+
+    reply = json.loads(await asyncio.wait_for(reader.readline(), 10))
+    assert reply == {"ok": False, "error": f"request longer than {MAX_LINE_BYTES} bytes; send one JSON object "
+                                           "per line"}
+    assert await asyncio.wait_for(reader.read(), 10) == b""
+    writer.close()
+    assert await request(sock_path, "health") == {"ok": True, "users": 1}
+    assert daemon.calls == [("health",)]
+
+
+async def test_a_flood_of_connections_leaves_the_daemon_answering(daemon: FakeDaemon, sock_path: Path) -> None:
+    async def one() -> str:
+        try:
+            await request(sock_path, "health", timeout_s=20)
+            return "ok"
+        except ControlError as exc:
+            return str(exc).split(" (")[0]
+
+    outcomes = await asyncio.gather(*(one() for _ in range(100)))
+
+    assert set(outcomes) <= {"ok", "too many control connections"} and "ok" in outcomes
+    assert await request(sock_path, "health") == {"ok": True, "users": 1}
