@@ -87,6 +87,13 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--quote", default="USDT", choices=["USDT", "USDC"])
     pl.add_argument("--pause", help="without USER: seconds between cycles (default 1)")
     pl.add_argument("--rest-url", help="public REST base URL (default: exchange.rest_url of --config, else binance)")
+    hi = cmd("history", "a user's volume, points, target, cycles, fees and pauses per UTC day, with a chart")
+    hi.add_argument("user")
+    hi.add_argument("--days", type=int, default=14, help="how many UTC days back, today included (default 14)")
+    hi.add_argument("--json", action="store_true", help="print JSON instead of the table and chart")
+    au = cmd("audit", "a user's pauses, resumes, reloads (key by key), adoptions and strays, newest last")
+    au.add_argument("user")
+    au.add_argument("--since", help="UTC date/time (2026-11-25 or 2026-11-25T10:00) or epoch ms")
     return p
 
 
@@ -115,6 +122,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "plan":
             from otobot.plan import main_plan
             return main_plan(args)
+        if command == "history":
+            from otobot.history import run_history
+            return asyncio.run(run_history(args))
+        if command == "audit":
+            from otobot.audit_view import run_audit
+            return asyncio.run(run_audit(args))
         from otobot import commands
         return asyncio.run(commands.dispatch(args))
     except KeyboardInterrupt:
