@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from otobot.config import ConfigError, load_global
+from otobot.reports import parse_time
 from otobot.store import Store
 
 KINDS = ("pause", "resume", "reload", "adopt", "stray", "credentials")
@@ -77,7 +78,6 @@ def audit_lines(rows: Iterable[Mapping[str, Any]], user: str) -> list[str]:
 
 async def run_audit(args: argparse.Namespace) -> int:
     """`otobot audit USER [--since T]`: reads SQLite only."""
-    from otobot.reports import parse_time
     try:
         settings = load_global(Path(args.config))
     except ConfigError as exc:

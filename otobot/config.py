@@ -301,7 +301,7 @@ def _notify(r: _Reader) -> NotifyConfig:
         telegram = TelegramConfig(bot_token=tg.required_string("bot_token"), chat_id=tg.required_string("chat_id"),
                                   base_url=tg.string("base_url", "https://api.telegram.org") or "",
                                   commands=tg.boolean("commands", True), allowed_chat_ids=_chat_ids(tg),
-                                  poll_timeout_s=tg.number("poll_timeout_s", 25.0, 0, 50))
+                                  poll_timeout_s=tg.number("poll_timeout_s", 25.0, 1, 50))
     else:
         tg.seen.update(tg.data)  # absent section: nothing to check
     tg.finish()

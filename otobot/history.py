@@ -15,8 +15,9 @@ from typing import Any
 
 from otobot import points
 from otobot.chart import volume_chart
-from otobot.config import ConfigError, GlobalConfig, load_global, scan_users
+from otobot.config import ConfigError, GlobalConfig, UserConfig, load_global, scan_users
 from otobot.exchange.filters import fmt
+from otobot.reports import q2, table
 from otobot.store import Store, UserStats
 
 
@@ -72,8 +73,10 @@ def build_rows(days: Sequence[str], totals: Mapping[str, UserStats], pauses: Map
     return rows
 
 
-async def user_target(settings: GlobalConfig, store: Store, user: str) -> Target | None:
-    cfg = scan_users(settings.users_dir).users.get(user)
+async def user_target(settings: GlobalConfig, store: Store, user: str,
+                      users: Mapping[str, UserConfig] | None = None) -> Target | None:
+    """The user's target from their file (None without one); `users`: an already scanned users directory."""
+    cfg = (users if users is not None else scan_users(settings.users_dir).users).get(user)
     if cfg is None:
         return None
     tok = await store.token(cfg.token)
@@ -94,16 +97,12 @@ async def history(store: Store, user: str, target: Target | None, today: str, da
 
 async def today_rows(settings: GlobalConfig, store: Store, today: str) -> list[tuple[str, DayRow]]:
     """Every user with a file or a database row, and their figures for `today`."""
-    names = sorted(set(scan_users(settings.users_dir).users) | {u["name"] for u in await store.users()})
+    users = scan_users(settings.users_dir).users
     out = []
-    for name in names:
-        [row] = await history(store, name, await user_target(settings, store, name), today, 1)
+    for name in sorted(set(users) | {u["name"] for u in await store.users()}):
+        [row] = await history(store, name, await user_target(settings, store, name, users), today, 1)
         out.append((name, row))
     return out
-
-
-def q2(d: Decimal) -> str:
-    return fmt(d.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
 def daily_text(day: str, rows: Sequence[tuple[str, DayRow]]) -> str:
@@ -151,7 +150,6 @@ def chart_lines(rows: Sequence[DayRow], width: int = 40) -> list[str]:
 
 async def run_history(args: argparse.Namespace) -> int:
     """`otobot history USER [--days N] [--json]`: reads SQLite only, so it works with the daemon down."""
-    from otobot.reports import table
     try:
         settings = load_global(Path(args.config))
     except ConfigError as exc:

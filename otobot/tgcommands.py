@@ -11,6 +11,7 @@ import aiohttp
 
 from otobot import history, points
 from otobot.config import GlobalConfig
+from otobot.reports import q2
 from otobot.store import Store
 from otobot.telegram import BotApi, Command, Reply, TelegramCommands
 
@@ -78,14 +79,14 @@ class CommandAnswers:
         rows = await history.history(self.store, user, target, points.utc_day(self.now_ms()), days)
         fees = sum((r.fees for r in rows), Decimal(0))
         head = f"{user}: buy volume per UTC day" + (f" ({target.quote})" if target else "")
-        foot = (f"{days} day(s): {sum(r.cycles for r in rows)} cycles, fees {history.q2(fees)}, "
+        foot = (f"{days} day(s): {sum(r.cycles for r in rows)} cycles, fees {q2(fees)}, "
                 f"{sum(r.pauses for r in rows)} pause(s)")
         return Reply("\n".join([head, *history.chart_lines(rows, CHART_WIDTH), foot]), monospace=True)
 
 
 def _q2(text: Any) -> str:
     try:
-        return history.q2(Decimal(str(text)))
+        return q2(Decimal(str(text)))
     except InvalidOperation:
         return str(text)
 

@@ -91,10 +91,10 @@ def test_daily_text_one_line_per_user() -> None:
     rows = build_rows(["2026-11-30"], {"2026-11-30": stats("45", "44.9", "0.045", "0.02", 3)}, {"2026-11-30": 1},
                       Target("volume", D(60), 1))
 
-    text = daily_text("2026-11-30", [("alice", rows[0])])
+    text = daily_text("2026-11-30", [("alice", rows[0])])  # amounts to the cent, half to even like `status`
 
     assert text == ("2026-11-30 (UTC, so far)\n"
-                    "alice: volume 45.00/60.00 (75%), 5 pts, 3 cycles, fees 0.05, cost 26.7 bps, 1 pause(s)")
+                    "alice: volume 45.00/60.00 (75%), 5 pts, 3 cycles, fees 0.04, cost 26.7 bps, 1 pause(s)")
 
 
 def user_file(tmp_path: Path, name: str, extra: dict[str, Any]) -> Path:
