@@ -17,6 +17,7 @@ from otobot.store import Store
 
 KINDS = ("pause", "resume", "reload", "adopt", "stray", "credentials")
 _OLD_RELOAD = re.compile(r"(\w+): \[([^\]]*)\]")
+_PROBLEM_KEY = re.compile(r"key '([^']+)'")
 
 
 def reload_record(action: str, changes: Mapping[str, list[str]] | None = None, error: str | None = None) -> str:
@@ -25,7 +26,9 @@ def reload_record(action: str, changes: Mapping[str, list[str]] | None = None, e
     if changes:
         body["changes"] = dict(changes)
     if error:
-        body["error"] = "; ".join(line.strip() for line in error.splitlines() if line.strip())
+        # The key names only: a rejected value could be a mistyped secret, and the audit table is not redacted.
+        keys = list(dict.fromkeys(_PROBLEM_KEY.findall(error)))
+        body["error"] = f"problems with {', '.join(keys)}; see the log" if keys else "see the log"
     return json.dumps(body, ensure_ascii=False)
 
 

@@ -155,6 +155,9 @@ async def run_history(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         sys.stderr.write(f"{exc}\n")
         return 2
+    if not 1 <= args.days <= 3660:
+        sys.stderr.write(f"--days {args.days}: give a number of days from 1 to 3660\n")
+        return 2
     if not settings.database.exists():
         sys.stderr.write(f"no database at {settings.database} (database in {settings.path}): nothing has traded "
                          "yet, or the path is wrong\n")

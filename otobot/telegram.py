@@ -142,9 +142,12 @@ class TelegramCommands:
             self._task = None
 
     async def run(self) -> None:
-        offset = int(await self.store.meta_value(OFFSET_KEY) or 0)
+        offset: int | None = None
         while True:
             try:
+                if offset is None:
+                    saved = await self.store.meta_value(OFFSET_KEY) or "0"
+                    offset = int(saved) if saved.isdigit() else 0
                 offset = await self.poll_once(offset)
             except asyncio.CancelledError:
                 raise

@@ -42,6 +42,11 @@ async def test_history_and_audit_read_the_database_of_a_real_run(sim: Simulator,
         async def reached() -> bool:
             return (await d.store.day_volume("alice", utc_day(int(time.time() * 1000)))).buy_quote >= 60
         await wait_for(reached, 60, "alice's target of 60")
+        good = (tmp_path / "users" / "alice.yaml").read_text()
+        (tmp_path / "users" / "alice.yaml").write_text(good.replace("quote_amount: 20", "quote_amount: lots"))
+        await d.supervisor.reload()
+        (tmp_path / "users" / "alice.yaml").write_text(good)
+        await d.supervisor.reload()  # back to what runs: no change to record
         await d.store.audit(int(time.time() * 1000), None, "reload", "changed: ['alice'], errors: ['bob']")
 
     code, out, err = await otobot("history", "alice", "--days", "3", "-c", str(config))
@@ -70,7 +75,10 @@ async def test_history_and_audit_read_the_database_of_a_real_run(sim: Simulator,
     assert kinds[:3] == ["pause", "resume", "reload"]
     assert out.splitlines()[0].endswith("pause       operator")
     assert out.splitlines()[2].endswith("reload      changed pricing.buy_offset: 0.3 → 0.4")
+    assert out.splitlines()[3].endswith("reload      rejected, old settings kept problems with order.quote_amount; "
+                                        "see the log")
     assert out.splitlines()[-1].endswith("reload      changed")  # an old-style row, still read
+    assert len(out.splitlines()) == 5
     assert "{" not in out and "[" not in out
 
     code, out, err = await otobot("audit", "alice", "--since", "2999-01-01", "-c", str(config))

@@ -131,8 +131,9 @@ def test_reload_text_reads_new_json_and_old_text_rows() -> None:
     new = reload_record("changed", {"pricing.buy_offset": ["0.5", "0.6"], "order.quote_amount": ["20", "12"]})
 
     assert reload_text(new, None) == "changed pricing.buy_offset: 0.5 → 0.6, order.quote_amount: 20 → 12"
-    assert reload_text(reload_record("errors", error="a.yaml: key 'x' bad\na.yaml: key 'y' bad"), None) == \
-        "rejected, old settings kept a.yaml: key 'x' bad; a.yaml: key 'y' bad"
+    rejected = reload_record("errors", error="a.yaml: key 'x' = 'p20t=SECRET': bad\na.yaml: unknown key 'y': did you")
+    assert reload_text(rejected, None) == "rejected, old settings kept problems with x, y; see the log"
+    assert "SECRET" not in rejected
     assert reload_text("started: ['bob'], changed: ['alice', 'carol']", "alice") == "changed"
     assert reload_text("started: ['bob'], changed: ['alice', 'carol']", "dave") is None
     assert reload_text(json.dumps({"summary": {"changed": ["alice"]}}), "alice") is None  # per-user rows tell it
