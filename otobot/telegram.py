@@ -151,9 +151,10 @@ class TelegramCommands:
                 offset = await self.poll_once(offset)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # a bug in a reply must not end the poller
+            except Exception as exc:  # a bug or a store error must not end the poller
+                self.failures += 1
                 logger.opt(exception=exc).error("Telegram commands: unexpected error ({}); polling on", exc)
-                await asyncio.sleep(self._wait(1, None))
+                await asyncio.sleep(self._wait(self.failures, None))
 
     async def poll_once(self, offset: int) -> int:
         """One getUpdates round and its commands; returns the next offset. Waits out a failure before returning."""
@@ -207,7 +208,8 @@ class TelegramCommands:
         except TimeoutError:
             reply = Reply(f"/{cmd.name}: no answer within {self.command_timeout_s:g} s; see /status")
         except Exception as exc:
-            reply = Reply(f"/{cmd.name} failed: {str(exc).strip(chr(39) + chr(34)) or type(exc).__name__}")
+            reason = str(exc).strip("'\"") or type(exc).__name__  # a KeyError's text comes quoted
+            reply = Reply(f"/{cmd.name} failed: {reason}")
         self.handled += 1
         await self.send(cmd.chat_id, reply)
 

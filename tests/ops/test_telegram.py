@@ -145,6 +145,16 @@ async def test_a_command_that_never_answers_is_cut_off_and_the_next_one_runs(bot
         assert await reply_to(bot_api, "/status") == "alice: idle"
 
 
+async def test_usage_and_unknown_commands_get_a_hint(bot_api: FakeBotApi, store: Store) -> None:
+    controls = StubControls()
+    async with poller(bot_api, store, controls):
+        assert await reply_to(bot_api, "/pause") == "usage: /pause USER"
+        assert await reply_to(bot_api, "/history alice 99") == "DAYS is a number from 1 to 31, e.g. /history alice 14"
+        assert await reply_to(bot_api, "/sell everything") == "unknown command /sell; /help lists them"
+
+    assert controls.calls == []
+
+
 async def test_the_offset_survives_a_restart_so_old_commands_never_run_again(bot_api: FakeBotApi,
                                                                              store: Store) -> None:
     controls = StubControls()
