@@ -186,7 +186,8 @@ async def measure(root: Path, retention_days: int, now_ms: int, batch: tuple[int
 
 def write_config(root: Path, users: int) -> None:
     (root / "users").mkdir(parents=True, exist_ok=True)
-    (root / "otobot.yaml").write_text("database: otobot.db\nusers_dir: users\n")
+    (root / "otobot.yaml").write_text("database: otobot.db\nusers_dir: users\n"
+                                        "exchange: {rest_url: 'https://www.binance.com'}\n")
     for u in range(users):
         (root / "users" / f"user{u:03d}.yaml").write_text("token: ALPHA_373\norder: {quote_amount: 20}\n")
 

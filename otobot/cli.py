@@ -127,6 +127,14 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--quote", default="USDT", choices=["USDT", "USDC"])
     pl.add_argument("--pause", help="without USER: seconds between cycles (default 1)")
     pl.add_argument("--rest-url", help="public REST base URL (default: exchange.rest_url of --config, else binance)")
+    hi = cmd("history", "a user's volume, points, target, cycles, fees and pauses per UTC day, with a chart",
+             json=True)
+    hi.add_argument("user", type=user_name)
+    hi.add_argument("--days", type=int, default=14, help="how many UTC days back, today included (default 14)")
+    au = cmd("audit", "a user's pauses, resumes, reloads (key by key), adoptions and strays, newest last")
+    au.add_argument("user", type=user_name)
+    au.add_argument("--since", type=when, help="2026-11-25, 2026-11-25T10:00 (UTC), epoch ms, today, yesterday, "
+                                              "or an age: 30m, 2h, 1d")
     return p
 
 
@@ -182,6 +190,12 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "plan":
         from otobot.plan import main_plan
         return main_plan(args)
+    if command == "history":
+        from otobot.history import run_history
+        return asyncio.run(run_history(args))
+    if command == "audit":
+        from otobot.audit_view import run_audit
+        return asyncio.run(run_audit(args))
     from otobot import commands
     return asyncio.run(commands.dispatch(args))
 

@@ -68,6 +68,14 @@ class TelegramConfig:
     bot_token: str
     chat_id: str
     base_url: str = "https://api.telegram.org"
+    # Telegram commands (/status, /pause USER, ...): read by long polling getUpdates. Only these chats may
+    # command (empty: the notify chat_id alone); only the global notify section's telegram listens.
+    commands: bool = True
+    allowed_chat_ids: tuple[str, ...] = ()
+    poll_timeout_s: float = 25.0  # Telegram holds a getUpdates this long when nothing happens (max 50)
+
+    def command_chats(self) -> frozenset[str]:
+        return frozenset(self.allowed_chat_ids or (self.chat_id,))
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,12 +312,24 @@ def _notify(r: _Reader) -> NotifyConfig:
     telegram = None
     if r.present("telegram"):
         telegram = TelegramConfig(bot_token=tg.required_string("bot_token"), chat_id=tg.required_string("chat_id"),
-                                  base_url=tg.string("base_url", "https://api.telegram.org") or "")
+                                  base_url=tg.string("base_url", "https://api.telegram.org") or "",
+                                  commands=tg.boolean("commands", True), allowed_chat_ids=_chat_ids(tg),
+                                  poll_timeout_s=tg.number("poll_timeout_s", 25.0, 1, 50))
     else:
         tg.seen.update(tg.data)  # absent section: nothing to check
     tg.finish()
     hour = r.integer("daily_summary_utc_hour", 0, 0, 23) or 0
     return NotifyConfig(telegram=telegram, webhook_url=r.string("webhook_url", None), daily_summary_utc_hour=hour)
+
+
+def _chat_ids(r: _Reader) -> tuple[str, ...]:
+    raw = r._raw("allowed_chat_ids")
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or any(isinstance(x, bool) or not isinstance(x, int | str) for x in raw):
+        r.problem("allowed_chat_ids", raw, "expected a list of Telegram chat ids, e.g. [123456789, -1001234567890]")
+        return ()
+    return tuple(str(x).strip() for x in raw)
 
 
 def load_global(path: Path | str) -> GlobalConfig:

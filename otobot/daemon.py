@@ -15,12 +15,12 @@ from loguru import logger
 
 from otobot import logsetup
 from otobot.commands import keyring_for, socket_path
-from otobot.config import ConfigError, NotifyConfig, load_global, scan_users
+from otobot.config import ConfigError, load_global, scan_users
 from otobot.control import ControlServer
 from otobot.exchange.credentials import Credentials
 from otobot.health import HealthServer
 from otobot.metrics import Metrics
-from otobot.notify import Notification, Notifier, NotifyHub, TelegramNotifier, WebhookNotifier
+from otobot.notify import Notification, NotifyHub, UserRoutes, build_notifiers
 from otobot.redact import Redactor
 from otobot.retention import Retention
 from otobot.sdnotify import SdNotifier
@@ -28,6 +28,7 @@ from otobot.secrets import KeyError_ as MasterKeyMissing
 from otobot.secrets import decrypt_credentials
 from otobot.store import Store
 from otobot.supervisor import CredentialSource, Supervisor
+from otobot.tgcommands import telegram_commands
 
 
 def check(config_path: Path) -> int:
@@ -53,16 +54,6 @@ def check(config_path: Path) -> int:
         print(f"{settings.users_dir}: no user files (*.yaml)", file=sys.stderr)
         problems += 1
     return 1 if problems else 0
-
-
-def _notifiers(session: aiohttp.ClientSession, cfg: NotifyConfig) -> list[Notifier]:
-    out: list[Notifier] = []
-    if cfg.telegram is not None:
-        out.append(TelegramNotifier(session, cfg.telegram.bot_token, cfg.telegram.chat_id,
-                                    base_url=cfg.telegram.base_url))
-    if cfg.webhook_url:
-        out.append(WebhookNotifier(session, cfg.webhook_url, {}))
-    return out
 
 
 class _Control:
@@ -95,6 +86,8 @@ async def run_daemon(config_path: Path, *, env: Mapping[str, str] | None = None)
         print(exc, file=sys.stderr)
         return 2
     redactor = Redactor()
+    if settings.notify.telegram is not None:
+        redactor.add(settings.notify.telegram.bot_token)  # it is in every Bot API URL
     logsetup.setup(settings.log_level, redact=redactor.redact, journal="JOURNAL_STREAM" in env)
     store = await Store.open(settings.database)
     sd = SdNotifier(env)
@@ -110,7 +103,8 @@ async def run_daemon(config_path: Path, *, env: Mapping[str, str] | None = None)
         return creds
 
     async with aiohttp.ClientSession() as notify_session:
-        hub = NotifyHub(_notifiers(notify_session, settings.notify))
+        global_notifiers = build_notifiers(notify_session, settings.notify)
+        hub = NotifyHub(global_notifiers)
         metrics = Metrics()
 
         def notify(kind: str, user: str, text: str) -> None:
@@ -118,12 +112,18 @@ async def run_daemon(config_path: Path, *, env: Mapping[str, str] | None = None)
 
         source = _RedactingSource(store, decrypt if keyring is not None else None, redactor)
         sup = Supervisor(settings, store, source, notify=notify, metrics=metrics)
+        hub.route = UserRoutes(notify_session, global_notifiers,
+                               lambda user: sup.slots[user].cfg.notify if user in sup.slots else None)
+        commands = telegram_commands(notify_session, settings, sup, store, lambda: sup.settings)
         sup.on_reload.append(lambda phase: sd.reloading() if phase == "reloading" else sd.ready())
         control_server = ControlServer(socket_path(settings), _Control(sup))
         health = HealthServer(sup_health(sup), metrics, port=settings.health_port) if settings.health_port else None
         async with contextlib.AsyncExitStack() as stack:
             await hub.start()
             stack.push_async_callback(hub.stop)
+            if commands is not None:
+                await commands.start()
+                stack.push_async_callback(commands.stop)
             await control_server.start()
             stack.push_async_callback(control_server.stop)
             if health is not None:

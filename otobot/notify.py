@@ -6,13 +6,15 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Protocol
 
 import aiohttp
 from loguru import logger
+
+from otobot.config import NotifyConfig
 
 KINDS = ("paused", "auth_expired", "risk_challenge", "target_reached", "daily_summary", "resumed")
 TELEGRAM_MAX_CHARS = 4096
@@ -91,8 +93,10 @@ class NotifyHub:
     full the oldest event is dropped with a warning. Use `async with hub:` or `start()`/`stop()`."""
 
     def __init__(self, notifiers: Sequence[Notifier], *, maxsize: int = 1000, timeout_s: float = 10.0,
-                 retries: int = 2, backoff_s: float = 1.0) -> None:
+                 retries: int = 2, backoff_s: float = 1.0,
+                 route: Callable[[Notification], Sequence[Notifier]] | None = None) -> None:
         self.notifiers = list(notifiers)
+        self.route = route or (lambda event: self.notifiers)  # who gets an event (see UserRoutes)
         self.timeout_s, self.retries, self.backoff_s = timeout_s, retries, backoff_s
         self._queue: asyncio.Queue[Notification] = asyncio.Queue(maxsize)
         self._worker: asyncio.Task[None] | None = None
@@ -100,7 +104,7 @@ class NotifyHub:
 
     def notify(self, event: Notification) -> None:
         try:
-            if not self.notifiers:
+            if not self.route(event):
                 return
             if self._queue.full():
                 oldest = self._queue.get_nowait()
@@ -140,7 +144,7 @@ class NotifyHub:
         while True:
             event = await self._queue.get()
             try:
-                await asyncio.gather(*(self._deliver(n, event) for n in self.notifiers))
+                await asyncio.gather(*(self._deliver(n, event) for n in self.route(event)))
             finally:
                 self._queue.task_done()
 
@@ -162,3 +166,33 @@ class NotifyHub:
                                    event.kind, event.user or "all", notifier, attempt + 1, reason)
                     return
                 await asyncio.sleep(self.backoff_s * 2**attempt)
+
+
+def build_notifiers(session: aiohttp.ClientSession, cfg: NotifyConfig) -> list[Notifier]:
+    """The notifiers one `notify` section asks for (the global one, or a user's override)."""
+    out: list[Notifier] = []
+    if cfg.telegram is not None:
+        out.append(TelegramNotifier(session, cfg.telegram.bot_token, cfg.telegram.chat_id,
+                                    base_url=cfg.telegram.base_url))
+    if cfg.webhook_url:
+        out.append(WebhookNotifier(session, cfg.webhook_url, {}))
+    return out
+
+
+class UserRoutes:
+    """A user with a `notify` section in their file gets their own events there and only there; every other
+    event (other users', daemon-wide ones) goes to the global notifiers. `user_notify` is read per event, so
+    a reloaded user file takes effect at once."""
+
+    def __init__(self, session: aiohttp.ClientSession, global_notifiers: Sequence[Notifier],
+                 user_notify: Callable[[str], NotifyConfig | None]) -> None:
+        self.session, self.global_notifiers, self.user_notify = session, list(global_notifiers), user_notify
+        self._built: dict[NotifyConfig, list[Notifier]] = {}
+
+    def __call__(self, event: Notification) -> Sequence[Notifier]:
+        cfg = self.user_notify(event.user) if event.user else None
+        if cfg is None or (cfg.telegram is None and not cfg.webhook_url):
+            return self.global_notifiers
+        if cfg not in self._built:
+            self._built[cfg] = build_notifiers(self.session, cfg)
+        return self._built[cfg]

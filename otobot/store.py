@@ -541,6 +541,30 @@ class Store:
         params += [limit, offset]
         return [_order(r) for r in await self._query(sql, params)]
 
+    async def daily_totals(self, user: str, since_day: str) -> list[tuple[str, UserStats]]:
+        """Each recorded UTC day from `since_day` on (oldest first), with that day's totals."""
+        rows = await self._query("SELECT day, buy_quote, sell_quote, fees_quote, sell_fees_quote, cycles "
+                                 "FROM daily_volume WHERE user=? AND day>=? ORDER BY day", (user, since_day))
+        return [(r[0], UserStats(user=user, cycles=int(r[5]), buy_quote=_d(r[1]), sell_quote=_d(r[2]),
+                                 fees_quote=_d(r[3]), sell_fees_quote=_d(r[4]))) for r in rows]
+
+    async def audit_since(self, user: str, since_ms: int, kinds: Iterable[str]) -> list[dict[str, Any]]:
+        """The user's audit rows of these kinds, oldest first; daemon-wide rows (user NULL) of them too."""
+        wanted = list(kinds)
+        marks = ",".join("?" * len(wanted))
+        rows = await self._query(f"SELECT * FROM audit WHERE (user=? OR user IS NULL) AND ts_ms>=? "
+                                 f"AND kind IN ({marks}) ORDER BY ts_ms, id", (user, since_ms, *wanted))
+        return [dict(r) for r in rows]
+
+    async def meta_value(self, key: str) -> str | None:
+        rows = await self._query("SELECT value FROM meta WHERE key=?", (key,))
+        return str(rows[0][0]) if rows else None
+
+    async def set_meta_value(self, key: str, value: str) -> None:
+        """A small named value the daemon keeps across restarts (e.g. the Telegram update offset)."""
+        await self._tx([("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
+                         "value=excluded.value", (key, value))])
+
     # ------------------------------------------------------------ token and filter cache
 
     async def put_tokens(self, tokens: Iterable[Token], now_ms: int) -> None:

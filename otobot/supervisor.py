@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
 import signal
 from dataclasses import dataclass, field
@@ -12,7 +13,9 @@ from typing import Any
 from loguru import logger
 from transitions import Machine
 
+from otobot.audit_view import reload_record
 from otobot.bot import Bot, Clock, MetricsSink, Notify, SystemClock
+from otobot.confdiff import user_changes
 from otobot.config import ConfigError, GlobalConfig, UserConfig, load_global, scan_users
 from otobot.cycle import build_machine
 from otobot.exchange.credentials import Credentials
@@ -118,6 +121,7 @@ class Supervisor:
                 cb("reloading")
             summary: dict[str, list[str]] = {"started": [], "stopped": [], "changed": [], "restarted": [],
                                              "errors": []}
+            changes: dict[str, dict[str, list[str]]] = {}  # per user, key by key, for the audit trail
             if not initial:
                 try:
                     fresh = load_global(self.settings.path)
@@ -146,6 +150,7 @@ class Supervisor:
                     summary["started"].append(name)
                 elif cfg != slot.cfg:
                     old = slot.cfg
+                    changes[name] = user_changes(old, cfg)
                     if (cfg.token, cfg.quote, cfg.credentials) != (old.token, old.quote, old.credentials):
                         # A new token or session means new streams: restart that bot alone, gracefully.
                         await self._stop_user(name, "token, quote or credentials changed")
@@ -157,8 +162,12 @@ class Supervisor:
                             slot.bot.update_config(cfg)
                         summary["changed"].append(name)
             if not initial:
-                await self.store.audit(self.clock.time_ms(), None, "reload",
-                                       ", ".join(f"{k}: {v}" for k, v in summary.items() if v) or "no change")
+                now = self.clock.time_ms()
+                await self.store.audit(now, None, "reload", json.dumps({"summary": summary}))
+                for action, names in summary.items():
+                    for n in names:
+                        error = self.file_errors.get(n) if action == "errors" else None
+                        await self.store.audit(now, n, "reload", reload_record(action, changes.get(n), error))
                 logger.info("Reloaded: {}", {k: v for k, v in summary.items() if v} or "no change")
             for cb in self.on_reload:
                 cb("ready")

@@ -12,7 +12,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from otobot.notify import Notification, NotifyHub, TelegramNotifier, WebhookNotifier
+from otobot.config import NotifyConfig, TelegramConfig
+from otobot.notify import Notification, NotifyHub, TelegramNotifier, UserRoutes, WebhookNotifier
 
 BOT_TOKEN = "123456:SECRET-bot-token"
 
@@ -198,3 +199,25 @@ def test_without_notifiers_notify_is_a_no_op() -> None:
     hub.notify(paused())
 
     assert hub.sent == hub.failed == hub.dropped == 0
+
+
+async def test_a_users_notify_override_gets_their_events_and_only_theirs(endpoints: FakeEndpoints,
+                                                                         session: aiohttp.ClientSession) -> None:
+    overrides: dict[str, NotifyConfig] = {
+        "alice": NotifyConfig(webhook_url=endpoints.url + "/alice"),
+        "carol": NotifyConfig(telegram=TelegramConfig(BOT_TOKEN, "-555", base_url=endpoints.url)),
+    }
+    routes = UserRoutes(session, [WebhookNotifier(session, endpoints.url + "/global")], overrides.get)
+
+    async with NotifyHub([], route=routes) as hub:
+        for user in ("alice", "bob", "carol", None):
+            hub.notify(Notification(kind="paused", user=user, text="x"))
+        await wait_for(lambda: hub.sent == 4)
+        overrides.pop("alice")  # alice's file lost its notify section (a reload): back to the global notifiers
+        hub.notify(paused("alice"))
+        await wait_for(lambda: hub.sent == 5)
+
+    assert [r["user"] for r in endpoints.received["/alice"]] == ["alice"]
+    assert [r["user"] for r in endpoints.received["/global"]] == ["bob", None, "alice"]
+    assert endpoints.received[f"/bot{BOT_TOKEN}/sendMessage"] == [
+        {"chat_id": "-555", "text": "otobot [carol] paused: x"}]

@@ -1,0 +1,126 @@
+"""What each Telegram command answers: /status, /pause, /resume, /daily, /history, /help."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any, Protocol
+
+import aiohttp
+
+from otobot import history, points
+from otobot.config import GlobalConfig
+from otobot.reports import q2
+from otobot.store import Store
+from otobot.telegram import BotApi, Command, Reply, TelegramCommands
+
+HELP = """otobot commands:
+/status - every user: state, today's volume against the target
+/status USER - one user in detail
+/pause USER - no new cycle for USER (a cycle under way finishes)
+/resume USER - USER trades again
+/daily - today's figures per user: volume, target, cycles, fees, cost
+/history USER [DAYS] - volume per day and a chart (default 7 days)
+/help - this list"""
+HISTORY_DAYS, HISTORY_MAX_DAYS, CHART_WIDTH = 7, 31, 16  # a phone's width
+
+
+class Controls(Protocol):
+    """What the daemon lets a chat do (the Supervisor has these)."""
+
+    async def status(self) -> dict[str, Any]: ...
+    async def pause(self, user: str, reason: str = "operator") -> dict[str, Any]: ...
+    async def resume(self, user: str) -> dict[str, Any]: ...
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class CommandAnswers:
+    """Turns a Command into its Reply; raises only for the poller to report as `/cmd failed: reason`."""
+
+    def __init__(self, controls: Controls, store: Store, settings: Callable[[], GlobalConfig],
+                 now_ms: Callable[[], int] = _now_ms) -> None:
+        self.controls, self.store, self.settings, self.now_ms = controls, store, settings, now_ms
+
+    async def __call__(self, cmd: Command) -> Reply:
+        user = cmd.args[0] if cmd.args else None
+        if cmd.name in ("help", "start"):
+            return Reply(HELP)
+        if cmd.name == "status":
+            return Reply(status_text(await self.controls.status(), user))
+        if cmd.name in ("pause", "resume", "history") and user is None:
+            return Reply(f"usage: /{cmd.name} USER" + (" [DAYS]" if cmd.name == "history" else ""))
+        if cmd.name == "pause" and user is not None:
+            row = await self.controls.pause(user, "operator")
+            return Reply(f"{user} paused (operator): no new cycle; one under way finishes. State: {row.get('state')}")
+        if cmd.name == "resume" and user is not None:
+            row = await self.controls.resume(user)
+            return Reply(f"{user} resumed. State: {row.get('state')}")
+        if cmd.name == "daily":
+            day = points.utc_day(self.now_ms())
+            return Reply(history.daily_text(day, await history.today_rows(self.settings(), self.store, day)))
+        if cmd.name == "history" and user is not None:
+            return await self._history(user, cmd.args[1:])
+        return Reply(f"unknown command /{cmd.name}; /help lists them")
+
+    async def _history(self, user: str, rest: tuple[str, ...]) -> Reply:
+        days = HISTORY_DAYS
+        if rest:
+            if not rest[0].isdigit() or not 1 <= int(rest[0]) <= HISTORY_MAX_DAYS:
+                return Reply(f"DAYS is a number from 1 to {HISTORY_MAX_DAYS}, e.g. /history {user} 14")
+            days = int(rest[0])
+        settings = self.settings()
+        target = await history.user_target(settings, self.store, user)
+        if target is None and user not in {u["name"] for u in await self.store.users()}:
+            return Reply(f"no user {user}")
+        rows = await history.history(self.store, user, target, points.utc_day(self.now_ms()), days)
+        fees = sum((r.fees for r in rows), Decimal(0))
+        head = f"{user}: buy volume per UTC day" + (f" ({target.quote})" if target else "")
+        foot = (f"{days} day(s): {sum(r.cycles for r in rows)} cycles, fees {q2(fees)}, "
+                f"{sum(r.pauses for r in rows)} pause(s)")
+        return Reply("\n".join([head, *history.chart_lines(rows, CHART_WIDTH), foot]), monospace=True)
+
+
+def _q2(text: Any) -> str:
+    try:
+        return q2(Decimal(str(text)))
+    except InvalidOperation:
+        return str(text)
+
+
+def status_text(status: dict[str, Any], user: str | None = None) -> str:
+    """The daemon's status as one line per user, or one user's every field."""
+    users = status.get("users") or []
+    if user is not None:
+        row = next((u for u in users if u.get("user") == user), None)
+        if row is None:
+            known = ", ".join(u.get("user", "?") for u in users) or "none"
+            return f"no running bot for {user} (running: {known})"
+        return "\n".join(f"{k}: {'-' if v is None else v}" for k, v in row.items())
+    lines = []
+    for u in users:
+        line = f"{u.get('user')}: {u.get('state')}"
+        if "volume_today" in u:
+            line += (f" · {u.get('token')} {_q2(u['volume_today'])}/{_q2(u.get('target_volume', 0))} "
+                     f"({u.get('pct_done')}%) · {u.get('cycles_today')} cycles")
+        if u.get("paused"):
+            line += f" · paused: {u['paused']}"
+        if u.get("error"):
+            line += f" · error: {u['error']}"
+        lines.append(line)
+    lines += [f"{name}: config error (see the log)" for name in status.get("file_errors") or {}]
+    return "\n".join(lines) or "no users running"
+
+
+def telegram_commands(session: aiohttp.ClientSession, settings: GlobalConfig, controls: Controls, store: Store,
+                      current: Callable[[], GlobalConfig] | None = None) -> TelegramCommands | None:
+    """The daemon's command poller, or None when Telegram is not configured or `commands: false`."""
+    tg = settings.notify.telegram
+    if tg is None or not tg.commands:
+        return None
+    return TelegramCommands(BotApi(session, tg.bot_token, tg.base_url), store, tg.command_chats(),
+                            CommandAnswers(controls, store, current or (lambda: settings)),
+                            poll_timeout_s=tg.poll_timeout_s)
