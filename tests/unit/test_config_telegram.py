@@ -11,7 +11,8 @@ from otobot.config import ConfigError, load_global
 
 def config(tmp_path: Path, telegram: str) -> Path:
     path = tmp_path / "otobot.yaml"
-    path.write_text(f"exchange: {{rest_url: 'https://www.binance.com'}}\nnotify:\n  telegram:\n    bot_token: '1:x'\n    chat_id: '42'\n{telegram}")
+    path.write_text("exchange: {rest_url: 'https://www.binance.com'}\n"
+                    f"notify:\n  telegram:\n    bot_token: '1:x'\n    chat_id: '42'\n{telegram}")
     return path
 
 
