@@ -15,6 +15,7 @@ import aiohttp
 from otobot import control, logsetup, reports
 from otobot.config import ConfigError, GlobalConfig, UserConfig, load_global, load_user, user_files
 from otobot.curl import CurlParseError, parse_curl
+from otobot.dbfile import DatabaseUnreadable
 from otobot.exchange.credentials import Credentials
 from otobot.exchange.errors import AuthExpired, ExchangeError
 from otobot.exchange.filters import fmt
@@ -62,7 +63,11 @@ async def dispatch(args: argparse.Namespace) -> int:
         out(f"wrote a new master key to {args.path} (mode 0600); point credentials.key_file at it or install it "
             "as the systemd credential otobot-master-key")
         return 0
-    store = await Store.open(settings.database)
+    try:
+        store = await Store.open(settings.database)
+    except DatabaseUnreadable as exc:
+        err(str(exc))
+        return 1
     try:
         if args.command == "status":
             return await status(settings, store)
