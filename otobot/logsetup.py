@@ -80,7 +80,7 @@ def setup(level: str = "INFO", *, stream: TextIO | None = None, redact: Callable
         out.flush()
 
     logger.add(sink, level=level, format=fmt, backtrace=False, diagnose=False)
-    route_stdlib_logging(logger.level(level).no)
+    route_stdlib_logging()
 
 
 class _ToLoguru(logging.Handler):
@@ -95,8 +95,9 @@ class _ToLoguru(logging.Handler):
         logger.opt(exception=exc).log(level, "{}: {}", record.name, record.getMessage())
 
 
-def route_stdlib_logging(level_no: int) -> None:
-    logging.basicConfig(handlers=[_ToLoguru()], level=level_no, force=True)
+def route_stdlib_logging(level: int = logging.WARNING) -> None:
+    """Libraries' warnings and errors only: their INFO is chatter (transitions logs every callback at INFO)."""
+    logging.basicConfig(handlers=[_ToLoguru()], level=level, force=True)
 
 
 def asyncio_exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

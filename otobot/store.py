@@ -628,6 +628,11 @@ def _migrate(c: sqlite3.Connection) -> None:
     version = int(row[0]) if row else 0
     for i, script in enumerate(MIGRATIONS[version:], start=version + 1):
         def step(script: str = script, i: int = i) -> None:
+            # Read again under the write lock: another process (a CLI command, a test) opening the same new file
+            # may have run this step since; running it twice would fail on "table already exists".
+            done = c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if done is not None and int(done[0]) >= i:
+                return
             for stmt in script.split(";"):
                 if stmt.strip():
                     c.execute(stmt)

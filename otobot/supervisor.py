@@ -103,8 +103,9 @@ def scan_user_files(users_dir: Path) -> UsersScan:
         except ConfigError as exc:
             errors[path.stem] = exc
         except UnicodeDecodeError as exc:
-            errors[path.stem] = ConfigError(path, [f"the file is not UTF-8 text (byte {exc.object[exc.start]:#04x} "
-                                                   f"at offset {exc.start}); save it as UTF-8"])
+            line = exc.object[:exc.start].count(b"\n") + 1
+            errors[path.stem] = ConfigError(path, [f"line {line} is not UTF-8 text (byte {exc.object[exc.start]:#04x}"
+                                                   "); save the file as UTF-8"])
         except Exception as exc:  # whatever else reading one file can raise must not stop the others
             errors[path.stem] = ConfigError(path, [f"cannot read the file ({type(exc).__name__}: {exc}); fix it "
                                                    "or move it out of the users folder"])
