@@ -207,7 +207,8 @@ async def _report_status(sd: SdNotifier, sup: Supervisor, every_s: float = 2.0) 
     """STATUS= for `systemctl status` (`3 users: 2 trading, 1 paused auth_expired`), sent when it changes."""
     while True:
         try:
-            sd.status(status_text((await sup.status())["users"]))
+            status = await sup.status()
+            sd.status(status_text(status["users"], len(status["file_errors"])))
         except Exception as exc:  # a status is cosmetic: never let it take the daemon down
             logger.debug("STATUS= not updated: {}", exc)
         await asyncio.sleep(every_s)

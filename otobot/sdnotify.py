@@ -80,15 +80,18 @@ class SdNotifier:
         return usec / 2_000_000 if usec > 0 else None
 
 
-def status_text(users: Iterable[Mapping[str, Any]]) -> str:
-    """The supervisor's status rows → `3 users: 2 trading, 1 paused auth_expired` (most common first)."""
+def status_text(users: Iterable[Mapping[str, Any]], rejected_files: int = 0) -> str:
+    """The supervisor's status rows → `3 users: 2 trading, 1 paused auth_expired` (most common first), and how
+    many user files were rejected, since those users are in no row."""
     rows = list(users)
     kinds: Counter[str] = Counter(_kind(row) for row in rows)
     noun = "user" if len(rows) == 1 else "users"
-    if not rows:
-        return "0 users"
-    return f"{len(rows)} {noun}: " + ", ".join(f"{n} {kind}" for kind, n in
-                                              sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
+    text = f"{len(rows)} {noun}"
+    if rows:
+        text += ": " + ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
+    if rejected_files:
+        text += f"; {rejected_files} user file{'' if rejected_files == 1 else 's'} rejected (see the log)"
+    return text
 
 
 def _kind(row: Mapping[str, Any]) -> str:

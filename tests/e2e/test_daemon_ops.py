@@ -227,7 +227,8 @@ async def test_a_non_utf8_user_file_is_skipped_and_every_reloading_is_followed_b
     db, log = tmp_path / "otobot.db", tmp_path / "daemon.log"
     async with systemd() as sd, daemon(config, log, env={"NOTIFY_SOCKET": str(sd.path)}) as proc:
         await wait_for(lambda: db_cycles(db, "alice"), 30, "alice trading beside the broken file")
-        await wait_for(lambda: "STATUS=1 user: 1 trading" in sd.messages, 10, "STATUS= sent")
+        status = "STATUS=1 user: 1 trading; 1 user file rejected (see the log)"
+        await wait_for(lambda: status in sd.messages, 10, "STATUS= sent")
         assert sd.states() == ["READY=1"]  # the initial load sent no RELOADING=1 before it
         rejected = [line for line in log.read_text().splitlines() if "bob.yaml" in line]
         assert len(rejected) == 1 and " ERROR " in rejected[0]

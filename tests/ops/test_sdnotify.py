@@ -121,3 +121,8 @@ def _row(state: str, paused: str | None = None) -> dict[str, str | None]:
 ])
 def test_status_text_counts_users_by_what_they_are_doing(rows: list[dict[str, str | None]], text: str) -> None:
     assert status_text(rows) == text
+
+
+def test_status_text_says_how_many_user_files_were_rejected() -> None:
+    assert status_text([_row("idle")], 1) == "1 user: 1 trading; 1 user file rejected (see the log)"
+    assert status_text([], 2) == "0 users; 2 user files rejected (see the log)"
