@@ -27,7 +27,7 @@ from otobot.redact import Redactor
 from otobot.sdnotify import SdNotifier, status_text
 from otobot.secrets import MasterKeyError, decrypt_credentials
 from otobot.store import Store
-from otobot.supervisor import CredentialsMissing, CredentialSource, Supervisor, scan_user_files
+from otobot.supervisor import CredentialsMissing, CredentialSource, Supervisor, as_config_error, scan_user_files
 
 
 def check(config_path: Path) -> int:
@@ -98,7 +98,7 @@ async def run_daemon(config_path: Path, *, env: Mapping[str, str] | None = None)
     try:
         settings = load_global(config_path)
     except ValueError as exc:  # a ConfigError, or a file that is not even UTF-8
-        logger.error("otobot cannot start: {}", exc if isinstance(exc, ConfigError) else f"{config_path}: {exc}")
+        logger.error("otobot cannot start: {}", as_config_error(config_path, exc))
         return 2
     logsetup.setup(settings.log_level, redact=redactor.redact, env=env)
     sd = SdNotifier(env)

@@ -92,6 +92,17 @@ def unreachable_reason(exc: BaseException) -> str | None:
     return None
 
 
+def as_config_error(path: Path, exc: Exception) -> ConfigError:
+    """Any failure to load a YAML file as a ConfigError naming the file (not UTF-8: the line and byte)."""
+    if isinstance(exc, ConfigError):
+        return exc
+    if isinstance(exc, UnicodeDecodeError):
+        line = exc.object[:exc.start].count(b"\n") + 1
+        return ConfigError(path, [f"line {line} is not UTF-8 text (byte {exc.object[exc.start]:#04x}); save the "
+                                  "file as UTF-8"])
+    return ConfigError(path, [f"cannot read the file ({type(exc).__name__}: {exc}); fix it or move it away"])
+
+
 def scan_user_files(users_dir: Path) -> UsersScan:
     """Every user file parsed, or its error: one file that cannot even be read (not UTF-8, unreadable, a YAML
     parser failure) is that user's problem, never the daemon's, at start or on SIGHUP."""
@@ -100,15 +111,8 @@ def scan_user_files(users_dir: Path) -> UsersScan:
     for path in user_files(users_dir):
         try:
             cfg = load_user(path)
-        except ConfigError as exc:
-            errors[path.stem] = exc
-        except UnicodeDecodeError as exc:
-            line = exc.object[:exc.start].count(b"\n") + 1
-            errors[path.stem] = ConfigError(path, [f"line {line} is not UTF-8 text (byte {exc.object[exc.start]:#04x}"
-                                                   "); save the file as UTF-8"])
-        except Exception as exc:  # whatever else reading one file can raise must not stop the others
-            errors[path.stem] = ConfigError(path, [f"cannot read the file ({type(exc).__name__}: {exc}); fix it "
-                                                   "or move it out of the users folder"])
+        except Exception as exc:  # whatever reading one file raises must not stop the others
+            errors[path.stem] = as_config_error(path, exc)
         else:
             users[cfg.name] = cfg
     return UsersScan(users, errors)
@@ -191,8 +195,7 @@ class Supervisor:
                         logger.warning("database and exchange settings change only on restart; kept the old ones")
                     self.settings = fresh if fresh.database == self.settings.database else self.settings
                 except ValueError as exc:  # a ConfigError, or a file that is not even UTF-8
-                    where = "" if isinstance(exc, ConfigError) else f"{self.settings.path}: "
-                    logger.error("Reload: {}{} (kept the running settings)", where, exc)
+                    logger.error("Reload: {} (kept the running settings)", as_config_error(self.settings.path, exc))
             scan = scan_user_files(self.settings.users_dir)
             self.file_errors = {name: str(err) for name, err in scan.errors.items()}
             for name, err in scan.errors.items():

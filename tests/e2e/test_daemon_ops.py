@@ -183,6 +183,17 @@ async def test_a_damaged_database_exits_1_and_status_does_not_hang(tmp_path: Pat
     assert f"cannot open the database {db}" in one_clear_line(err)
 
 
+async def test_an_otobot_yaml_that_is_not_utf8_exits_2_naming_the_line(tmp_path: Path) -> None:
+    config = tmp_path / "otobot.yaml"
+    config.write_bytes(b"database: otobot.db\n# caf\xe9\n")
+
+    code, _out, err = await otobot("run", "-c", str(config))
+
+    assert code == 2
+    assert one_clear_line(err).endswith(f"otobot cannot start: {config}: line 2 is not UTF-8 text (byte 0xe9); "
+                                        "save the file as UTF-8")
+
+
 # ------------------------------------------------------------------ 3. broken user files, sd_notify order
 
 
