@@ -197,7 +197,8 @@ def _decrypter(settings: GlobalConfig) -> Callable[[bytes], Credentials]:
         problem = exc
 
         def no_key(blob: bytes) -> Credentials:
-            raise CredentialsMissing(f"{problem}", "no master key")
+            # The key is missing, unreadable or malformed: say so for each user who needs it, not once for all.
+            raise CredentialsMissing(f"the stored session is encrypted and {problem}", "no usable master key")
 
         return no_key
     return partial(decrypt_credentials, keyring)

@@ -260,8 +260,14 @@ async def test_a_non_utf8_user_file_is_skipped_and_every_reloading_is_followed_b
     assert "Traceback" not in log.read_text()
 
 
-async def test_a_wrong_master_key_is_an_error_naming_the_user_and_status_shows_it(sim: Simulator,
-                                                                                  tmp_path: Path) -> None:
+@pytest.mark.parametrize(("key", "error", "fix", "state"), [
+    ("another key", "stored credentials cannot be opened with the configured master key",
+     "or import the session again with `otobot creds import alice`", "not started (wrong master key)"),
+    ("none", "the stored session is encrypted and no master key is configured: set OTOBOT_MASTER_KEY",
+     "generate one with `otobot creds gen-key PATH`", "not started (no usable master key)"),
+])
+async def test_a_master_key_problem_is_an_error_naming_the_user_and_status_shows_it(
+        sim: Simulator, tmp_path: Path, key: str, error: str, fix: str, state: str) -> None:
     config = write_config(tmp_path, sim, {"bob": {"target": {"value": 10**6}, "pause_between_cycles_s": 0.2}})
     (tmp_path / "users" / "alice.yaml").write_text(yaml.safe_dump(FAST_USER))  # credentials: from the store
     db, log = tmp_path / "otobot.db", tmp_path / "daemon.log"
@@ -269,19 +275,18 @@ async def test_a_wrong_master_key_is_an_error_naming_the_user_and_status_shows_i
     await store.save_credentials("alice", encrypt_credentials(Keyring([Fernet.generate_key()]),
                                                                sim.credentials("alice")), 1)
     await store.close()
-    other_key = {"OTOBOT_MASTER_KEY": Fernet.generate_key().decode()}
-    async with daemon(config, log, env=other_key) as proc:
+    env = {"OTOBOT_MASTER_KEY": Fernet.generate_key().decode() if key == "another key" else ""}
+    async with daemon(config, log, env=env) as proc:
         await wait_for(lambda: db_cycles(db, "bob"), 30, "bob trading")
         await wait_for(lambda: "alice: not started" in log.read_text(), 10, "alice's error")
         (line,) = [line for line in log.read_text().splitlines() if "alice: not started" in line]
-        assert " ERROR " in line and "stored credentials cannot be opened with the configured master key" in line
-        assert line.endswith("or import the session again with `otobot creds import alice`")
+        assert " ERROR " in line and error in line and line.endswith(fix)
 
-        code, out, err = await otobot("status", "-c", str(config), env=other_key)
+        code, out, err = await otobot("status", "-c", str(config), env=env)
 
         assert code == 0, err
         (alice,) = [row for row in out.splitlines() if row.startswith("alice")]
-        assert "not started (wrong master key)" in alice
+        assert state in alice
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 15) == 0
 
