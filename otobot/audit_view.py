@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from otobot.config import ConfigError, load_global
-from otobot.storeopen import StoreUnreadable, open_existing
+from otobot.dbfile import DatabaseUnreadable
+from otobot.storeopen import open_existing
 
 KINDS = ("pause", "resume", "reload", "adopt", "stray", "credentials")
 _OLD_RELOAD = re.compile(r"(\w+): \[([^\]]*)\]")
@@ -91,7 +92,7 @@ async def run_audit(args: argparse.Namespace) -> int:
         return 1
     try:
         store = await open_existing(settings.database)
-    except StoreUnreadable as exc:
+    except DatabaseUnreadable as exc:
         sys.stderr.write(f"{exc}\n")
         return 1
     try:

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import TextIO
 
 from otobot.config import ConfigError, GlobalConfig, UserConfig, is_binance_url, load_global, scan_users
+from otobot.dbfile import DatabaseUnreadable
 from otobot.secrets import Keyring, MasterKeyError, NoMasterKey, decrypt_credentials, load_keys
-from otobot.storeopen import StoreUnreadable, open_existing
+from otobot.storeopen import open_existing
 
 
 def check(config_path: Path, env: Mapping[str, str] | None = None, out: TextIO | None = None,
@@ -74,7 +75,7 @@ async def _check_sessions(settings: GlobalConfig, env: Mapping[str, str], users:
         return len(users)
     try:
         store = await open_existing(settings.database)
-    except StoreUnreadable as exc:
+    except DatabaseUnreadable as exc:
         problem(str(exc))
         return 1
     found = 0

@@ -14,13 +14,14 @@ import aiohttp
 
 from otobot import control, logsetup, reports
 from otobot.config import ConfigError, GlobalConfig, UserConfig, load_global, load_user, scan_users, user_files
+from otobot.dbfile import DatabaseUnreadable
 from otobot.exchange.credentials import Credentials
 from otobot.exchange.errors import ExchangeError
 from otobot.exchange.filters import fmt
 from otobot.exchange.rest import AlphaRest
 from otobot.secrets import Keyring, MasterKeyError, decrypt_credentials, load_keys
 from otobot.store import Store
-from otobot.storeopen import StoreUnreadable, open_or_empty
+from otobot.storeopen import open_or_empty
 
 
 class CommandProblem(Exception):
@@ -64,7 +65,7 @@ async def dispatch(args: argparse.Namespace) -> int:
     try:
         settings = load_global(Path(args.config))
         return await _run(settings, args)
-    except (ConfigError, CommandProblem, StoreUnreadable, MasterKeyError) as exc:
+    except (ConfigError, CommandProblem, DatabaseUnreadable, MasterKeyError) as exc:
         err(str(exc))
         return 1
 

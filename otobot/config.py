@@ -6,7 +6,7 @@ import difflib
 import math
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -554,7 +554,9 @@ def user_files(users_dir: Path) -> list[Path]:
     return sorted(p for p in users_dir.iterdir() if p.suffix in (".yaml", ".yml") and not p.name.startswith("."))
 
 
-def scan_users(users_dir: Path) -> UsersScan:
+def scan_users(users_dir: Path, on_error: Callable[[Path, Exception], ConfigError] | None = None) -> UsersScan:
+    """Every user file parsed, or its error. With `on_error`, ANY exception reading one file (not only a
+    ConfigError) becomes that user's error, as the daemon needs; without it, only ConfigErrors are caught."""
     users: dict[str, UserConfig] = {}
     errors: dict[str, ConfigError] = {}
     by_name: dict[str, list[Path]] = {}
@@ -571,6 +573,11 @@ def scan_users(users_dir: Path) -> UsersScan:
             cfg = load_user(path)
         except ConfigError as exc:
             errors[path.stem] = exc
+            continue
+        except Exception as exc:
+            if on_error is None:
+                raise
+            errors[path.stem] = on_error(path, exc)
             continue
         users[cfg.name] = cfg
     return UsersScan(users, errors)

@@ -1,12 +1,12 @@
-"""`otobot run` and `otobot check`: wire config, store, keys, logging, notifications, control and the supervisor."""
+"""`otobot run`: wire config, store, keys, logging, notifications, control and the supervisor."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
-import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,45 +15,20 @@ from loguru import logger
 
 from otobot import logsetup
 from otobot.commands import keyring_for, socket_path
-from otobot.config import ConfigError, load_global, scan_users
-from otobot.control import ControlServer
+from otobot.config import GlobalConfig, load_global, user_files
+from otobot.control import MAX_PATH_BYTES, ControlServer, ControlSocketBusy
+from otobot.dbfile import DatabaseLocked, DatabaseUnreadable, DbLock
 from otobot.exchange.credentials import Credentials
 from otobot.health import HealthServer
 from otobot.metrics import Metrics
 from otobot.notify import Notification, NotifyHub, UserRoutes, build_notifiers
 from otobot.redact import Redactor
 from otobot.retention import Retention
-from otobot.sdnotify import SdNotifier
-from otobot.secrets import KeyError_ as MasterKeyMissing
-from otobot.secrets import decrypt_credentials
+from otobot.sdnotify import SdNotifier, status_text
+from otobot.secrets import MasterKeyError, decrypt_credentials
 from otobot.store import Store
-from otobot.supervisor import CredentialSource, Supervisor
+from otobot.supervisor import CredentialsMissing, CredentialSource, Supervisor, as_config_error
 from otobot.tgcommands import telegram_commands
-
-
-def check(config_path: Path) -> int:
-    """Validate everything and print each problem with file, key and fix; 0 only when all is well."""
-    problems = 0
-    try:
-        settings = load_global(config_path)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    print(f"{config_path}: ok")
-    if not settings.users_dir.is_dir():
-        print(f"{config_path}: users_dir {settings.users_dir} does not exist", file=sys.stderr)
-        return 1
-    scan = scan_users(settings.users_dir)
-    for _name, err in sorted(scan.errors.items()):
-        print(err, file=sys.stderr)
-        problems += 1
-    for _name, cfg in sorted(scan.users.items()):
-        print(f"{cfg.path}: ok ({'enabled' if cfg.enabled else 'disabled'}, {cfg.token}, "
-              f"{cfg.target.kind} target {cfg.target.value})")
-    if not scan.users and not scan.errors:
-        print(f"{settings.users_dir}: no user files (*.yaml)", file=sys.stderr)
-        problems += 1
-    return 1 if problems else 0
 
 
 class _Control:
@@ -79,30 +54,51 @@ class _Control:
 
 
 async def run_daemon(config_path: Path, *, env: Mapping[str, str] | None = None) -> int:
+    """Run until SIGTERM: 0 after a clean stop, 1 when start-up failed (one line saying what and how to fix it),
+    2 for a config file that does not load. Every resource opened is closed on every path, so a failure
+    never leaves the process hanging (the aiosqlite thread alone would keep it alive)."""
     env = env if env is not None else os.environ
+    redactor = Redactor()
+    logsetup.setup("INFO", redact=redactor.redact, env=env)  # until the config names the level
+    logsetup.install_asyncio_handler(asyncio.get_running_loop())
     try:
         settings = load_global(config_path)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    except ValueError as exc:  # a ConfigError, or a file that is not even UTF-8
+        logger.error("otobot cannot start: {}", as_config_error(config_path, exc))
         return 2
-    redactor = Redactor()
     if settings.notify.telegram is not None:
         redactor.add(settings.notify.telegram.bot_token)  # it is in every Bot API URL
-    logsetup.setup(settings.log_level, redact=redactor.redact, journal="JOURNAL_STREAM" in env)
-    store = await Store.open(settings.database)
+    logsetup.setup(settings.log_level, redact=redactor.redact, env=env)
     sd = SdNotifier(env)
     try:
-        keyring = keyring_for(settings)
-    except MasterKeyMissing:
-        keyring = None
+        await _serve(settings, redactor, sd)
+    except StartupFailed as exc:
+        logger.error("otobot cannot start: {}", exc)
+        return 1
+    except Exception as exc:  # a bug: its traceback, as one entry, and a clean exit rather than a hang
+        logger.opt(exception=exc).critical("otobot stopped on an unexpected error: {}: {}", type(exc).__name__, exc)
+        return 1
+    finally:
+        sd.stopping()
+    logger.info("otobot stopped")
+    return 0
 
-    def decrypt(blob: bytes) -> Credentials:
-        if keyring is None:
-            raise MasterKeyMissing("no master key")
-        creds = decrypt_credentials(keyring, blob)
-        return creds
 
-    async with aiohttp.ClientSession() as notify_session:
+class StartupFailed(Exception):
+    """Something the daemon needs at start (lock, database, socket, port) is not to be had; says what to do."""
+
+
+async def _serve(settings: GlobalConfig, redactor: Redactor, sd: SdNotifier) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            lock = DbLock.acquire(settings.database)
+            stack.callback(lock.release)
+            store = await Store.open(settings.database)
+        except (DatabaseLocked, DatabaseUnreadable) as exc:
+            raise StartupFailed(str(exc)) from None
+        stack.push_async_callback(store.close)
+        decrypt = _decrypter(settings)
+        notify_session = await stack.enter_async_context(aiohttp.ClientSession())
         global_notifiers = build_notifiers(notify_session, settings.notify)
         hub = NotifyHub(global_notifiers)
         metrics = Metrics()
@@ -110,39 +106,89 @@ async def run_daemon(config_path: Path, *, env: Mapping[str, str] | None = None)
         def notify(kind: str, user: str, text: str) -> None:
             hub.notify(Notification(kind=kind, user=user, text=text, data={}))
 
-        source = _RedactingSource(store, decrypt if keyring is not None else None, redactor)
-        sup = Supervisor(settings, store, source, notify=notify, metrics=metrics)
+        sup = Supervisor(settings, store, _RedactingSource(store, decrypt, redactor), notify=notify, metrics=metrics)
         hub.route = UserRoutes(notify_session, global_notifiers,
                                lambda user: sup.slots[user].cfg.notify if user in sup.slots else None)
-        commands = telegram_commands(notify_session, settings, sup, store, lambda: sup.settings)
         sup.on_reload.append(lambda phase: sd.reloading() if phase == "reloading" else sd.ready())
-        control_server = ControlServer(socket_path(settings), _Control(sup))
-        health = HealthServer(sup_health(sup), metrics, port=settings.health_port) if settings.health_port else None
-        async with contextlib.AsyncExitStack() as stack:
-            await hub.start()
-            stack.push_async_callback(hub.stop)
-            if commands is not None:
-                await commands.start()
-                stack.push_async_callback(commands.stop)
-            await control_server.start()
-            stack.push_async_callback(control_server.stop)
-            if health is not None:
-                await health.start()
-                stack.push_async_callback(health.stop)
-            await stack.enter_async_context(Retention(store, settings.retention_days).running())
-            watchdog = asyncio.create_task(_watchdog(sd))
-            logger.info("otobot started: {} user file(s) in {}, database {}", len(scan_users(settings.users_dir).users),
-                        settings.users_dir, settings.database)
-            try:
-                await sup.run()
-            finally:
-                sd.stopping()
-                watchdog.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watchdog
-    await store.close()
-    logger.info("otobot stopped")
-    return 0
+        await _start_control(stack, ControlServer(socket_path(settings), _Control(sup)))
+        if settings.health_port:
+            await _start_health(stack, HealthServer(sup_health(sup), metrics, port=settings.health_port))
+        await hub.start()
+        stack.push_async_callback(hub.stop)
+        commands = telegram_commands(notify_session, settings, sup, store, lambda: sup.settings)
+        if commands is not None:
+            await commands.start()
+            stack.push_async_callback(commands.stop)
+        await stack.enter_async_context(Retention(store, settings.retention_days).running())
+        tasks = [asyncio.create_task(_watchdog(sd), name="sd-watchdog")]
+        if sd.enabled:
+            tasks.append(asyncio.create_task(_report_status(sd, sup), name="sd-status"))
+        logger.info("otobot started: {} user file(s) in {}, database {}", len(user_files(settings.users_dir)),
+                    settings.users_dir, settings.database)
+        try:
+            await sup.run()
+        finally:
+            sd.status("stopping")
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _start_control(stack: contextlib.AsyncExitStack, server: ControlServer) -> None:
+    try:
+        await server.start()
+    except ControlSocketBusy as exc:
+        raise StartupFailed(f"{exc}; stop it first (systemctl stop otobot), or give this one its own "
+                            "control.socket and database in otobot.yaml") from None
+    except ValueError:  # the only one start() raises: a path longer than sockaddr_un holds
+        raise StartupFailed(f"the control socket path {server.path} is {len(os.fsencode(server.path))} bytes, longer "
+                            f"than the {MAX_PATH_BYTES} a Unix socket allows; set control.socket in otobot.yaml to a "
+                            "shorter path (e.g. /run/otobot/otobot.sock)") from None
+    except OSError as exc:
+        raise StartupFailed(f"cannot open the control socket {server.path}: {_why(exc)}; check that its folder is "
+                            "writable by the daemon's user, or set control.socket in otobot.yaml") from None
+    stack.push_async_callback(server.stop)  # only once it is ours: stop() unlinks the path
+
+
+async def _start_health(stack: contextlib.AsyncExitStack, server: HealthServer) -> None:
+    stack.push_async_callback(server.stop)  # a half-started server (set up, not bound) is cleaned up too
+    try:
+        await server.start()
+    except OSError as exc:
+        raise StartupFailed(f"cannot listen on {server.host}:{server.port} for the health endpoint: {_why(exc)}; "
+                            "if another program holds that port, set a free control.health_port in otobot.yaml, or "
+                            "remove it to turn the endpoint off") from None
+
+
+def _why(exc: OSError) -> str:
+    """`address already in use`, not aiohttp's `error while attempting to bind on address (...)`."""
+    return os.strerror(exc.errno).lower() if exc.errno else str(exc)
+
+
+def _decrypter(settings: GlobalConfig) -> Callable[[bytes], Credentials]:
+    """Stored sessions → Credentials; without a usable master key, each user fails alone with the key's problem."""
+    try:
+        keyring = keyring_for(settings)
+    except MasterKeyError as exc:
+        problem = exc
+
+        def no_key(blob: bytes) -> Credentials:
+            # The key is missing, unreadable or malformed: say so for each user who needs it, not once for all.
+            raise CredentialsMissing(f"the stored session is encrypted and {problem}", "no usable master key")
+
+        return no_key
+    return partial(decrypt_credentials, keyring)
+
+
+async def _report_status(sd: SdNotifier, sup: Supervisor, every_s: float = 2.0) -> None:
+    """STATUS= for `systemctl status` (`3 users: 2 trading, 1 paused auth_expired`), sent when it changes."""
+    while True:
+        try:
+            status = await sup.status()
+            sd.status(status_text(status["users"], len(status["file_errors"])))
+        except Exception as exc:  # a status is cosmetic: never let it take the daemon down
+            logger.debug("STATUS= not updated: {}", exc)
+        await asyncio.sleep(every_s)
 
 
 def sup_health(sup: Supervisor) -> Any:

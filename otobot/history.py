@@ -16,10 +16,11 @@ from typing import Any
 from otobot import points
 from otobot.chart import volume_chart
 from otobot.config import ConfigError, GlobalConfig, UserConfig, load_global, scan_users
+from otobot.dbfile import DatabaseUnreadable
 from otobot.exchange.filters import fmt
 from otobot.reports import q2, table
 from otobot.store import Store, UserStats
-from otobot.storeopen import StoreUnreadable, open_existing
+from otobot.storeopen import open_existing
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +166,7 @@ async def run_history(args: argparse.Namespace) -> int:
         return 1
     try:
         store = await open_existing(settings.database)
-    except StoreUnreadable as exc:
+    except DatabaseUnreadable as exc:
         sys.stderr.write(f"{exc}\n")
         return 1
     try:

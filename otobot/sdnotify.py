@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 
 class SdNotifier:
@@ -20,6 +22,8 @@ class SdNotifier:
         self.address: str | None = ("\0" + address[1:] if address.startswith("@") else address) or None
         self._watchdog_usec = env.get("WATCHDOG_USEC", "")
         self._watchdog_pid = env.get("WATCHDOG_PID", "")
+        self._ready = False  # systemd reads RELOADING=1 before the first READY=1 as a failed start-up
+        self._status: str | None = None
 
     @property
     def enabled(self) -> bool:
@@ -36,9 +40,13 @@ class SdNotifier:
         return True
 
     def ready(self) -> bool:
+        self._ready = True
         return self.notify("READY=1")
 
     def reloading(self) -> bool:
+        """RELOADING=1, but only once READY=1 went out: the first load is part of start-up, not a reload."""
+        if not self._ready:
+            return False
         # Type=notify-reload requires MONOTONIC_USEC (CLOCK_MONOTONIC, like systemd's own); Type=notify ignores it.
         return self.notify(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}")
 
@@ -49,7 +57,14 @@ class SdNotifier:
         return self.notify("WATCHDOG=1")
 
     def status(self, text: str) -> bool:
-        return self.notify("STATUS=" + text.replace("\n", " "))
+        """STATUS= for `systemctl status`; sent only when it differs from the last one sent."""
+        text = text.replace("\n", " ")
+        if text == self._status:
+            return False
+        sent = self.notify("STATUS=" + text)
+        if sent:
+            self._status = text
+        return sent
 
     def watchdog_interval_s(self) -> float | None:
         """How often to ping: half of WATCHDOG_USEC, as sd_watchdog_enabled(3) advises; None when not asked.
@@ -63,3 +78,30 @@ class SdNotifier:
         except ValueError:
             return None
         return usec / 2_000_000 if usec > 0 else None
+
+
+def status_text(users: Iterable[Mapping[str, Any]], rejected_files: int = 0) -> str:
+    """The supervisor's status rows → `3 users: 2 trading, 1 paused auth_expired` (most common first), and how
+    many user files were rejected, since those users are in no row."""
+    rows = list(users)
+    kinds: Counter[str] = Counter(_kind(row) for row in rows)
+    noun = "user" if len(rows) == 1 else "users"
+    text = f"{len(rows)} {noun}"
+    if rows:
+        text += ": " + ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
+    if rejected_files:
+        text += f"; {rejected_files} user file{'' if rejected_files == 1 else 's'} rejected (see the log)"
+    return text
+
+
+def _kind(row: Mapping[str, Any]) -> str:
+    if row.get("paused"):
+        return f"paused {row['paused']}"
+    state = str(row.get("state"))
+    if state.startswith("not started"):
+        return "not started"
+    if state == "finished":
+        return "done for today"
+    if state == "starting":
+        return "starting"
+    return "trading"

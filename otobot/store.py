@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -13,6 +14,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from otobot.dbfile import unreadable
 from otobot.exchange.filters import FEE_RATE, fmt
 from otobot.exchange.models import SymbolFilters, Token
 
@@ -262,22 +264,37 @@ class Store:
 
     @classmethod
     async def open(cls, path: Path | str) -> Store:
+        """Open (creating if needed) and migrate; DatabaseUnreadable with the fix when SQLite refuses the file.
+
+        Every failure closes the connection first: aiosqlite runs it in a non-daemon thread, and a thread left
+        open keeps the process alive after `main()` returns, through SIGTERM too.
+        """
         path = Path(path)
-        if str(path) != ":memory:":
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not path.exists():
-                # 0600 before the first byte: the file holds encrypted credentials and trading history.
-                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-        db = await aiosqlite.connect(str(path), isolation_level=None)
-        db.row_factory = aiosqlite.Row
-        await db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode is durable across process crashes (kill -9); only power loss can drop
-        # the last commits, and reconciliation against the exchange repairs those.
-        await db.execute("PRAGMA synchronous=NORMAL")
-        await db.execute("PRAGMA foreign_keys=ON")
-        await db.execute("PRAGMA busy_timeout=5000")
-        store = cls(db)
-        await store._call(_migrate)
+        try:
+            if str(path) != ":memory:":
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if not path.exists():
+                    # 0600 before the first byte: the file holds encrypted credentials and trading history.
+                    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+            db = await aiosqlite.connect(str(path), isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise unreadable(path, exc) from None
+        try:
+            db.row_factory = aiosqlite.Row
+            await db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode is durable across process crashes (kill -9); only power loss can drop
+            # the last commits, and reconciliation against the exchange repairs those.
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await db.execute("PRAGMA foreign_keys=ON")
+            await db.execute("PRAGMA busy_timeout=5000")
+            store = cls(db)
+            await store._call(_migrate)
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                await db.close()
+            if isinstance(exc, sqlite3.Error):
+                raise unreadable(path, exc) from None
+            raise
         return store
 
     async def close(self) -> None:
@@ -644,6 +661,11 @@ def _migrate(c: sqlite3.Connection) -> None:
     version = int(row[0]) if row else 0
     for i, script in enumerate(MIGRATIONS[version:], start=version + 1):
         def step(script: str = script, i: int = i) -> None:
+            # Read again under the write lock: another process (a CLI command, a test) opening the same new file
+            # may have run this step since; running it twice would fail on "table already exists".
+            done = c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if done is not None and int(done[0]) >= i:
+                return
             for stmt in script.split(";"):
                 if stmt.strip():
                     c.execute(stmt)

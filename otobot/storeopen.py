@@ -6,11 +6,8 @@ import sqlite3
 from pathlib import Path
 from urllib.parse import quote
 
+from otobot.dbfile import DatabaseUnreadable, unreadable
 from otobot.store import Store
-
-
-class StoreUnreadable(Exception):
-    """The database is missing or damaged; the message names the file and what to do."""
 
 
 async def open_existing(path: Path) -> Store:
@@ -28,11 +25,11 @@ async def open_or_empty(path: Path) -> Store:
 
 def probe(path: Path, *, missing_ok: bool = False) -> bool:
     """Read the schema with the standard library, read-only: True if SQLite can, False if the file is missing
-    and `missing_ok`; else StoreUnreadable naming the file and what to do."""
+    and `missing_ok`; else DatabaseUnreadable naming the file and what to do."""
     if not path.exists():
         if missing_ok:
             return False
-        raise StoreUnreadable(f"{path}: no database yet; it is created by `otobot run` or `otobot creds import`")
+        raise DatabaseUnreadable(f"{path}: no database yet; it is created by `otobot run` or `otobot creds import`")
     try:
         con = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=5)
         try:
@@ -40,6 +37,5 @@ def probe(path: Path, *, missing_ok: bool = False) -> bool:
         finally:
             con.close()
     except sqlite3.Error as exc:
-        raise StoreUnreadable(f"{path}: the database cannot be read ({exc}); stop the daemon, move the file aside "
-                              "and restore a backup") from None
+        raise unreadable(path, exc) from None
     return True

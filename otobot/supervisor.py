@@ -5,28 +5,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import random
 import signal
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 from loguru import logger
 from transitions import Machine
 
 from otobot.audit_view import reload_record
 from otobot.bot import Bot, Clock, MetricsSink, Notify, SystemClock
 from otobot.confdiff import user_changes
-from otobot.config import ConfigError, GlobalConfig, UserConfig, load_global, scan_users
+from otobot.config import ConfigError, GlobalConfig, UserConfig, UsersScan, load_global, scan_users
 from otobot.cycle import build_machine
 from otobot.exchange.credentials import Credentials
 from otobot.pricefeed import PriceFeeds
+from otobot.secrets import DecryptError, MasterKeyError
 from otobot.store import Store
 
 STOP_GRACE_S = 8.0  # systemd's TimeoutStopSec is 20 s; the issue asks for an exit within 10 s
 
 
 class CredentialsMissing(Exception):
-    """A user with `credentials.source: store` (the default) and nothing stored for them."""
+    """A user with `credentials.source: store` (the default) and nothing stored for them, or no key to open it."""
+
+    def __init__(self, message: str, short: str = "no credentials") -> None:
+        super().__init__(message)
+        self.short = short
 
 
 class CredentialSource:
@@ -45,9 +54,58 @@ class CredentialSource:
                                      f"with a 'Copy as cURL' of an Alpha order request")
         if self.decrypt is None:
             raise CredentialsMissing(f"credentials of {cfg.name} are stored encrypted but no master key is set: "
-                                     "set OTOBOT_MASTER_KEY or credentials.key_file in otobot.yaml")
+                                     "set OTOBOT_MASTER_KEY or credentials.key_file in otobot.yaml", "no master key")
         creds: Credentials = self.decrypt(blob)
         return creds
+
+
+def credentials_problem(user: str, exc: Exception) -> tuple[str, str]:
+    """Why `user`'s session could not be loaded, with the fix, and the same in a few words for `status`."""
+    if isinstance(exc, CredentialsMissing):
+        return str(exc), exc.short
+    if isinstance(exc, DecryptError):
+        return (f"{exc}; set the master key {user}'s session was imported with (OTOBOT_MASTER_KEY, "
+                f"credentials.key_file or the systemd credential otobot-master-key), or import the session again "
+                f"with `otobot creds import {user}`", "wrong master key")
+    if isinstance(exc, MasterKeyError):
+        return str(exc), "master key problem"
+    return (f"cannot load the stored session ({type(exc).__name__}: {exc}); import it again with "
+            f"`otobot creds import {user}`", "credentials unreadable")
+
+
+def unreachable_reason(exc: BaseException) -> str | None:
+    """Why the exchange could not be reached at all (refused, DNS, timeout), from the error or its causes;
+    None for every other error, which is a crash worth its traceback."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, aiohttp.ClientConnectorError):
+            cur = cur.os_error
+            continue
+        if isinstance(cur, TimeoutError | aiohttp.ServerTimeoutError):
+            return "timed out"
+        if isinstance(cur, OSError) and (cur.errno or cur.strerror):
+            # asyncio words a refused connect as "Connect call failed (addr)"; the errno says what happened.
+            text = os.strerror(cur.errno) if cur.errno else str(cur.strerror)
+            return text[0].lower() + text[1:]
+        if isinstance(cur, aiohttp.ClientConnectionError | OSError):
+            return str(cur) or type(cur).__name__
+        cur = cur.__cause__  # only an explicit `raise … from`: a context may be an unrelated handled error
+    return None
+
+
+def as_config_error(path: Path, exc: Exception) -> ConfigError:
+    """Any failure to load a YAML file as a ConfigError naming the file (yamlsafe already names a non-UTF-8 byte)."""
+    if isinstance(exc, ConfigError):
+        return exc
+    return ConfigError(path, [f"cannot read the file ({type(exc).__name__}: {exc}); fix it or move it away"])
+
+
+def scan_user_files(users_dir: Path) -> UsersScan:
+    """Every user file parsed, or its error: one file that cannot even be read (not UTF-8, unreadable, a YAML
+    parser failure) is that user's problem, never the daemon's, at start or on SIGHUP."""
+    return scan_users(users_dir, on_error=lambda path, exc: as_config_error(path, exc))
 
 
 @dataclass
@@ -59,6 +117,7 @@ class _Slot:
     task: asyncio.Task[None] | None = None
     restarts: int = 0
     error: str | None = None
+    why: str | None = None  # the error in a few words, for `status` and systemd's STATUS=
     stopping: bool = False
     started: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -116,9 +175,7 @@ class Supervisor:
     async def reload(self, *, initial: bool = False) -> dict[str, Any]:
         """Re-read the users directory: start new users, stop removed/disabled ones, hand changed settings to
         running bots (applied at their next cycle boundary); a broken file keeps its old settings running."""
-        async with self._reload_lock:
-            for cb in self.on_reload:
-                cb("reloading")
+        async with self._reloading():
             summary: dict[str, list[str]] = {"started": [], "stopped": [], "changed": [], "restarted": [],
                                              "errors": []}
             changes: dict[str, dict[str, list[str]]] = {}  # per user, key by key, for the audit trail
@@ -128,13 +185,13 @@ class Supervisor:
                     if fresh.database != self.settings.database or fresh.exchange != self.settings.exchange:
                         logger.warning("database and exchange settings change only on restart; kept the old ones")
                     self.settings = fresh if fresh.database == self.settings.database else self.settings
-                except ConfigError as exc:
-                    logger.error("Reload: {} (kept the running settings)", exc)
-            scan = scan_users(self.settings.users_dir)
+                except ValueError as exc:  # a ConfigError, or a file that is not even UTF-8
+                    logger.error("Reload: {} (kept the running settings)", as_config_error(self.settings.path, exc))
+            scan = scan_user_files(self.settings.users_dir)
             self.file_errors = {name: str(err) for name, err in scan.errors.items()}
             for name, err in scan.errors.items():
                 kept = " (still running with its previous settings)" if name in self.slots else ""
-                logger.error("User file rejected{}:\n{}", kept, err)
+                logger.error("User file rejected{}: {}", kept, err)
                 summary["errors"].append(name)
             wanted = {n: c for n, c in scan.users.items() if c.enabled}
             for name in list(self.slots):
@@ -169,9 +226,20 @@ class Supervisor:
                         error = self.file_errors.get(n) if action == "errors" else None
                         await self.store.audit(now, n, "reload", reload_record(action, changes.get(n), error))
                 logger.info("Reloaded: {}", {k: v for k, v in summary.items() if v} or "no change")
-            for cb in self.on_reload:
-                cb("ready")
             return {k: v for k, v in summary.items()}
+
+    @contextlib.asynccontextmanager
+    async def _reloading(self) -> AsyncIterator[None]:
+        """The reload lock, with the on_reload callbacks around it: READY=1 follows RELOADING=1 whatever happens
+        in between (a reload that raised used to leave systemd waiting in `reloading` forever)."""
+        async with self._reload_lock:
+            for cb in self.on_reload:
+                cb("reloading")
+            try:
+                yield
+            finally:
+                for cb in self.on_reload:
+                    cb("ready")
 
     # ------------------------------------------------------------ one user's task
 
@@ -188,15 +256,15 @@ class Supervisor:
         while not slot.stopping:
             try:
                 creds = await self.credentials.get(slot.cfg)
-            except CredentialsMissing as exc:
-                slot.error = str(exc)
-                log.error("Not starting: {}", exc)
+            except Exception as exc:  # missing, undecryptable, unreadable: this user waits for the operator
+                slot.error, slot.why = credentials_problem(name, exc)
+                log.error("{}: not started: {}", name, slot.error)
                 slot.started.set()
                 return
             bot = Bot(slot.cfg, self.settings, self.store, creds, self.machine, clock=self.clock,
                       notify=self.notify, metrics=self.metrics, price_feeds=self.price_feeds)
             slot.bot = bot
-            slot.error = None
+            slot.error = slot.why = None
             slot.started.set()
             began = asyncio.get_running_loop().time()
             try:
@@ -207,17 +275,30 @@ class Supervisor:
             except Exception as exc:
                 slot.restarts += 1
                 slot.error = f"{type(exc).__name__}: {exc}"
-                log.opt(exception=exc).error("Bot crashed ({}); restarting it in {:.0f} s", slot.error, delay)
                 if self.metrics is not None:
                     self.metrics.inc("bot_restarts_total", 1.0, user=name)
                 if asyncio.get_running_loop().time() - began > 60:
                     delay = 1.0  # it ran fine for a while: this is a new problem, not a crash loop
-            try:
-                await asyncio.wait_for(self._stop.wait(), timeout=delay * random.uniform(0.8, 1.2))
-                return
-            except TimeoutError:
-                pass
-            delay = min(delay * 2, self.settings.reliability.bot_restart_backoff_max_s)
+                wait = delay * random.uniform(0.8, 1.2)
+                stopping = slot.stopping or self._stop.is_set()
+                reason = unreachable_reason(exc)
+                if reason is not None:  # an outage, not a bug: one line per retry, no traceback
+                    slot.why = "exchange unreachable"
+                    if not stopping:
+                        log.warning("{}: cannot reach the exchange at {}: {}; retrying in {:.0f} s", name,
+                                    self.settings.exchange.rest_url, reason, wait)
+                else:
+                    slot.why = "crashed"
+                    log.opt(exception=exc).error("Bot crashed ({}){}", slot.error,
+                                                 "" if stopping else f"; restarting it in {wait:.0f} s")
+                if stopping:
+                    return
+                try:
+                    await asyncio.wait_for(self._stop.wait(), timeout=wait)
+                    return
+                except TimeoutError:
+                    pass
+                delay = min(delay * 2, self.settings.reliability.bot_restart_backoff_max_s)
 
     async def _stop_user(self, name: str, why: str) -> None:
         slot = self.slots.pop(name, None)
@@ -246,7 +327,10 @@ class Supervisor:
     async def status(self) -> dict[str, Any]:
         users = []
         for name, slot in sorted(self.slots.items()):
-            row: dict[str, Any] = slot.bot.status() if slot.bot is not None else {"user": name, "state": "not started"}
+            if slot.bot is not None:
+                row = _bot_status(slot.bot)
+            else:
+                row = {"user": name, "state": f"not started ({slot.why})" if slot.why else "not started"}
             row["restarts"] = slot.restarts
             row["error"] = slot.error
             users.append(row)
@@ -269,7 +353,8 @@ class Supervisor:
         for name, slot in self.slots.items():
             bot = slot.bot
             up = bot is not None and bot.stream_up
-            users[name] = {"state": bot.cycle.state if bot else "not started", "user_stream": up,
+            state = getattr(bot.cycle, "state", "starting") if bot else "not started"
+            users[name] = {"state": state, "user_stream": up,
                            "paused": bot.paused_reason if bot else None, "error": slot.error}
             ok = ok and (up or (bot is not None and bot.paused_reason is not None))
         try:
@@ -278,3 +363,11 @@ class Supervisor:
         except Exception:
             db = False
         return {"ok": ok and db, "database": db, "users": users}
+
+
+def _bot_status(bot: Bot) -> dict[str, Any]:
+    """A bot's status row; a bot still restoring its cycle (no state attached yet) reads as `starting`."""
+    try:
+        return bot.status()
+    except AttributeError:
+        return {"user": bot.name, "state": "starting", "paused": None}

@@ -78,7 +78,10 @@ class Daemon:
         """The user's bot once the supervisor has started it."""
         def started() -> Any:
             slot = self.supervisor.slots.get(user)
-            return slot.bot if slot is not None else None
+            bot = slot.bot if slot is not None else None
+            # The machine attaches `cycle.state` once the bot restored its cycle: until then `bot.cycle.state`
+            # raises AttributeError, which made callers that poll it flaky on a loaded machine.
+            return bot if bot is not None and hasattr(bot.cycle, "state") else None
         return await wait_for(started, timeout, f"bot {user} started")
 
 

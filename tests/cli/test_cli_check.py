@@ -175,4 +175,4 @@ async def test_check_names_a_damaged_database_instead_of_hanging(tmp_path: Path)
     config = tree(tmp_path, {"users/alice.yaml": "token: KOGE\n"})
     (tmp_path / "otobot.db").write_bytes(b"\x00not sqlite" * 500)
     refused(await otobot("check", "-c", str(config), env={"OTOBOT_MASTER_KEY": KEY}, timeout=20), 1,
-            "otobot.db: the database cannot be read", "restore a backup")
+            "cannot open the database", "restore the last backup")

@@ -140,7 +140,7 @@ async def test_a_damaged_database_is_named_at_once_never_a_hang(tmp_path: Path) 
     (tmp_path / "otobot.db").write_bytes(b"\x00not sqlite\x01" * 300)
     for argv in (["status"], ["stats", "alice"], ["orders", "alice"], ["tokens"]):
         r = await otobot(*argv, "-c", c, timeout=20)
-        refused(r, 1, "otobot.db: the database cannot be read", "restore a backup")
+        refused(r, 1, "cannot open the database", "restore the last backup")
 
 
 async def test_a_read_command_does_not_create_the_database(tmp_path: Path) -> None:

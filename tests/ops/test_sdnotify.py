@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from otobot.sdnotify import SdNotifier
+from otobot.sdnotify import SdNotifier, status_text
 
 
 @pytest.fixture
@@ -38,6 +38,7 @@ def test_ready_stopping_watchdog_and_status_reach_the_socket(systemd_socket: tup
     assert sd.ready() and received(sock) == "READY=1"
     assert sd.watchdog() and received(sock) == "WATCHDOG=1"
     assert sd.status("3 users trading\n1 paused") and received(sock) == "STATUS=3 users trading 1 paused"
+    assert sd.status("3 users trading\n1 paused") is False  # unchanged: not sent again
     assert sd.stopping() and received(sock) == "STOPPING=1"
     assert sd.notify("EXTEND_TIMEOUT_USEC=5000000") and received(sock) == "EXTEND_TIMEOUT_USEC=5000000"
 
@@ -45,9 +46,11 @@ def test_ready_stopping_watchdog_and_status_reach_the_socket(systemd_socket: tup
 def test_reloading_carries_the_monotonic_timestamp_notify_reload_requires(
         systemd_socket: tuple[str, socket.socket]) -> None:
     path, sock = systemd_socket
+    sd = SdNotifier({"NOTIFY_SOCKET": path})
+    assert sd.ready() and received(sock) == "READY=1"
     before = time.monotonic_ns() // 1000
 
-    assert SdNotifier({"NOTIFY_SOCKET": path}).reloading()
+    assert sd.reloading()
 
     first, second = received(sock).split("\n")
     assert first == "RELOADING=1"
@@ -91,3 +94,35 @@ def test_a_vanished_socket_does_not_raise(tmp_path: Path) -> None:
 ])
 def test_watchdog_ping_period_is_half_the_timeout(env: dict[str, str], interval: float | None) -> None:
     assert SdNotifier({"NOTIFY_SOCKET": "/run/systemd/notify", **env}).watchdog_interval_s() == interval
+
+
+def test_no_reloading_before_the_first_ready(systemd_socket: tuple[str, socket.socket]) -> None:
+    """systemd takes RELOADING=1 during start-up as the unit's start failing; the first load is start-up."""
+    path, sock = systemd_socket
+    sd = SdNotifier({"NOTIFY_SOCKET": path})
+
+    assert sd.reloading() is False
+    assert sd.ready()
+    assert received(sock) == "READY=1"  # the first datagram: nothing went out before it
+    assert sd.reloading() and received(sock).startswith("RELOADING=1\n")
+
+
+def _row(state: str, paused: str | None = None) -> dict[str, str | None]:
+    return {"user": "u", "state": state, "paused": paused}
+
+
+@pytest.mark.parametrize(("rows", "text"), [
+    ([], "0 users"),
+    ([_row("idle")], "1 user: 1 trading"),
+    ([_row("pending"), _row("selling"), _row("paused", "auth_expired")], "3 users: 2 trading, 1 paused auth_expired"),
+    ([_row("paused", "balance"), _row("paused", "balance"), _row("finished"), _row("not started (wrong master key)")],
+     "4 users: 2 paused balance, 1 done for today, 1 not started"),
+    ([_row("starting"), _row("idle")], "2 users: 1 starting, 1 trading"),
+])
+def test_status_text_counts_users_by_what_they_are_doing(rows: list[dict[str, str | None]], text: str) -> None:
+    assert status_text(rows) == text
+
+
+def test_status_text_says_how_many_user_files_were_rejected() -> None:
+    assert status_text([_row("idle")], 1) == "1 user: 1 trading; 1 user file rejected (see the log)"
+    assert status_text([], 2) == "0 users; 2 user files rejected (see the log)"
