@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from otobot.exchange.models import SymbolFilters, Token
-from otobot.store import Fill, Store, UserStats
+from otobot.store import MIGRATIONS, Fill, Store, UserStats
 
 D = Decimal
 DAY = "2025-09-28"
@@ -74,19 +74,20 @@ def raw(path: Path, sql: str, args: tuple[object, ...] = ()) -> list[tuple[objec
 # ------------------------------------------------------------------ schema and file
 
 
-async def test_opening_creates_schema_version_1_and_reopening_changes_nothing(tmp_path: Path) -> None:
+async def test_opening_migrates_to_the_latest_schema_and_reopening_changes_nothing(tmp_path: Path) -> None:
     path = tmp_path / "otobot.db"
+    latest = len(MIGRATIONS)
     s = await Store.open(path)
-    assert await s.schema_version() == 1
+    assert await s.schema_version() == latest
     await placed_cycle(s)
     await s.close()
     s = await Store.open(path)
     try:
-        assert await s.schema_version() == 1
+        assert await s.schema_version() == latest
         assert (await s.last_cycle("alice")) is not None
     finally:
         await s.close()
-    assert raw(path, "SELECT value FROM meta WHERE key='schema_version'") == [("1",)]
+    assert raw(path, "SELECT value FROM meta WHERE key='schema_version'") == [(str(latest),)]
     tables = {r[0] for r in raw(path, "SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"users", "credentials", "cycles", "orders", "fills", "daily_volume", "tokens", "symbols", "audit",
             "meta"} <= tables
