@@ -10,7 +10,8 @@ from typing import Any
 from otobot import points
 from otobot.config import GlobalConfig, scan_users
 from otobot.exchange.filters import fmt
-from otobot.store import Store
+from otobot.store import Store, UserStats
+from otobot.trading.daybook import marked_loss
 
 
 def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
@@ -57,19 +58,25 @@ async def status_rows(settings: GlobalConfig, store: Store, live: dict[str, Any]
             "done%": f"{(vol.buy_quote / target * 100):.1f}" if target else "-",
             "cycles": vol.cycles,
             "left_est": int((remaining / per_cycle).to_integral_value(rounding="ROUND_CEILING")) if per_cycle else "-",
-            "loss": q2(stats.loss_quote),
-            "loss_bps": f"{stats.loss_bps:.1f}",
+            **{k: v for k, v in (await _cost(store, stats)).items() if k in ("loss", "loss_bps", "inventory")},
             "paused": (lv or {}).get("paused") or await store.pause_reason(name),
         })
     return rows
+
+
+async def _cost(store: Store, s: UserStats) -> dict[str, str]:
+    """Loss with unsold base (fee dust, an unfinished cycle) marked at its last fill price, shown apart."""
+    loss, inventory = marked_loss(s.buy_quote, s.sell_quote, s.sell_fees_quote, await store.holdings(s.user))
+    bps = loss / s.buy_quote * 10000 if s.buy_quote else Decimal(0)
+    return {"loss": fmt(loss.quantize(Decimal("0.0001"))), "loss_bps": f"{bps:.2f}",
+            "inventory": fmt(inventory.quantize(Decimal("0.0001")))}
 
 
 async def stats_row(store: Store, user: str) -> dict[str, Any]:
     s = await store.user_stats(user)
     return {
         "user": user, "cycles": s.cycles, "buy_volume": q2(s.buy_quote), "sell_volume": q2(s.sell_quote),
-        "fees": fmt(s.fees_quote.quantize(Decimal("0.0001"))), "loss": fmt(s.loss_quote.quantize(Decimal("0.0001"))),
-        "loss_bps": f"{s.loss_bps:.2f}",
+        "fees": fmt(s.fees_quote.quantize(Decimal("0.0001"))), **(await _cost(store, s)),
     }
 
 

@@ -225,8 +225,8 @@ async def apply_config(bot: Bot) -> None:
     old = bot.cfg
     bot.log.info("Applying reloaded settings at the cycle boundary")
     bot.cfg = cfg
-    if (cfg.token, cfg.quote) != (old.token, old.quote) or (bot.token and bot.symbol and
-                                                            bot.symbol != f"{bot.token.alpha_id}{cfg.quote}"):
+    if (cfg.token, cfg.quote) != (old.token, old.quote) or bot._switch_market:
+        bot._switch_market = False
         try:
             market = await catalog.resolve(bot.store, bot.rest, cfg, bot.clock.time_ms())
         except catalog.CatalogProblem as exc:
@@ -441,6 +441,11 @@ def _join_leg(bot: Bot, r: ExecutionReport) -> TrackedOrder | None:
 async def unknown_order(bot: Bot, r: ExecutionReport) -> None:
     """An execution no intent owns. On our symbol and matching an intent settled "not placed", it is that OTO,
     applied late by the exchange: adopted. Anything else is recorded and reported loudly, never dropped."""
+    if any(o.order_id is None and o.status == "INTENT" and o.side == r.side and o.price == r.price
+           for o in bot.orders.all()):
+        # A leg of the request being settled right now: the settle adopts it and backfills its fills.
+        bot.log.debug("Event for order {} of the request being settled; the settle adopts it", r.order_id)
+        return
     if bot.token is None or r.symbol != bot.symbol:
         bot.log.warning("Event for order {} on {} (not {}), which otobot does not know; ignored", r.order_id,
                         r.symbol, bot.symbol)

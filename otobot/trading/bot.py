@@ -78,7 +78,12 @@ class _Crashed:
     error: BaseException
 
 
-_Msg = _Exec | _Synced | _Down | _AuthLost | _Command | _Crashed
+@dataclass(slots=True)
+class _Wake:
+    """Look at the facts now (a reloaded file waits for no timer)."""
+
+
+_Msg = _Exec | _Synced | _Down | _AuthLost | _Command | _Crashed | _Wake
 
 
 class Bot:
@@ -142,6 +147,7 @@ class Bot:
         self._creds_changed = asyncio.Event()
         self._stopping = False
         self._stop_done: asyncio.Future[Any] | None = None
+        self._switch_market = False  # the next ApplyConfig resolves the configured token again
         self._attached = False  # the machine drives self.cycle (after _restore): status shows "starting" before
 
     # ================================================================== lifecycle
@@ -225,6 +231,7 @@ class Bot:
     def update_config(self, cfg: UserConfig) -> None:
         """A reloaded file: applied at the next cycle boundary (never in the middle of an OTO)."""
         self._next_cfg = cfg
+        self.inbox.put_nowait(_Wake())
 
     async def _command(self, name: str, arg: Any) -> Any:
         cmd = _Command(name, arg)
@@ -397,14 +404,17 @@ class Bot:
                 and now - self.down_since >= self.rel.disconnect_grace_s):
             await self._pause(Pause.disconnected, f"user-data stream down for {now - self.down_since:.0f} s "
                               f"(grace {self.rel.disconnect_grace_s:.0f} s)")
-        # One decision may lead straight into a state that acts at once (cancelled → done → idle → place).
+        # One decision may lead straight into a state that acts at once (cancelled → done → idle → place);
+        # the same actions again in the same state and timer mean nothing moved: wait for news.
+        last: tuple[Any, ...] | None = None
         for _ in range(12):
-            before = (self.cycle.state, self._deadline, len(self.orders.unwinds))
             todo = decide(self.cycle.state, self._facts(), self.clock.monotonic())
+            key = (self.cycle.state, self._deadline, len(self.orders.unwinds), tuple(todo))
+            if not todo or key == last:
+                break
+            last = key
             for action in todo:
                 await actions.act(self, action)
-            if not todo or (self.cycle.state, self._deadline, len(self.orders.unwinds)) == before:
-                break
 
     def _facts(self) -> Facts:
         state = self.cycle.state
@@ -566,6 +576,10 @@ class Bot:
             raise BotProblem(Pause.config, pauses.help_text(Pause.config, self.name, detail=str(exc),
                                                             path=str(self.cfg.path))) from None
         self._use_market(market)
+        same_token = self.cfg.token.upper() in (market.token.alpha_id.upper(), market.token.symbol.upper())
+        if row is not None and not (same_token and row.quote_asset == self.cfg.quote):
+            self._next_cfg = self.cfg  # the configured token takes over once the old symbol's cycle is over
+            self._switch_market = True
         held = next((h.quantity for h in await self.store.holdings(self.name) if h.symbol == self.symbol), Decimal(0))
         in_cycle = self.orders.base_bought() - self.orders.base_sold() if row is not None else Decimal(0)
         self._dust = max(held - in_cycle, Decimal(0))  # base of ours held between cycles: fee dust to sweep

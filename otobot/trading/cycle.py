@@ -353,6 +353,8 @@ def decide(state: State, f: Facts, now: float) -> list[Action]:
     if state is S.paused:
         return [] if f.paused_reason is not None else [Fire("resume", "pause cleared")]
     if state is S.finished:
+        if f.config_pending:
+            return [ApplyConfig()]  # a raised target is looked at the same day, not tomorrow
         if f.new_day:
             return [Fire("new_day", "a new UTC day")]
         if not f.target_reached:

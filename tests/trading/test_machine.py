@@ -18,7 +18,6 @@ from otobot.trading.cycle import (
     mermaid,
 )
 
-
 STATES = tuple(State)
 
 
