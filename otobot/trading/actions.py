@@ -1,4 +1,4 @@
-"""What the driver does for each of decide()'s actions, and how it reads events and reconciles: the bot's I/O half."""
+"""What the driver does for each of decide()'s actions: place, sweep, settle, cancel, unwind, close."""
 
 from __future__ import annotations
 
@@ -6,15 +6,16 @@ import contextlib
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from loguru import logger
+
 from otobot.exchange.errors import ExchangeError, InsufficientBalance, RateLimited, UnknownOutcome
 from otobot.exchange.filters import FilterError, build_limit, floor_to, fmt, sellable
-from otobot.exchange.models import BUY, FILLED, FINAL_STATUSES, SELL, ExecutionReport
-from otobot.reconcile import match_oto
-from otobot.trading import catalog, cycle, pauses, strategy
-from otobot.trading.cycle import PlaceFacts, State
+from otobot.exchange.models import SELL
+from otobot.trading import catalog, cycle, pauses, startup, strategy
+from otobot.trading.cycle import PlaceFacts
 from otobot.trading.desk import Found, Missing, Observation, Unknown
 from otobot.trading.pauses import Pause
-from otobot.trading.tracker import CycleOrders, TrackedOrder, merge_status
+from otobot.trading.tracker import CycleOrders, merge_status
 from otobot.trading.volatility import PriceWindow
 
 if TYPE_CHECKING:
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
 
 BALANCE_MAX_AGE_S = 30.0  # the exchange's 481020 stays the authority; this only avoids hopeless places
 REFUSAL_RETRY_S = 1.0  # a guard said no: look again after this
-LATE_ADOPT_WINDOW_MS = 10 * 60 * 1000  # an intent settled "not placed" this recently may still be applied late
 
 
 async def act(bot: Bot, a: cycle.Action) -> None:
@@ -211,7 +211,7 @@ async def sweep(bot: Bot, qty: Decimal) -> None:
     row = await bot.store.cycle(cycle_id)
     assert row is not None
     bot._dust -= qty
-    await bot._load_cycle(row)
+    await startup.load_cycle(bot, row)
     bot._fills_confirmed = True
     bot.log.info("Sweeping {} {} of fee dust (about {} {})", fmt(qty), bot.token.symbol,
                  fmt((qty * bot.last_trade.price).quantize(Decimal("0.0001"))), bot.cfg.quote)
@@ -234,7 +234,7 @@ async def apply_config(bot: Bot) -> None:
                                                             path=str(cfg.path)))
             return
         bot._unwatch_market()
-        bot._use_market(market)
+        startup.use_market(bot, market)
         bot._watch_market()
         bot._dust = next((h.quantity for h in await bot.store.holdings(bot.name) if h.symbol == bot.symbol),
                          Decimal(0))
@@ -390,8 +390,6 @@ def clear_cycle(bot: Bot) -> None:
 
 
 def _bind_log(bot: Bot, cycle_id: int | None) -> None:
-    from loguru import logger
-
     bot.log = logger.bind(user=bot.name, cycle=cycle_id if cycle_id is not None else "-")
     if bot.desk is not None:
         bot.desk.log = bot.log
@@ -404,127 +402,3 @@ def _mark_reaction(bot: Bot) -> None:
         bot.latencies.append(max(waited, 0.0))
         bot._fill_received = None
     bot._planned_wait = 0.0
-
-
-# ================================================================== events and reconciliation
-
-
-async def on_report(bot: Bot, r: ExecutionReport, received: float) -> None:
-    assert bot.desk is not None
-    now_ms = bot.clock.time_ms()
-    tracked = bot.orders.by_id(r.order_id)
-    if tracked is None and r.order_list_id not in ("", "-1") and bot.cycle_row is not None \
-            and bot.cycle_row.order_list_id == r.order_list_id:
-        tracked = _join_leg(bot, r)
-    if tracked is None:
-        if await bot.desk.record_known(r):
-            if r.status in FINAL_STATUSES:
-                bot._stray_live.discard(r.order_id)
-            return  # a late event of an earlier cycle (or of a recorded stray): counted once for accounting
-        await unknown_order(bot, r)
-        return
-    await bot.desk.record(bot.cycle_row.id if bot.cycle_row else None, tracked, Observation.of_event(r, now_ms))
-    if r.status == FILLED and tracked.role in ("pending", "unwind"):
-        # The fill that ends a cycle: the next request (the next OTO) is the reaction the bench measures.
-        bot._fill_received = received
-
-
-def _join_leg(bot: Bot, r: ExecutionReport) -> TrackedOrder | None:
-    """The pending leg of an OTO adopted without it (never listed while settling) shows up by order-list id."""
-    p = bot.orders.pending
-    if p is None or p.order_id is not None or r.side != SELL:
-        return None
-    p.order_id = r.order_id
-    return p
-
-
-async def unknown_order(bot: Bot, r: ExecutionReport) -> None:
-    """An execution no intent owns. On our symbol and matching an intent settled "not placed", it is that OTO,
-    applied late by the exchange: adopted. Anything else is recorded and reported loudly, never dropped."""
-    if any(o.order_id is None and o.status == "INTENT" and o.side == r.side and o.price == r.price
-           for o in bot.orders.all()):
-        # A leg of the request being settled right now: the settle adopts it and backfills its fills.
-        bot.log.debug("Event for order {} of the request being settled; the settle adopts it", r.order_id)
-        return
-    if bot.token is None or r.symbol != bot.symbol:
-        bot.log.warning("Event for order {} on {} (not {}), which otobot does not know; ignored", r.order_id,
-                        r.symbol, bot.symbol)
-        return
-    oto_leg = r.order_list_id not in ("", "-1")
-    if oto_leg and bot.cycle_row is None and bot.cycle.state in (State.idle, State.paused, State.finished):
-        if await adopt_late(bot, r):
-            return
-    text = (f"order {r.order_id} ({r.side} {fmt(r.orig_qty)} @ {fmt(r.price)}, {r.status}) on {bot.symbol} is not "
-            "one of otobot's; its fills are recorded. If you did not place it by hand, check it on the exchange")
-    bot.log.warning("Untracked order on the user stream: {}", text)
-    await bot.store.record_stray(user=bot.name, day=bot.book.day, symbol=bot.symbol, base_asset=bot.token.alpha_id,
-                                 quote_asset=bot.cfg.quote, order_id=r.order_id, side=r.side, price=r.price,
-                                 quantity=r.orig_qty, status=r.status, now_ms=bot.clock.time_ms(), reason=text)
-    bot._notify("stray", f"{bot.name}: {text}")
-    assert bot.desk is not None
-    await bot.desk.record_known(r)
-    if oto_leg and r.status not in FINAL_STATUSES:
-        bot._stray_live.add(r.order_id)  # an OTO otobot did not place is live: no OTO of ours beside it
-
-
-async def adopt_late(bot: Bot, r: ExecutionReport) -> bool:
-    assert bot.desk is not None and bot.rest is not None
-    now_ms = bot.clock.time_ms()
-    for row in await bot.store.settled_unplaced(bot.name, bot.symbol, now_ms - LATE_ADOPT_WINDOW_MS):
-        if r.side == BUY and (row.working_price != r.price or row.quantity != r.orig_qty):
-            continue
-        snap = await bot.desk.snapshot(row, row.intent_ms)
-        claimed = await bot.store.claimed_order_ids(snap)
-        found = match_oto(symbol=row.symbol, working_price=row.working_price, quantity=row.quantity,
-                          intent_ms=row.intent_ms, orders=snap.values(), claimed=claimed)
-        if found is None:
-            continue
-        working, pending = found
-        pending_id = pending.order_id if pending else next(
-            (o.order_id for o in snap.values() if o.order_list_id == working.order_list_id
-             and o.order_id != working.order_id), None)
-        if pending_id is None or r.order_id not in (working.order_id, pending_id):
-            continue
-        await bot.store.adopt_late(row.id, bot.name, working.order_id, pending_id, working.order_list_id, now_ms)
-        fresh = await bot.store.cycle(row.id)
-        assert fresh is not None
-        await bot._load_cycle(fresh)
-        bot._fills_confirmed = True
-        bot.log.warning("Adopted OTO working {} / pending {}: the exchange applied the place request after otobot "
-                        "had settled it as not placed", working.order_id, pending_id)
-        bot._notify("adopted", f"{bot.name}: an OTO applied late by the exchange was adopted (cycle {row.id})")
-        await bot._fire("adopted", "a late-applied place request adopted", persist=False)
-        await refresh(bot, "adopted late")
-        return True
-    return False
-
-
-async def reconcile(bot: Bot, why: str) -> None:
-    """Bring memory and SQLite in line with the exchange before anything new happens."""
-    if bot.cycle_row is None or bot.desk is None:
-        await report_strays(bot, why)
-        return
-    if bot.cycle.state in (State.placing, State.reconciling):
-        if bot.cycle.state is State.placing:
-            await bot._fire("outcome_unknown", "the place request's outcome is unknown after a restart")
-        bot._deadline = bot.clock.monotonic()  # settle now; a miss waits settle_s and looks again
-        return
-    await bot.desk.refresh(bot.cycle_row, bot.orders, why)
-    bot._fills_confirmed = True
-    await bot.store.audit(bot.clock.time_ms(), bot.name, "reconcile", why, cycle_id=bot.cycle_row.id,
-                          to=bot.cycle.state)
-
-
-async def report_strays(bot: Bot, why: str) -> None:
-    """Open orders on our symbol that SQLite never heard of: a request the exchange applied after we had
-    settled it as not placed, or the user's own manual order. Reported loudly, never touched."""
-    if bot.rest is None or not bot.symbol:
-        return
-    open_orders = await bot.rest.open_orders(bot.symbol)
-    claimed = await bot.store.claimed_order_ids(o.order_id for o in open_orders)
-    for o in open_orders:
-        if o.order_id not in claimed:
-            text = (f"open order {o.order_id} ({o.side} {fmt(o.orig_qty)} @ {fmt(o.price)}) on {bot.symbol} is "
-                    "not one of otobot's; if you did not place it by hand, cancel it on the exchange")
-            bot.log.warning("Untracked order found while reconciling ({}): {}", why, text)
-            await bot.store.audit(bot.clock.time_ms(), bot.name, "stray", text)

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -23,10 +22,10 @@ from otobot.exchange.ratelimit import RateLimiter
 from otobot.exchange.rest import AlphaRest
 from otobot.exchange.streams import MarketStream, UserStream
 from otobot.store import CycleRow, Store
-from otobot.trading import actions, catalog, cycle, pauses
-from otobot.trading.cycle import LIVE_STATES, Cycle, Facts, State, Timers, attach, decide, detach
+from otobot.trading import actions, cycle, follow, inbox, pauses, startup
+from otobot.trading.cycle import LIVE_STATES, Cycle, Facts, State, Timers, decide, detach
 from otobot.trading.daybook import DayBook
-from otobot.trading.desk import Desk, load_orders
+from otobot.trading.desk import Desk
 from otobot.trading.pauses import Pause
 from otobot.trading.ports import Clock, MetricsSink, Notify, SystemClock
 from otobot.trading.pricefeed import PriceFeeds
@@ -34,56 +33,6 @@ from otobot.trading.tracker import CycleOrders
 from otobot.trading.volatility import PriceWindow
 
 RESYNC_BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # a reconcile that failed after subscribe is tried again
-
-
-class BotProblem(Exception):
-    """Something about this user's setup that trading cannot work around: pauses the user with `reason`."""
-
-    def __init__(self, reason: Pause, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-# ------------------------------------------------------------------ inbox messages (one driver task reads them)
-@dataclass(slots=True)
-class _Exec:
-    report: ExecutionReport
-    received: float
-
-
-@dataclass(slots=True)
-class _Synced:
-    done: asyncio.Future[None]
-
-
-@dataclass(slots=True)
-class _Down:
-    pass
-
-
-@dataclass(slots=True)
-class _AuthLost:
-    error: ExchangeError
-
-
-@dataclass(slots=True)
-class _Command:
-    name: str
-    arg: Any
-    done: asyncio.Future[Any] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
-
-
-@dataclass(slots=True)
-class _Crashed:
-    error: BaseException
-
-
-@dataclass(slots=True)
-class _Wake:
-    """Look at the facts now (a reloaded file waits for no timer)."""
-
-
-_Msg = _Exec | _Synced | _Down | _AuthLost | _Command | _Crashed | _Wake
 
 
 class Bot:
@@ -108,7 +57,7 @@ class Bot:
         self._changes: list[tuple[str, str, str]] = []
         self.orders = CycleOrders()
         self.cycle_row: CycleRow | None = None
-        self.inbox: asyncio.Queue[_Msg] = asyncio.Queue()
+        self.inbox: asyncio.Queue[inbox.Msg] = asyncio.Queue()
         self.paused_reason: str | None = None
         self.book = DayBook()
         self.token: Token | None = None
@@ -163,10 +112,10 @@ class Bot:
                                   logger=self.log, on_latency=self._rest_latency if self.metrics else None)
             self.desk = Desk(self.name, self.store, self.rest, self.clock, self._count_fill, self.log)
             await self.store.ensure_user(self.name, self.clock.time_ms())
-            await self._restore()
+            await startup.restore(self)
             try:
-                await self._bootstrap()
-            except BotProblem as exc:
+                await startup.bootstrap(self)
+            except startup.BotProblem as exc:
                 await self._pause(exc.reason, str(exc))
             except (AuthExpired, RiskChallenge) as exc:
                 await self._pause_for(exc)
@@ -231,10 +180,10 @@ class Bot:
     def update_config(self, cfg: UserConfig) -> None:
         """A reloaded file: applied at the next cycle boundary (never in the middle of an OTO)."""
         self._next_cfg = cfg
-        self.inbox.put_nowait(_Wake())
+        self.inbox.put_nowait(inbox.Wake())
 
     async def _command(self, name: str, arg: Any) -> Any:
-        cmd = _Command(name, arg)
+        cmd = inbox.Command(name, arg)
         await self.inbox.put(cmd)
         return await cmd.done
 
@@ -245,7 +194,7 @@ class Bot:
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
-            await self.inbox.put(_Crashed(exc))
+            await self.inbox.put(inbox.Crashed(exc))
 
     async def _user_stream_loop(self) -> None:
         assert self.user_stream is not None
@@ -254,7 +203,7 @@ class Bot:
                 await self.user_stream.run()
                 return
             except (AuthExpired, RiskChallenge) as exc:
-                await self.inbox.put(_AuthLost(exc))
+                await self.inbox.put(inbox.AuthLost(exc))
                 # No retry loop against dead cookies: wait for new credentials (ctl resume / reload).
                 await self._creds_changed.wait()
                 self._creds_changed.clear()
@@ -269,23 +218,23 @@ class Bot:
 
     async def _on_event(self, report: ExecutionReport) -> None:
         received = getattr(self.user_stream, "last_receive_monotonic", None) or self.clock.monotonic()
-        self.inbox.put_nowait(_Exec(report, received))
+        self.inbox.put_nowait(inbox.Exec(report, received))
 
     async def _on_synced(self) -> None:
         # The stream buffers events until this returns: reconciliation sees REST first, then the replay.
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.inbox.put_nowait(_Synced(fut))
+        self.inbox.put_nowait(inbox.Synced(fut))
         await fut
 
     async def _on_down(self) -> None:
-        self.inbox.put_nowait(_Down())
+        self.inbox.put_nowait(inbox.Down())
 
     # ================================================================== the driver
 
     async def _drive(self) -> None:
         while True:
             if self._stopping:
-                await self._shutdown()
+                await startup.shutdown(self)
                 return
             await self._guarded(self._advance())
             wake = self._next_wake()
@@ -323,10 +272,10 @@ class Bot:
             wakes.append(self.clock.monotonic() + 30.0)  # day rollover and reloads are noticed within 30 s
         return min(wakes) if wakes else None
 
-    async def _handle(self, msg: _Msg) -> None:
-        if isinstance(msg, _Exec):
-            await actions.on_report(self, msg.report, msg.received)
-        elif isinstance(msg, _Synced):
+    async def _handle(self, msg: inbox.Msg) -> None:
+        if isinstance(msg, inbox.Exec):
+            await follow.on_report(self, msg.report, msg.received)
+        elif isinstance(msg, inbox.Synced):
             self.connected = True
             self.down_since = None  # subscribed: a failed reconcile below is retried, never "disconnected"
             try:
@@ -334,7 +283,7 @@ class Bot:
             finally:
                 if not msg.done.done():
                     msg.done.set_result(None)
-        elif isinstance(msg, _Down):
+        elif isinstance(msg, inbox.Down):
             if self.stream_up:
                 self.log.warning("User-data stream lost; placing nothing new, following the cycle over REST")
             self.stream_up = self.connected = False
@@ -342,18 +291,18 @@ class Bot:
             self.down_since = self.down_since or self.clock.monotonic()
             self._poll_at = self.clock.monotonic()
             self._metric("inc", "ws_reconnects_total", 1.0, stream="user")
-        elif isinstance(msg, _AuthLost):
+        elif isinstance(msg, inbox.AuthLost):
             self.stream_up = self.connected = False
             await self._pause_for(msg.error)
-        elif isinstance(msg, _Command):
+        elif isinstance(msg, inbox.Command):
             await self._run_command(msg)
-        elif isinstance(msg, _Crashed):
+        elif isinstance(msg, inbox.Crashed):
             raise msg.error
 
     async def _resync(self, why: str) -> None:
         """Reconcile after a (re)subscribe; on failure try again with backoff while the stream stays up."""
         try:
-            await actions.reconcile(self, why)
+            await follow.reconcile(self, why)
         except (AuthExpired, RiskChallenge):
             raise
         except ExchangeError as exc:
@@ -368,7 +317,7 @@ class Bot:
         if self.paused_reason == Pause.disconnected and self.rel.resume_after_reconnect:
             await self._resume("reconnected and reconciled")
 
-    async def _run_command(self, cmd: _Command) -> None:
+    async def _run_command(self, cmd: inbox.Command) -> None:
         try:
             if cmd.name == "stop":
                 self._stopping = True
@@ -524,89 +473,6 @@ class Bot:
         if side == "BUY":
             self.book.add_buy(quote_qty, time_ms)
             self._metric("set", "volume_quote", float(self.book.volume))  # a gauge for Prometheus only
-
-    # ================================================================== start-up and shutdown
-
-    async def _restore(self) -> None:
-        """Rebuild memory from SQLite: the pause, today's volume, and the cycle a crash left in flight."""
-        self.book.roll(self.clock.time_ms())
-        day = await self.store.day_volume(self.name, self.book.day)
-        self.book.volume, self.book.cycles = day.buy_quote, day.cycles
-        reason = await self.store.pause_reason(self.name)
-        if reason in pauses.CHECKED_AT_START:
-            await self.store.set_pause(self.name, None, self.clock.time_ms())
-            self.log.info("Clearing the stored pause {!r} at start; it is checked again", reason)
-        elif reason is not None:
-            self.paused_reason = Pause(reason) if reason in Pause.__members__ else Pause.operator
-        row = await self.store.live_cycle(self.name)
-        state = State.idle
-        if row is not None:
-            await self._load_cycle(row)
-            state = State(row.state)
-            self.log.info("Resuming cycle {} in state {} on {} (intent at {} ms); reconciling before acting", row.id,
-                          row.state, row.symbol, row.intent_ms)
-        elif self.paused_reason is not None:
-            state = State.paused
-        attach(self.machine, self.cycle, state)
-        self._attached = True
-        self._entered(state, restored=True)
-
-    async def _load_cycle(self, row: CycleRow) -> None:
-        self.cycle_row = row
-        self.log = logger.bind(user=self.name, cycle=row.id)
-        base_in = row.quantity if row.kind == "sweep" else Decimal(0)
-        self.orders = load_orders(await self.store.cycle_orders(row.id), base_in)
-        self._cancelling = await self.store.cycle_cancelling(row.id)
-        self._fills_confirmed = False
-        if self.desk is not None:
-            self.desk.log = self.log
-
-    async def _bootstrap(self) -> None:
-        """Resolve the market (cache first): a cycle in flight keeps ITS symbol until it is over."""
-        assert self.rest is not None
-        row = self.cycle_row
-        try:
-            if row is not None:
-                market = await catalog.resolve(self.store, self.rest, self.cfg, self.clock.time_ms(),
-                                               token_alias=row.base_asset, quote=row.quote_asset,
-                                               require_tradable=False)
-            else:
-                market = await catalog.resolve(self.store, self.rest, self.cfg, self.clock.time_ms())
-        except catalog.CatalogProblem as exc:
-            raise BotProblem(Pause.config, pauses.help_text(Pause.config, self.name, detail=str(exc),
-                                                            path=str(self.cfg.path))) from None
-        self._use_market(market)
-        same_token = self.cfg.token.upper() in (market.token.alpha_id.upper(), market.token.symbol.upper())
-        if row is not None and not (same_token and row.quote_asset == self.cfg.quote):
-            self._next_cfg = self.cfg  # the configured token takes over once the old symbol's cycle is over
-            self._switch_market = True
-        held = next((h.quantity for h in await self.store.holdings(self.name) if h.symbol == self.symbol), Decimal(0))
-        in_cycle = self.orders.base_bought() - self.orders.base_sold() if row is not None else Decimal(0)
-        self._dust = max(held - in_cycle, Decimal(0))  # base of ours held between cycles: fee dust to sweep
-        self.log.info("Trading {} ({}) on {}: target {} {} bought today ({} so far), {} {} per cycle",
-                      market.token.symbol, market.token.alpha_id, market.symbol, fmt(self.book.target),
-                      self.cfg.quote, fmt(self.book.volume), fmt(self.cfg.order_quote_amount), self.cfg.quote)
-
-    def _use_market(self, market: catalog.Market) -> None:
-        self.token, self.symbol, self.filters = market.token, market.symbol, market.filters
-        self.book.set_target(self.cfg.target.kind, self.cfg.target.value, market.token.mul_point)
-
-    async def _shutdown(self) -> None:
-        """Stop placing; cancel a working BUY that has not filled; leave a live SELL to finish on the book."""
-        try:
-            if self.cycle.state in (State.pending, State.partially_filled) and self.cycle_row is not None:
-                self._cancelling = "working"
-                await self._fire("buy_timeout", "shutting down: cancelling the unfilled BUY")
-                w = self.orders.working
-                if w is not None and self.desk is not None:
-                    with contextlib.suppress(TimeoutError, ExchangeError):
-                        async with asyncio.timeout(3.0):
-                            await self.desk.cancel(self.cycle_row, self.orders, w)
-                            self.log.info("Cancelled the unfilled BUY {} before stopping", w.order_id)
-            self.log.info("Stopped in state {}", self.cycle.state)
-        finally:
-            if self._stop_done is not None and not self._stop_done.done():
-                self._stop_done.set_result(None)
 
     # ================================================================== reporting
 

@@ -127,8 +127,9 @@ async def test_sell_timeout_sells_the_rest_down_the_ladder(sim: Simulator, tmp_p
         last = bot.last_trade.price
         sim.exchange.submit_background(sym, "deep", BUY, (last * Decimal("0.8")).quantize(sym.tick), Decimal(10),
                                        rest=True)
+        before = bot.cycles_completed  # a cycle in flight when the pause came finished normally
         await d.supervisor.resume("alice")
-        await wait_for(lambda: bot.cycles_completed >= 1, 30, "the cycle closed through the ladder")
+        await wait_for(lambda: bot.cycles_completed > before, 30, "the cycle closed through the ladder")
         await d.supervisor.pause("alice")
         audit = [r["reason"] for r in await d.store.audit_rows("alice", 200)]
         assert any("SELL not filled within 1.0 s" in r for r in audit), audit
