@@ -689,10 +689,13 @@ def _transaction(c: sqlite3.Connection, body: Callable[[], T]) -> T:
 
 def _migrate(c: sqlite3.Connection) -> None:
     c.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    row = c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-    version = int(row[0]) if row else 0
-    for i, script in enumerate(MIGRATIONS[version:], start=version + 1):
+    for i, script in enumerate(MIGRATIONS, start=1):
         def step(script: str = script, i: int = i) -> None:
+            # The version is read inside the write lock: a CLI opening the file while the daemon migrates it
+            # waits, then finds the step done, instead of running it twice.
+            row = c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if (int(row[0]) if row else 0) >= i:
+                return
             for stmt in script.split(";"):
                 if stmt.strip():
                     c.execute(stmt)
