@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -303,3 +304,21 @@ async def test_status_and_health_answer_while_a_bot_is_starting(sim: Simulator, 
         assert status["users"][0]["state"] in ("starting", "idle")
         assert health["users"]["alice"]["state"] in ("starting", "idle")
         sim.faults.delay_rest(0.0)
+
+
+# ------------------------------------------------------------------ logging (issue 10, part of the driver)
+
+
+async def test_one_info_line_per_cycle_with_the_days_progress(sim: Simulator, tmp_path: Path,
+                                                              logs: list[str]) -> None:
+    config = write_config(tmp_path, sim, {"alice": {"target": {"value": 40}}})
+    async with running(config) as d:
+        bot = await d.bot("alice")
+        await wait_for(lambda: bot.cycle.state == "finished", 30, "target reached")
+        cycles = (await d.store.user_stats("alice")).cycles
+    info = [line for line in logs if line.startswith("INFO") and "[alice#" in line]
+    done = [line for line in info if "] done: +" in line]
+    assert len(done) == cycles
+    assert re.search(r"\[alice#\d+\] done: \+\d+\.\d\d USDT, \d+\.\d\d/40\.00 \(\d+ %\), -?\d+\.\d bps$", done[-1])
+    assert not [line for line in info if " → " in line]  # state changes are DEBUG
+    assert any(line.startswith("DEBUG") and "idle → placing" in line for line in logs)
