@@ -44,8 +44,8 @@ class Exchange:
 
 def working_leg(qty: str) -> Order:
     return Order(order_id="901", symbol="ALPHA_22USDT", side="BUY", status="NEW", price=D("48.144"), orig_qty=D(qty),
-                 executed_qty=D(0), cum_quote=D(0), order_list_id="77", contingency_position="OTO_WORKING", time_ms=T0 + 5,
-                 update_time_ms=T0 + 5)
+                 executed_qty=D(0), cum_quote=D(0), order_list_id="77", contingency_position="OTO_WORKING",
+                 time_ms=T0 + 5, update_time_ms=T0 + 5)
 
 
 async def desk_with_intent(tmp_path: Path, exchange: Any) -> tuple[Desk, Any]:
