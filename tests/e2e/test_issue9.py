@@ -9,11 +9,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from otobot.config import load_global, scan_users
 from otobot.exchange import protocol as p
 from otobot.exchange.filters import fmt, pay_amount
 from otobot.sim.config import default_sim_config
 from otobot.sim.matching import BUY, SELL
 from otobot.sim.server import Simulator
+from otobot.store import Store
+from otobot.supervisor import CredentialSource, Supervisor, _Slot
+from otobot.trading.bot import Bot
 from tests.helpers import Daemon, assert_clean, check_invariants, running, wait_for, write_config, write_user
 
 KOGE = "ALPHA_22USDT"
@@ -295,15 +299,22 @@ async def test_429_during_an_unwind_retries_the_same_rung(sim: Simulator, tmp_pa
 
 
 async def test_status_and_health_answer_while_a_bot_is_starting(sim: Simulator, tmp_path: Path) -> None:
-    sim.faults.delay_rest(1.0)  # the bot's start-up reads take a while
     config = write_config(tmp_path, sim, {"alice": {}})
-    async with running(config) as d:
-        await d.bot("alice")
-        status = await d.supervisor.status()
-        health = await d.supervisor.health()
-        assert status["users"][0]["state"] in ("starting", "idle")
-        assert health["users"]["alice"]["state"] in ("starting", "idle")
-        sim.faults.delay_rest(0.0)
+    settings = load_global(config)
+    store = await Store.open(settings.database)
+    try:
+        sup = Supervisor(settings, store, CredentialSource(store, None))
+        cfg = scan_users(settings.users_dir).users["alice"]
+        assert cfg.credentials is not None
+        # The supervisor has made the bot, whose task has not run yet: no state restored, no stream.
+        bot = Bot(cfg, settings, store, cfg.credentials, sup.machine)
+        sup.slots["alice"] = _Slot(cfg=cfg, bot=bot)
+        assert bot.status()["state"] == "starting"
+        assert (await sup.status())["users"][0]["state"] == "starting"
+        health = await sup.health()
+        assert health["users"]["alice"]["state"] == "starting" and health["ok"] is False
+    finally:
+        await store.close()
 
 
 # ------------------------------------------------------------------ logging (issue 10, part of the driver)
