@@ -324,8 +324,7 @@ class Bot:
                 self._stop_done = cmd.done
                 return  # answered by _shutdown, once the unfilled BUY is really cancelled
             if cmd.name == "pause":
-                await self._pause(Pause(str(cmd.arg)) if cmd.arg in Pause.__members__ else Pause.operator,
-                                  "paused by the operator")
+                await self._pause(str(cmd.arg or Pause.operator), "paused by the operator")
             elif cmd.name == "resume":
                 await self._resume("resumed by the operator")
             else:
@@ -431,7 +430,7 @@ class Bot:
         reason = pauses.for_error(exc) or Pause.auth_expired
         await self._pause(reason, pauses.help_text(reason, self.name, detail=str(exc)))
 
-    async def _pause(self, reason: Pause, detail: str) -> None:
+    async def _pause(self, reason: str, detail: str) -> None:
         first = self.paused_reason != reason
         self.paused_reason = reason
         if first:

@@ -39,7 +39,7 @@ async def restore(bot: Bot) -> None:
         await bot.store.set_pause(bot.name, None, bot.clock.time_ms())
         bot.log.info("Clearing the stored pause {!r} at start; it is checked again", reason)
     elif reason is not None:
-        bot.paused_reason = Pause(reason) if reason in Pause.__members__ else Pause.operator
+        bot.paused_reason = reason  # the operator's (or an unsold unwind's): kept until `otobot ctl resume`
     row = await bot.store.live_cycle(bot.name)
     state = State.idle
     if row is not None:
