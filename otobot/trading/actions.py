@@ -39,6 +39,8 @@ async def act(bot: Bot, a: cycle.Action) -> None:
         await sweep(bot, a.quantity)
     elif isinstance(a, cycle.ApplyConfig):
         await apply_config(bot)
+    elif isinstance(a, cycle.TakeOver):
+        await take_over(bot)
     elif isinstance(a, cycle.SettlePlace):
         await settle_place(bot)
     elif isinstance(a, cycle.Cancel):
@@ -74,7 +76,8 @@ async def place_facts(bot: Bot) -> PlaceFacts:
     free = bot._quote_free or Decimal(0)
     amount = min(bot.cfg.order_quote_amount, bot.book.remaining) or bot.cfg.order_quote_amount
     return PlaceFacts(
-            paused_reason=bot.paused_reason, live_orders=bot.orders.live_count() + len(bot._stray_live),
+            paused_reason=bot.paused_reason,
+        live_orders=bot.orders.live_count() + len(bot._stray_live) + (bot._late_cycle is not None),
         user_stream_up=bot.stream_up,
         price_age_s=None if bot.last_trade_at is None else now - bot.last_trade_at,
         max_price_age_s=bot.cfg.max_price_age_s, move_pct=float(bot.window.move_pct(now)),
@@ -243,6 +246,18 @@ async def apply_config(bot: Bot) -> None:
         bot.window = PriceWindow(cfg.volatility_window_s)
     assert bot.token is not None
     bot.book.set_target(cfg.target.kind, cfg.target.value, bot.token.mul_point)
+
+
+async def take_over(bot: Bot) -> None:
+    """Make the adopted late cycle the one in flight (from idle, paused or finished: its orders are live)."""
+    assert bot._late_cycle is not None
+    row = await bot.store.cycle(bot._late_cycle)
+    bot._late_cycle = None
+    assert row is not None
+    await startup.load_cycle(bot, row)
+    bot._fills_confirmed = True
+    await bot._fire("adopted", f"cycle {row.id}, applied late by the exchange, adopted", persist=False)
+    await refresh(bot, "adopted late")
 
 
 # ================================================================== settling, cancelling, unwinding

@@ -92,6 +92,7 @@ class Bot:
         self._done_from: tuple[str, str] | None = None  # the transition into `done`, persisted by _close_cycle
         self.latencies: deque[float] = deque(maxlen=100_000)  # fill frame read → next request written (s)
         self.cycles_completed = 0
+        self._late_cycle: int | None = None  # an adopted late OTO waiting for the cycle in flight to end
         self._stray_live: set[str] = set()  # legs of OTOs no intent explains, still live: no new OTO meanwhile
         self._creds_changed = asyncio.Event()
         self._stopping = False
@@ -380,6 +381,7 @@ class Bot:
             dust=actions.sweepable(self) if state is State.idle else Decimal(0), leftover=leftover,
             leftover_sellable=sellable, fills_confirmed=self._fills_confirmed,
             rungs=len(self.cfg.unwind.ladder_pct), unwind_blocked=self.paused_reason == Pause.unwind_failed,
+            late_cycle=self._late_cycle is not None,
             buy_s=self.cfg.buy_timeout_s, sell_s=self.cfg.sell_timeout_s)
 
     # ================================================================== transitions

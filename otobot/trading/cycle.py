@@ -49,7 +49,8 @@ TRANSITIONS: tuple[tuple[str, State | list[State], State], ...] = (
     ("placed", S.placing, S.pending),
     ("place_failed", S.placing, S.idle),
     ("outcome_unknown", S.placing, S.reconciling),
-    ("adopted", [S.reconciling, S.idle], S.pending),  # from idle: a POST the exchange applied after we settled it
+    # from idle: a POST the exchange applied after we settled it as not placed
+    ("adopted", [S.reconciling, S.idle, S.paused, S.finished], S.pending),
     ("not_placed", S.reconciling, S.idle),
     ("buy_partial", S.pending, S.partially_filled),
     ("buy_filled", [S.pending, S.partially_filled, S.cancelling], S.selling),
@@ -252,6 +253,7 @@ class Facts:
     fills_confirmed: bool = True  # the BUY's fills were read over REST since the OTO ended
     rungs: int = 0  # how many unwind rungs the ladder has
     unwind_blocked: bool = False  # the ladder was exhausted (paused unwind_failed)
+    late_cycle: bool = False  # an OTO applied late by the exchange was adopted while another cycle was in flight
     buy_s: float = 0.0  # the timeouts, for the words of the audit trail
     sell_s: float = 0.0
 
@@ -276,6 +278,11 @@ class Sweep:
 @dataclass(frozen=True, slots=True)
 class ApplyConfig:
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class TakeOver:
+    """Follow the adopted late cycle now that the one in flight is over."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,7 +328,7 @@ class Rearm:
     """Look again after the cancel-check interval (a cancel the exchange has not confirmed yet)."""
 
 
-Action = Fire | Place | Sweep | ApplyConfig | SettlePlace | Cancel | Refresh | PlaceUnwind | SettleUnwind | \
+Action = Fire | Place | Sweep | ApplyConfig | TakeOver | SettlePlace | Cancel | Refresh | PlaceUnwind | SettleUnwind | \
     CloseCycle | Pause | Rearm
 
 
@@ -363,6 +370,8 @@ def decide(state: State, f: Facts, now: float) -> list[Action]:
 
 
 def _idle(f: Facts, due: bool) -> list[Action]:
+    if f.late_cycle:
+        return [TakeOver()]  # its orders are live on the exchange: followed whatever else holds
     if f.paused_reason is not None:
         return [Fire("pause", f.paused_reason)]
     if f.config_pending:

@@ -260,7 +260,9 @@ class Desk:
             return False
         if r.cum_qty > 0:
             ob = Observation.of_event(r, self.clock.time_ms())
-            await self.store.apply_fill(self._fill(None, r.order_id, r.side, ob, r.status, None))
+            applied = await self.store.apply_fill(self._fill(None, r.order_id, r.side, ob, r.status, None))
+            if applied is not None:
+                self.on_fill(r.side, applied.quote_qty, ob.time_ms)  # today's volume counts it too
         return True
 
 

@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING
 from otobot.exchange.filters import fmt
 from otobot.exchange.models import BUY, FILLED, FINAL_STATUSES, SELL, ExecutionReport
 from otobot.reconcile import match_oto
-from otobot.trading import startup
-from otobot.trading.actions import refresh
+from otobot.trading.actions import take_over
 from otobot.trading.cycle import State
 from otobot.trading.desk import Observation
 from otobot.trading.tracker import TrackedOrder
@@ -62,9 +61,8 @@ async def unknown_order(bot: Bot, r: ExecutionReport) -> None:
                         r.symbol, bot.symbol)
         return
     oto_leg = r.order_list_id not in ("", "-1")
-    if oto_leg and bot.cycle_row is None and bot.cycle.state in (State.idle, State.paused, State.finished):
-        if await adopt_late(bot, r):
-            return
+    if oto_leg and await adopt_late(bot, r):
+        return
     text = (f"order {r.order_id} ({r.side} {fmt(r.orig_qty)} @ {fmt(r.price)}, {r.status}) on {bot.symbol} is not "
             "one of otobot's; its fills are recorded. If you did not place it by hand, check it on the exchange")
     bot.log.warning("Untracked order on the user stream: {}", text)
@@ -79,7 +77,9 @@ async def unknown_order(bot: Bot, r: ExecutionReport) -> None:
 
 
 async def adopt_late(bot: Bot, r: ExecutionReport) -> bool:
-    assert bot.desk is not None and bot.rest is not None
+    """The OTO a place request created after otobot had settled it as not placed: that cycle again. Taken over
+    now between cycles; with another cycle in flight, right after it (no new OTO is placed meanwhile)."""
+    assert bot.desk is not None
     now_ms = bot.clock.time_ms()
     for row in await bot.store.settled_unplaced(bot.name, bot.symbol, now_ms - LATE_ADOPT_WINDOW_MS):
         if r.side == BUY and (row.working_price != r.price or row.quantity != r.orig_qty):
@@ -97,15 +97,15 @@ async def adopt_late(bot: Bot, r: ExecutionReport) -> bool:
         if pending_id is None or r.order_id not in (working.order_id, pending_id):
             continue
         await bot.store.adopt_late(row.id, bot.name, working.order_id, pending_id, working.order_list_id, now_ms)
-        fresh = await bot.store.cycle(row.id)
-        assert fresh is not None
-        await startup.load_cycle(bot, fresh)
-        bot._fills_confirmed = True
-        bot.log.warning("Adopted OTO working {} / pending {}: the exchange applied the place request after otobot "
-                        "had settled it as not placed", working.order_id, pending_id)
+        bot.log.warning("Adopted OTO working {} / pending {} (cycle {}): the exchange applied the place request "
+                        "after otobot had settled it as not placed", working.order_id, pending_id, row.id)
         bot._notify("adopted", f"{bot.name}: an OTO applied late by the exchange was adopted (cycle {row.id})")
-        await bot._fire("adopted", "a late-applied place request adopted", persist=False)
-        await refresh(bot, "adopted late")
+        bot._late_cycle = row.id
+        if bot.cycle_row is None and bot.cycle.state in (State.idle, State.paused, State.finished):
+            await take_over(bot)
+        else:
+            bot.log.warning("Cycle {} is in flight: the adopted cycle {} is followed right after it, and no new "
+                            "OTO is placed meanwhile", bot.cycle_row.id if bot.cycle_row else "-", row.id)
         return True
     return False
 

@@ -333,3 +333,28 @@ async def test_one_info_line_per_cycle_with_the_days_progress(sim: Simulator, tm
     assert re.search(r"\[alice#\d+\] done: \+\d+\.\d\d USDT, \d+\.\d\d/40\.00 \(\d+ %\), -?\d+\.\d bps$", done[-1])
     assert not [line for line in info if " → " in line]  # state changes are DEBUG
     assert any(line.startswith("DEBUG") and "idle → placing" in line for line in logs)
+
+
+async def test_an_oto_applied_late_during_the_next_cycle_is_followed_after_it(sim: Simulator, tmp_path: Path,
+                                                                             logs: list[str]) -> None:
+    sim.faults.drop_response(p.PLACE_OTO, count=1, when="late", apply_after_s=2.0)
+    config = write_config(tmp_path, sim, {"alice": {"target": {"value": 10**6}, "timeouts": {"buy_s": 600},
+                                                    "max_price_age_s": 3600}},
+                          reliability={"unknown_settle_s": 0.3})
+    async with running(config) as d:
+        bot = await d.bot("alice")
+        await wait_for(lambda: bot.cycle.state == "reconciling", 20, "the first OTO's outcome unknown")
+        starve(sim, KOGE, SELL)  # the next OTO's BUY rests: the late one lands while it is in flight
+        await wait_for(lambda: bot.cycle.state == "pending", 20, "the second OTO resting")
+        await wait_for(lambda: bot._late_cycle is not None, 20, "the late OTO adopted, waiting its turn")
+        placed = sim.requests[p.PLACE_OTO]
+        assert placed == 2 and len(open_orders(sim)) == 4
+        sim.market.paused = False  # both BUYs fill now; the second cycle ends, then the adopted one is followed
+        await wait_for(lambda: bot.cycles_completed >= 2 and bot._late_cycle is None, 30, "both cycles done")
+        await d.supervisor.pause("alice")
+        await wait_for(lambda: bot.cycle.state == "paused", 20, "paused between cycles")
+        assert any("followed right after it" in line for line in logs)
+        inv = await check_invariants(sim, d.store, "alice")
+        # Two OTOs overlapped once (the exchange applied one late, nothing could know); none since then.
+        assert (inv.duplicates, inv.lost_fills, inv.untracked_orders, inv.overlapping_otos) == (0, 0, 0, 1), inv
+        assert inv.base_gap < Decimal("0.001"), inv

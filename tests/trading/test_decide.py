@@ -25,6 +25,7 @@ from otobot.trading.cycle import (
     SettleUnwind,
     State,
     Sweep,
+    TakeOver,
     Timers,
     decide,
     timer,
@@ -70,6 +71,8 @@ CASES: list[tuple[str, State, Facts, list[Action]]] = [
     ("idle, dust even at the target", S.idle, facts(deadline=PAST, dust=D("0.003"), target_reached=True),
      [Sweep(D("0.003"))]),
     ("idle, no market known", S.idle, facts(deadline=PAST, can_trade=False), []),
+    ("idle, an adopted late OTO first, even paused", S.idle, facts(deadline=PAST, late_cycle=True,
+                                                                  paused_reason="operator"), [TakeOver()]),
     # ---- placing: only after a restart (a live bot leaves it within the request)
     ("placing, in flight", S.placing, facts(deadline=None), []),
     ("placing, restored", S.placing, facts(deadline=PAST),
