@@ -11,7 +11,7 @@ from otobot import points
 from otobot.config import GlobalConfig, scan_users
 from otobot.exchange.filters import fmt
 from otobot.store import Store, UserStats
-from otobot.trading.daybook import marked_loss
+from otobot.trading.daybook import DayBook, marked_loss
 
 
 def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
@@ -42,9 +42,12 @@ async def status_rows(settings: GlobalConfig, store: Store, live: dict[str, Any]
         if cfg is not None:
             tok = await store.token(cfg.token)
             mul = tok[0].mul_point if tok else 1
-        target = points.target_volume(cfg.target.kind, cfg.target.value, mul) if cfg else Decimal(0)
+        book = DayBook(day=day, volume=vol.buy_quote, cycles=vol.cycles)  # the bot's own day book, offline
+        if cfg is not None:
+            book.set_target(cfg.target.kind, cfg.target.value, mul)
+        target = book.target
         per_cycle = cfg.order_quote_amount if cfg else Decimal(0)
-        remaining = max(target - vol.buy_quote, Decimal(0))
+        left = book.status(per_cycle)["cycles_left_est"]
         lv = live_by_user.get(name)
         last = await store.last_cycle(name)
         state = lv["state"] if lv else ("disabled" if cfg is not None and not cfg.enabled else
@@ -57,8 +60,8 @@ async def status_rows(settings: GlobalConfig, store: Store, live: dict[str, Any]
             "target": q2(target),
             "done%": f"{(vol.buy_quote / target * 100):.1f}" if target else "-",
             "cycles": vol.cycles,
-            "left_est": int((remaining / per_cycle).to_integral_value(rounding="ROUND_CEILING")) if per_cycle else "-",
-            **{k: v for k, v in (await _cost(store, stats)).items() if k in ("loss", "loss_bps", "inventory")},
+            "left_est": left if per_cycle else "-",
+            **(await _cost(store, stats)),
             "paused": (lv or {}).get("paused") or await store.pause_reason(name),
         })
     return rows
