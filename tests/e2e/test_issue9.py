@@ -358,3 +358,22 @@ async def test_an_oto_applied_late_during_the_next_cycle_is_followed_after_it(si
         # Two OTOs overlapped once (the exchange applied one late, nothing could know); none since then.
         assert (inv.duplicates, inv.lost_fills, inv.untracked_orders, inv.overlapping_otos) == (0, 0, 0, 1), inv
         assert inv.base_gap < Decimal("0.001"), inv
+
+
+async def test_ctl_resume_while_still_disconnected_gets_a_fresh_grace_period(sim: Simulator, tmp_path: Path) -> None:
+    config = write_config(tmp_path, sim, {"alice": {"target": {"value": 10**6}}},
+                          reliability={"disconnect_grace_s": 1.0, "rest_retries": 0})
+    async with running(config) as d:
+        bot = await d.bot("alice")
+        await wait_for(lambda: bot.cycles_completed >= 1, 20, "trading")
+        sim.faults.http_error(503, count=10**6, path=p.LISTEN_KEY)  # the stream cannot come back
+        await sim.drop_ws("user")
+        await wait_for(lambda: bot.paused_reason == "disconnected", 20, "paused for the outage")
+        await d.supervisor.resume("alice")
+        assert bot.paused_reason is None  # not re-paused in the same instant (the old behaviour)
+        await wait_for(lambda: bot.paused_reason == "disconnected", 20, "paused again after a new grace period")
+        rows = [r for r in reversed(await d.store.audit_rows("alice", 500)) if r["kind"] in ("pause", "resume")]
+        resumed, repaused = rows[-2], rows[-1]
+        assert (resumed["kind"], repaused["kind"]) == ("resume", "pause")
+        assert repaused["ts_ms"] - resumed["ts_ms"] >= 900  # a full grace (1 s) after the operator's resume
+        sim.faults.clear()
