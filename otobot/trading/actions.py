@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 BALANCE_MAX_AGE_S = 30.0  # the exchange's 481020 stays the authority; this only avoids hopeless places
 REFUSAL_RETRY_S = 1.0  # a guard said no: look again after this
+SWEEP_RETRY_S = 60.0  # a sweep that sold nothing is not tried again before this
 
 
 async def act(bot: Bot, a: cycle.Action) -> None:
@@ -184,14 +185,17 @@ async def place_refused(bot: Bot, exc: ExchangeError) -> None:
 
 
 def sweepable(bot: Bot) -> Decimal:
-    """Fee dust otobot's fills say it holds, when it is sellable now (≥ step, ≥ min notional, fresh price)."""
+    """Fee dust otobot's fills say it holds, when it is sellable now on every rung of the unwind ladder (≥ step,
+    ≥ min notional at the deepest rung's price), with a fresh price; 0 otherwise."""
     f, t = bot.filters, bot.last_trade
     if bot._dust <= 0 or f is None or t is None or not bot.stream_up or bot.last_trade_at is None:
         return Decimal(0)
-    if bot.clock.monotonic() - bot.last_trade_at > bot.cfg.max_price_age_s:
+    now = bot.clock.monotonic()
+    if now - bot.last_trade_at > bot.cfg.max_price_age_s or now < bot._sweep_after:
         return Decimal(0)
     qty = floor_to(bot._dust, f.step_size)
-    return qty if sellable(qty, t.price, f) else Decimal(0)
+    deepest = strategy.unwind_price(t.price, max(bot.cfg.unwind.ladder_pct))
+    return qty if sellable(qty, deepest, f) else Decimal(0)
 
 
 def sellable_now(bot: Bot, qty: Decimal) -> bool:
@@ -204,7 +208,7 @@ async def sweep(bot: Bot, qty: Decimal) -> None:
     assert bot.rest is not None and bot.token is not None and bot.filters is not None and bot.last_trade
     free = next((b.free for b in await bot.rest.alpha_balances() if b.asset == bot.token.alpha_id), Decimal(0))
     qty = min(qty, floor_to(free, bot.filters.step_size))
-    if not sellable(qty, bot.last_trade.price, bot.filters):
+    if not sellable(qty, strategy.unwind_price(bot.last_trade.price, max(bot.cfg.unwind.ladder_pct)), bot.filters):
         bot.log.debug("No fee dust to sweep: {} {} free on the exchange", fmt(free), bot.token.symbol)
         bot._dust = min(bot._dust, free)
         return
@@ -382,6 +386,8 @@ async def close_cycle(bot: Bot) -> None:
         bot._dust += orders.base_bought() - orders.base_sold()  # what a SELL could not carry (fee, step)
     if swept:
         bot.log.info("Swept fee dust: sold {} for {} {}", fmt(orders.base_sold()), fmt(sold), bot.cfg.quote)
+        if sold == 0:  # the price moved under the minimum order meanwhile: not again for a while
+            bot._sweep_after = bot.clock.monotonic() + SWEEP_RETRY_S
     else:
         bot.book.cycles += 1
         bot.cycles_completed += 1

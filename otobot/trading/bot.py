@@ -85,6 +85,7 @@ class Bot:
         self._next_cfg: UserConfig | None = None
         self._waiting: str | None = None  # the place guard that said no, logged once when it starts and ends
         self._dust = Decimal(0)  # base otobot's fills say is held between cycles on the current symbol
+        self._sweep_after = 0.0  # no dust sweep before this (monotonic): the last one could sell nothing
         self._quote_free: Decimal | None = None
         self._balance_at = -1e9
         self._fill_received: float | None = None  # when the frame that completed the last cycle was read

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -10,7 +12,7 @@ from otobot.config import PricingConfig
 from otobot.exchange.errors import AuthExpired, ExchangeError, InsufficientBalance, RiskChallenge
 from otobot.exchange.filters import build_oto
 from otobot.exchange.models import SymbolFilters
-from otobot.trading import pauses, strategy
+from otobot.trading import actions, pauses, strategy
 from otobot.trading.daybook import DayBook, Holding, marked_loss
 from otobot.trading.pauses import Pause
 
@@ -84,3 +86,22 @@ def test_each_exchange_error_maps_to_its_own_pause(error: ExchangeError, reason:
 def test_a_risk_challenge_help_says_verify_not_log_in_again() -> None:
     text = pauses.help_text(Pause.risk_challenge, "alice", detail="verify")
     assert "security verification" in text and "otobot ctl resume alice" in text
+
+
+def dust_bot(dust: str, price: str, *, sweep_after: float = 0.0) -> Any:
+    """What `sweepable` reads of a bot: its dust, filters, last trade and the unwind ladder."""
+    return SimpleNamespace(_dust=D(dust), filters=KOGE, last_trade=SimpleNamespace(price=D(price)), stream_up=True,
+                           last_trade_at=0.0, _sweep_after=sweep_after, clock=SimpleNamespace(monotonic=lambda: 1.0),
+                           cfg=SimpleNamespace(max_price_age_s=10.0,
+                                               unwind=SimpleNamespace(ladder_pct=(D("0.2"), D("5")))))
+
+
+@pytest.mark.parametrize(("dust", "price", "sweep_after", "expected"), [
+    ("0.00223", "48", 0.0, "0.0022"),  # 0.0022 × 48 × 0.95 = 0.1003: every rung can sell it
+    ("0.00215", "48", 0.0, "0"),  # sellable at the last price (0.1008) but not at the 5 % rung: it would loop
+    ("0.00223", "48", 5.0, "0"),  # the last sweep sold nothing: wait before the next
+    ("0.00009", "4800", 0.0, "0"),  # below one step
+])
+def test_dust_is_swept_only_when_every_rung_can_sell_it(dust: str, price: str, sweep_after: float,
+                                                        expected: str) -> None:
+    assert actions.sweepable(dust_bot(dust, price, sweep_after=sweep_after)) == D(expected)
