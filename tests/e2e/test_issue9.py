@@ -68,8 +68,8 @@ async def test_restart_into_partially_filled_still_times_out_the_buy(sim: Simula
         # Old code: restored into partially_filled with no deadline, the BUY stayed on the book for good.
         await wait_for(lambda: bot.cycles_completed >= 1, 20, "the restored cycle timed out, unwound and closed")
         orders = await d.store.orders_page("alice", limit=100)
-        first = min((o for o in orders if o.role == "working"), key=lambda o: o.id)
-        assert first.status == "CANCELED" and first.cum_qty == Decimal("0.04")
+        # The part-filled BUY (cycles before the freeze may have filled whole) was cancelled by its restored timer.
+        assert [o.status for o in orders if o.role == "working" and o.cum_qty == Decimal("0.04")] == ["CANCELED"]
         assert any(o.role == "unwind" and o.status == "FILLED" for o in orders)
         await d.supervisor.pause("alice")
         await wait_for(lambda: bot.cycle.state == "paused", 20, "paused between cycles")
