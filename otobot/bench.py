@@ -265,14 +265,24 @@ async def _inject(http: aiohttp.ClientSession, port: int, i: int, seed: int) -> 
 async def _cost(store: Store, bots: list[Any]) -> dict[str, Any]:
     """Loss per 1,000 quote of buy volume, by pricing group, with fees and spread crossing broken out."""
     groups: dict[str, dict[str, Decimal]] = {}
+    unsold: dict[str, dict[str, str]] = {}
     for b in bots:
         group = "naive_1pct" if b.cfg.pricing.buy_offset == Decimal(1) else "otobot"
         s = await store.user_stats(b.name)
-        g = groups.setdefault(group, {"buy": Decimal(0), "loss": Decimal(0), "fees": Decimal(0), "cycles": Decimal(0)})
+        g = groups.setdefault(group, {"buy": Decimal(0), "loss": Decimal(0), "fees": Decimal(0), "cycles": Decimal(0),
+                                      "inventory": Decimal(0)})
+        # Base still held at the end (fee dust below the sweep threshold, a cycle in flight), marked to market.
+        held = [h for h in await store.holdings(b.name) if h.quantity]
+        price = b.last_trade.price if b.last_trade is not None else None
+        value = sum((h.quantity * (price if price is not None and h.symbol == b.symbol else h.last_price)
+                     for h in held), Decimal(0))
+        unsold[b.name] = {"base": ", ".join(f"{format(h.quantity, 'f')} {h.base_asset}" for h in held) or "0",
+                          "value_quote": format(value.quantize(Decimal("0.0001")), "f")}
         g["buy"] += s.buy_quote
         g["loss"] += s.loss_quote
         g["fees"] += s.fees_quote
         g["cycles"] += s.cycles
+        g["inventory"] += value
     out: dict[str, Any] = {"floor_bps": float(2 * FEE_BPS + SPREAD_BPS),
                            "target_bps": float(2 * FEE_BPS + SPREAD_BPS + 2 * FEE_BPS + SPREAD_BPS / 2)}
     for name, g in groups.items():
@@ -280,10 +290,14 @@ async def _cost(store: Store, bots: list[Any]) -> dict[str, Any]:
             continue
         loss_bps = g["loss"] / g["buy"] * 10000
         fee_bps = g["fees"] / g["buy"] * 10000
+        marked_bps = (g["loss"] - g["inventory"]) / g["buy"] * 10000
         out[name] = {"cycles": int(g["cycles"]), "buy_volume": float(round(g["buy"], 2)),
                      "loss_bps": float(round(loss_bps, 2)), "fees_bps": float(round(fee_bps, 2)),
+                     "marked_loss_bps": float(round(marked_bps, 2)),
+                     "inventory_quote": float(round(g["inventory"], 4)),
                      "spread_and_slippage_bps": float(round(loss_bps - fee_bps, 2)),
                      "loss_per_1000_quote": float(round(g["loss"] / g["buy"] * 1000, 4))}
+    out["unsold_base"] = unsold
     return out
 
 
@@ -347,6 +361,10 @@ def _render(r: dict[str, Any]) -> str:
             lines.append(f"  {name:<10} loss {c['loss_bps']} bps of buy volume ({c['loss_per_1000_quote']} per 1,000) "
                          f"= fees {c['fees_bps']} + spread/slippage {c['spread_and_slippage_bps']} bps "
                          f"over {c['cycles']} cycles")
+            lines.append(f"  {'':<10} marked to market: loss {c['marked_loss_bps']} bps with "
+                         f"{c['inventory_quote']} USDT of base still held counted at its value, not as loss")
+    for user, u in cost.get("unsold_base", {}).items():
+        lines.append(f"  unsold at the end: {user} {u['base']} (worth {u['value_quote']})")
     if r.get("invariants"):
         inv = r["invariants"]
         lines.append(f"invariants: {inv['users_ok']}/{r['users']} users clean; duplicates {inv['duplicates']}, "

@@ -67,7 +67,9 @@ def generate(db: Path, template: dict[str, list[dict[str, Any]]], users: int, da
     c.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
     c.execute("INSERT INTO meta VALUES ('schema_version', '1')")
     # Cycles keep their given id (orders, fills and audit point at it); the other tables number themselves.
-    cols = {t: [k for k in template[t][0] if k != "id" or t == "cycles"] for t in TABLES}
+    # Columns later migrations add are left out here: those migrations fill them in (with their defaults).
+    v1 = {t: {r[1] for r in c.execute(f"PRAGMA table_info({t})")} for t in TABLES}
+    cols = {t: [k for k in template[t][0] if (k != "id" or t == "cycles") and k in v1[t]] for t in TABLES}
     sql = {t: f"INSERT INTO {t}({', '.join(cols[t])}) VALUES ({', '.join('?' * len(cols[t]))})" for t in TABLES}
     t_start = now_ms - days * DAY_MS  # the last cycle closes just before now
     step = DAY_MS // per_day

@@ -10,7 +10,8 @@ from typing import Any
 from otobot import points
 from otobot.config import GlobalConfig, scan_users
 from otobot.exchange.filters import fmt
-from otobot.store import Store
+from otobot.store import Store, UserStats
+from otobot.trading.daybook import DayBook, marked_loss
 
 
 def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
@@ -41,9 +42,12 @@ async def status_rows(settings: GlobalConfig, store: Store, live: dict[str, Any]
         if cfg is not None:
             tok = await store.token(cfg.token)
             mul = tok[0].mul_point if tok else 1
-        target = points.target_volume(cfg.target.kind, cfg.target.value, mul) if cfg else Decimal(0)
+        book = DayBook(day=day, volume=vol.buy_quote, cycles=vol.cycles)  # the bot's own day book, offline
+        if cfg is not None:
+            book.set_target(cfg.target.kind, cfg.target.value, mul)
+        target = book.target
         per_cycle = cfg.order_quote_amount if cfg else Decimal(0)
-        remaining = max(target - vol.buy_quote, Decimal(0))
+        left = book.status(per_cycle)["cycles_left_est"]
         lv = live_by_user.get(name)
         last = await store.last_cycle(name)
         state = lv["state"] if lv else ("disabled" if cfg is not None and not cfg.enabled else
@@ -56,20 +60,26 @@ async def status_rows(settings: GlobalConfig, store: Store, live: dict[str, Any]
             "target": q2(target),
             "done%": f"{(vol.buy_quote / target * 100):.1f}" if target else "-",
             "cycles": vol.cycles,
-            "left_est": int((remaining / per_cycle).to_integral_value(rounding="ROUND_CEILING")) if per_cycle else "-",
-            "loss": q2(stats.loss_quote),
-            "loss_bps": f"{stats.loss_bps:.1f}",
+            "left_est": left if per_cycle else "-",
+            **(await _cost(store, stats)),
             "paused": (lv or {}).get("paused") or await store.pause_reason(name),
         })
     return rows
+
+
+async def _cost(store: Store, s: UserStats) -> dict[str, str]:
+    """Loss with unsold base (fee dust, an unfinished cycle) marked at its last fill price, shown apart."""
+    loss, inventory = marked_loss(s.buy_quote, s.sell_quote, s.sell_fees_quote, await store.holdings(s.user))
+    bps = loss / s.buy_quote * 10000 if s.buy_quote else Decimal(0)
+    return {"loss": fmt(loss.quantize(Decimal("0.0001"))), "loss_bps": f"{bps:.2f}",
+            "inventory": fmt(inventory.quantize(Decimal("0.0001")))}
 
 
 async def stats_row(store: Store, user: str) -> dict[str, Any]:
     s = await store.user_stats(user)
     return {
         "user": user, "cycles": s.cycles, "buy_volume": q2(s.buy_quote), "sell_volume": q2(s.sell_quote),
-        "fees": fmt(s.fees_quote.quantize(Decimal("0.0001"))), "loss": fmt(s.loss_quote.quantize(Decimal("0.0001"))),
-        "loss_bps": f"{s.loss_bps:.2f}",
+        "fees": fmt(s.fees_quote.quantize(Decimal("0.0001"))), **(await _cost(store, s)),
     }
 
 

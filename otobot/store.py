@@ -17,6 +17,7 @@ import aiosqlite
 from otobot.dbfile import unreadable
 from otobot.exchange.filters import FEE_RATE, fmt
 from otobot.exchange.models import SymbolFilters, Token
+from otobot.trading.daybook import Holding
 
 # Each migration moves the schema up by one version; they run in order, once, at open.
 MIGRATIONS: tuple[str, ...] = (
@@ -126,6 +127,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX audit_user ON audit(user, ts_ms);
     """,
+    # 2: a cycle's kind: an OTO, a sweep of fee dust (unwind sells only), or a stray order otobot found and records;
+    #    and the leg a cancelling cycle cancels, so a restart knows it instead of guessing.
+    """
+    ALTER TABLE cycles ADD COLUMN kind TEXT NOT NULL DEFAULT 'oto';
+    ALTER TABLE cycles ADD COLUMN cancelling TEXT;  -- which leg a `cancelling` cycle cancels: working | pending
+    """,
 )
 
 T = TypeVar("T")
@@ -154,6 +161,7 @@ class CycleRow:
     placed_ms: int | None
     closed_ms: int | None
     order_list_id: str | None
+    kind: str = "oto"  # oto | sweep | stray
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +251,7 @@ def _cycle(row: sqlite3.Row) -> CycleRow:
         working_price=_d(row["working_price"]), pending_price=_d(row["pending_price"]),
         quantity=_d(row["quantity"]), pay_amount=_d(row["pay_amount"]), intent_ms=row["intent_ms"],
         placed_ms=row["placed_ms"], closed_ms=row["closed_ms"], order_list_id=row["order_list_id"],
+        kind=row["kind"],
     )
 
 
@@ -403,11 +412,12 @@ class Store:
         return await self._call(lambda c: _transaction(c, lambda: run(c)))
 
     async def set_cycle_state(self, cycle_id: int, user: str, frm: str, to: str, reason: str, now_ms: int,
-                              *, closed: bool = False) -> None:
+                              *, closed: bool = False, cancelling: str | None = None) -> None:
         """The cycle's new state and its audit row, atomically."""
         await self._tx([
-            ("UPDATE cycles SET state=?, reason=?, closed_ms=COALESCE(closed_ms, ?) WHERE id=?",
-             (to, reason, now_ms if closed else None, cycle_id)),
+            ("UPDATE cycles SET state=?, reason=?, closed_ms=COALESCE(closed_ms, ?), "
+             "cancelling=COALESCE(?, cancelling) WHERE id=?",
+             (to, reason, now_ms if closed else None, cancelling, cycle_id)),
             self._audit_stmt(now_ms, user, cycle_id, "transition", frm, to, reason),
         ])
 
@@ -495,15 +505,15 @@ class Store:
         return await self._call(lambda c: _transaction(c, lambda: _apply_fill(c, fill)))
 
     async def close_cycle(self, cycle_id: int, user: str, day: str, frm: str, why: str, now_ms: int,
-                          next_reason: str) -> None:
-        """A finished cycle in one transaction: state `done` (from `frm`), counted for its day, and the
-        machine's done → idle, all in the audit trail."""
+                          next_reason: str, *, count: bool = True) -> None:
+        """A finished cycle in one transaction: state `done` (from `frm`), counted for its day (a dust sweep is
+        not a cycle: `count=False`), and the machine's done → idle, all in the audit trail."""
         await self._tx([
             ("UPDATE cycles SET state='done', reason=?, closed_ms=COALESCE(closed_ms, ?) WHERE id=?",
              (why, now_ms, cycle_id)),
             self._audit_stmt(now_ms, user, cycle_id, "transition", frm, "done", why),
-            ("INSERT INTO daily_volume(user, day, cycles) VALUES (?,?,1) "
-             "ON CONFLICT(user, day) DO UPDATE SET cycles=cycles+1", (user, day)),
+            ("INSERT INTO daily_volume(user, day, cycles) VALUES (?,?,?) "
+             "ON CONFLICT(user, day) DO UPDATE SET cycles=cycles+excluded.cycles", (user, day, int(count))),
             self._audit_stmt(now_ms, user, None, "transition", "done", "idle", next_reason),
         ])
 
@@ -522,6 +532,77 @@ class Store:
             rows = await self._query("SELECT * FROM fills WHERE user=? AND order_id=? ORDER BY id", (user, order_id))
         return [dict(r) for r in rows]
 
+    # ------------------------------------------------------------ sweeps, late adoptions, strays, inventory
+
+    async def create_sweep(self, *, user: str, day: str, symbol: str, base_asset: str, quote_asset: str,
+                           quantity: Decimal, price: Decimal, now_ms: int) -> int:
+        """A dust sweep: a cycle with no OTO whose unwind sells carry `quantity` of base held between cycles."""
+        ids = await self._tx([
+            ("INSERT INTO cycles(user, day, symbol, base_asset, quote_asset, state, working_price, pending_price,"
+             " quantity, pay_amount, intent_ms, kind) VALUES (?,?,?,?,?,'unwinding',?,?,?,'0',?,'sweep')",
+             (user, day, symbol, base_asset, quote_asset, fmt(price), fmt(price), fmt(quantity), now_ms)),
+        ])
+        await self._tx([self._audit_stmt(now_ms, user, ids[0], "transition", "idle", "unwinding",
+                                         f"sweeping {fmt(quantity)} {base_asset} of fee dust")])
+        return ids[0]
+
+    async def cycle_cancelling(self, cycle_id: int) -> str | None:
+        rows = await self._query("SELECT cancelling FROM cycles WHERE id=?", (cycle_id,))
+        return rows[0][0] if rows else None
+
+    async def settled_unplaced(self, user: str, symbol: str, since_ms: int) -> list[CycleRow]:
+        """OTO intents settled as never placed (newest first): a POST the exchange applied late may match one."""
+        rows = await self._query(
+            "SELECT c.* FROM cycles c JOIN orders o ON o.cycle_id=c.id AND o.role='working' "
+            "WHERE c.user=? AND c.symbol=? AND c.kind='oto' AND c.intent_ms>=? AND o.status='NOT_PLACED' "
+            "AND o.order_id IS NULL ORDER BY c.id DESC LIMIT 20", (user, symbol, since_ms))
+        return [_cycle(r) for r in rows]
+
+    async def adopt_late(self, cycle_id: int, user: str, working_id: str, pending_id: str, order_list_id: str,
+                         now_ms: int) -> None:
+        """An OTO the exchange applied after otobot had settled it as not placed becomes that cycle again."""
+        await self._tx([
+            ("UPDATE cycles SET state='pending', closed_ms=NULL, placed_ms=?, order_list_id=? WHERE id=?",
+             (now_ms, order_list_id, cycle_id)),
+            ("UPDATE orders SET order_id=?, status='NEW', updated_ms=? WHERE cycle_id=? AND role='working'",
+             (working_id, now_ms, cycle_id)),
+            ("UPDATE orders SET order_id=?, status='PENDING', updated_ms=? WHERE cycle_id=? AND role='pending'",
+             (pending_id, now_ms, cycle_id)),
+            self._audit_stmt(now_ms, user, cycle_id, "adopt", "idle", "pending",
+                             f"adopted OTO working {working_id} / pending {pending_id}, applied by the exchange "
+                             "after it was settled as not placed"),
+        ])
+
+    async def record_stray(self, *, user: str, day: str, symbol: str, base_asset: str, quote_asset: str,
+                           order_id: str, side: str, price: Decimal, quantity: Decimal, status: str,
+                           now_ms: int, reason: str) -> None:
+        """An order on the user's symbol that no intent explains: kept (as a `stray` cycle with one order) so its
+        fills are recorded like any other, never dropped; otobot never acts on it."""
+        ids = await self._tx([
+            ("INSERT INTO cycles(user, day, symbol, base_asset, quote_asset, state, reason, working_price,"
+             " pending_price, quantity, pay_amount, intent_ms, kind) VALUES (?,?,?,?,?,'stray',?,?,?,?,'0',?,'stray')",
+             (user, day, symbol, base_asset, quote_asset, reason, fmt(price), fmt(price), fmt(quantity), now_ms)),
+        ])
+        await self._tx([
+            ("INSERT OR IGNORE INTO orders(user, cycle_id, role, order_id, symbol, side, price, quantity, status,"
+             " intent_ms, updated_ms) VALUES (?,?,'stray',?,?,?,?,?,?,?,?)",
+             (user, ids[0], order_id, symbol, side, fmt(price), fmt(quantity), status, now_ms, now_ms)),
+            self._audit_stmt(now_ms, user, ids[0], "stray", None, None, reason),
+        ])
+
+    async def holdings(self, user: str) -> list[Holding]:
+        """Base held per symbol by otobot's own fills (bought less fees less sold), with the last fill price."""
+        rows = await self._query(
+            "SELECT c.symbol, c.base_asset, f.side, f.qty, f.commission, f.price "
+            "FROM fills f JOIN cycles c ON c.id=f.cycle_id WHERE f.user=? ORDER BY f.id", (user,))
+        held: dict[str, list[Any]] = {}
+        for r in rows:
+            h = held.setdefault(r[0], [r[1], Decimal(0), Decimal(0)])
+            qty, fee = _d(r[3]), _d(r[4])
+            h[1] += qty - fee if r[2] == "BUY" else -qty  # a BUY's fee is paid in base
+            h[2] = _d(r[5])
+        return [Holding(sym, base, qty, price) for sym, (base, qty, price) in held.items()]
+
     # ------------------------------------------------------------ reports (CLI reads these; daemon may be down)
 
     async def user_stats(self, user: str) -> UserStats:
@@ -538,7 +619,8 @@ class Store:
         return [dict(r) for r in await self._query("SELECT * FROM users ORDER BY name")]
 
     async def last_cycle(self, user: str) -> CycleRow | None:
-        rows = await self._query("SELECT * FROM cycles WHERE user=? ORDER BY id DESC LIMIT 1", (user,))
+        """The user's latest OTO cycle (sweeps and strays are not cycles of the strategy)."""
+        rows = await self._query("SELECT * FROM cycles WHERE user=? AND kind='oto' ORDER BY id DESC LIMIT 1", (user,))
         return _cycle(rows[0]) if rows else None
 
     async def orders_page(self, user: str, *, status: str | None = None, since_ms: int | None = None,
@@ -657,14 +739,12 @@ def _transaction(c: sqlite3.Connection, body: Callable[[], T]) -> T:
 
 def _migrate(c: sqlite3.Connection) -> None:
     c.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    row = c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-    version = int(row[0]) if row else 0
-    for i, script in enumerate(MIGRATIONS[version:], start=version + 1):
+    for i, script in enumerate(MIGRATIONS, start=1):
         def step(script: str = script, i: int = i) -> None:
-            # Read again under the write lock: another process (a CLI command, a test) opening the same new file
-            # may have run this step since; running it twice would fail on "table already exists".
-            done = c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            if done is not None and int(done[0]) >= i:
+            # The version is read inside the write lock: a CLI opening the file while the daemon migrates it
+            # waits, then finds the step done, instead of running it twice.
+            row = c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if (int(row[0]) if row else 0) >= i:
                 return
             for stmt in script.split(";"):
                 if stmt.strip():

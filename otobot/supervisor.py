@@ -18,14 +18,15 @@ from loguru import logger
 from transitions import Machine
 
 from otobot.audit_view import reload_record
-from otobot.bot import Bot, Clock, MetricsSink, Notify, SystemClock
 from otobot.confdiff import user_changes
 from otobot.config import ConfigError, GlobalConfig, UserConfig, UsersScan, load_global, scan_users
-from otobot.cycle import build_machine
 from otobot.exchange.credentials import Credentials
-from otobot.pricefeed import PriceFeeds
 from otobot.secrets import DecryptError, MasterKeyError
 from otobot.store import Store
+from otobot.trading.bot import Bot
+from otobot.trading.cycle import build_machine
+from otobot.trading.ports import Clock, MetricsSink, Notify, SystemClock
+from otobot.trading.pricefeed import PriceFeeds
 
 STOP_GRACE_S = 8.0  # systemd's TimeoutStopSec is 20 s; the issue asks for an exit within 10 s
 
@@ -301,15 +302,26 @@ class Supervisor:
                 delay = min(delay * 2, self.settings.reliability.bot_restart_backoff_max_s)
 
     async def _stop_user(self, name: str, why: str) -> None:
+        """Ask the bot to stop and wait for its own shutdown (which cancels an unfilled BUY on the exchange);
+        only a bot that has not finished within STOP_GRACE_S is cancelled."""
         slot = self.slots.pop(name, None)
         if slot is None or slot.task is None:
             return
         slot.stopping = True
-        logger.bind(user=name, cycle="-").info("Stopping bot: {}", why)
-        if slot.bot is not None and not slot.task.done():
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(STOP_GRACE_S):
-                    await slot.bot.stop()
+        log = logger.bind(user=name, cycle="-")
+        log.info("Stopping bot: {}", why)
+        try:
+            async with asyncio.timeout(STOP_GRACE_S):
+                if slot.bot is not None and not slot.task.done():
+                    # Races the task: a bot that dies meanwhile never answers the stop command.
+                    stop = asyncio.ensure_future(slot.bot.stop())
+                    await asyncio.wait({stop, slot.task}, return_when=asyncio.FIRST_COMPLETED)
+                    if not stop.done():
+                        stop.cancel()
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(slot.task)
+        except TimeoutError:
+            log.warning("Bot did not stop within {:.0f} s; cancelling it", STOP_GRACE_S)
         if not slot.task.done():
             slot.task.cancel()
         with contextlib.suppress(BaseException):
@@ -353,7 +365,7 @@ class Supervisor:
         for name, slot in self.slots.items():
             bot = slot.bot
             up = bot is not None and bot.stream_up
-            state = getattr(bot.cycle, "state", "starting") if bot else "not started"
+            state = bot.status()["state"] if bot is not None else "not started"
             users[name] = {"state": state, "user_stream": up,
                            "paused": bot.paused_reason if bot else None, "error": slot.error}
             ok = ok and (up or (bot is not None and bot.paused_reason is not None))

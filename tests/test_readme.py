@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from otobot.cycle import mermaid
+from otobot.trading.cycle import mermaid
 
 ROOT = Path(__file__).resolve().parents[1]
 

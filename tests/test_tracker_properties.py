@@ -9,10 +9,10 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from otobot.cycle import Cycle, attach, build_machine
 from otobot.exchange import protocol as p
 from otobot.exchange.models import ExecutionReport
-from otobot.tracker import CycleOrders, TrackedOrder, merge_status, next_trigger
+from otobot.trading.cycle import Cycle, attach, build_machine
+from otobot.trading.tracker import CycleOrders, TrackedOrder, merge_status, next_trigger
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "captures_user_stream.jsonl"
 EVENTS = [ExecutionReport.parse(f["data"]) for f in map(p.loads, FIX.read_text().splitlines()) if "data" in f]

@@ -2,9 +2,12 @@
 
 Python API (on `sim.faults`):
   delay_rest(seconds, path=None)            every REST answer (or one path's) waits that long
-  drop_response(path, count=1, when="after")  the next `count` requests to `path` lose their response:
+  drop_response(path, count=1, when="after", apply_after_s=0)  the next `count` requests to `path` lose their response:
                                             "after" = applied, then the connection is aborted (order placed,
-                                            answer lost); "before" = aborted without applying
+                                            answer lost); "before" = aborted without applying;
+                                            "late" (with apply_after_s=N) = aborted without a response and
+                                            applied N s later (a slow exchange: the POST lands after the
+                                            client gave up and settled it as never placed)
   http_error(status, count=1, path=None, retry_after=None)  answer 429 (with Retry-After) / 5xx instead
   duplicate_p, reorder_p, malformed_p       probabilities per user-stream event: sent twice; swapped with the
                                             next event; a truncated frame sent before the real one
@@ -15,7 +18,8 @@ Python API (on `sim.faults`):
 
 HTTP admin endpoints (JSON body; POST unless noted), under the simulator's base URL:
   POST /_sim/faults   {"rest_delay_s": 2, "rest_delay_path": null,
-                       "drop_response": {"path": "<bapi path>", "count": 1, "when": "after" | "before"},
+                       "drop_response": {"path": "<bapi path>", "count": 1, "when": "after" | "before" | "late",
+                                         "apply_after_s": 3},
                        "http_error": {"status": 429, "count": 3, "path": null, "retry_after": 1},
                        "duplicate_p": 0.1, "reorder_p": 0.1, "malformed_p": 0.05, "clear": true}
                       → {"ok": true, "injected": {...}}
@@ -48,6 +52,7 @@ class Drop:
     path: str
     count: int
     when: str = "after"  # after: the request is applied, then the connection dies without a response
+    apply_after_s: float = 0.0  # when="late": the request is applied this long after the connection died
 
 
 DropWs = Callable[[str, "str | None"], Awaitable[int]]
@@ -97,10 +102,12 @@ class Faults:
             return self.rest_delay_s
         return 0.0
 
-    def drop_response(self, path: str, count: int = 1, when: str = "after") -> None:
-        if when not in ("after", "before"):
-            raise ValueError(f"when must be 'after' or 'before', not {when!r}")
-        self.drops.append(Drop(path, count, when))
+    def drop_response(self, path: str, count: int = 1, when: str = "after", apply_after_s: float = 0.0) -> None:
+        if when not in ("after", "before", "late"):
+            raise ValueError(f"when must be 'after', 'before' or 'late', not {when!r}")
+        if apply_after_s < 0 or (apply_after_s and when != "late"):
+            raise ValueError("apply_after_s is a non-negative delay and only goes with when='late'")
+        self.drops.append(Drop(path, count, when, apply_after_s))
 
     def http_error(self, status: int, count: int = 1, path: str | None = None,
                    retry_after: float | None = None) -> None:

@@ -100,6 +100,7 @@ class Simulator:
         self._conns: set[_Conn] = set()
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._late: set[asyncio.Task[None]] = set()  # requests a "late" drop applies after the client gave up
         self.port = 0
         self._pairs_lower = {pair.lower(): pair for pair in self.exchange.symbols}
         self.requests: dict[str, int] = {}  # path → count: tests assert "exactly one order POST"
@@ -171,9 +172,9 @@ class Simulator:
                        asyncio.create_task(self._book_loop())]
 
     async def stop(self) -> None:
-        for t in self._tasks:
+        for t in (*self._tasks, *self._late):
             t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *self._late, return_exceptions=True)
         for conn in list(self._conns):
             with contextlib.suppress(Exception):
                 await conn.ws.close()
@@ -232,11 +233,24 @@ class Simulator:
         if drop is not None and drop.when == "before":
             _abort(request)
             return web.Response(status=500)
+        if drop is not None and drop.when == "late":
+            # The client sees a dead connection at once; the exchange applies the request later (the body was
+            # read above, so the handler can run after the transport is gone).
+            _abort(request)
+            task = asyncio.create_task(self._apply_late(request, handler, drop.apply_after_s))
+            self._late.add(task)
+            task.add_done_callback(self._late.discard)
+            return web.Response(status=500)
         response = await handler(request)
         if drop is not None:
             # Applied, then the connection dies: the client cannot know the order exists.
             _abort(request)
         return response
+
+    @staticmethod
+    async def _apply_late(request: web.Request, handler: Handler, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        await handler(request)
 
     def _private(self, handler: Callable[[web.Request, Account], Awaitable[web.Response]]) -> Handler:
         async def wrapped(request: web.Request) -> web.StreamResponse:
@@ -581,7 +595,8 @@ class Simulator:
             f.rest_delay_path = body["rest_delay_path"]
         if "drop_response" in body:
             d = body["drop_response"]
-            f.drop_response(d["path"], int(d.get("count", 1)), d.get("when", "after"))
+            f.drop_response(d["path"], int(d.get("count", 1)), d.get("when", "after"),
+                            float(d.get("apply_after_s", 0)))
         if "http_error" in body:
             e = body["http_error"]
             retry = e.get("retry_after")

@@ -9,8 +9,8 @@ from enum import Enum
 from otobot.exchange.book import Level
 from otobot.exchange.filters import FEE_RATE, FilterError, OtoOrder, build_oto, ceil_to, floor_to, fmt, pending_quantity
 from otobot.exchange.models import SymbolFilters
-from otobot.strategy import Quote
 from otobot.trading.book import LocalBook, cover_level, cumulative
+from otobot.trading.strategy import Quote
 
 
 class Why(Enum):

@@ -153,3 +153,26 @@ async def test_expire_listen_key_from_admin(http: aiohttp.ClientSession, alice: 
     await admin(http, quiet, "/_sim/expire_listen_key", {"user": "alice"})
     await asyncio.wait_for(us.closed.wait(), 5)
     assert json.loads(us.raw[-1])["data"]["e"] == "listenKeyExpired"
+
+
+async def test_late_apply_lands_after_the_client_gave_up(alice: Api, quiet: Simulator) -> None:
+    quiet.faults.drop_response(p.PLACE_OTO, count=1, when="late", apply_after_s=0.5)
+    began = time.monotonic()
+    with pytest.raises(aiohttp.ClientError):
+        await alice.oto("40", "0.5", "60")
+    assert time.monotonic() - began < 0.5  # the client learns nothing and gives up at once
+    assert quiet.exchange.orders("alice") == []  # ... and at that moment the exchange has nothing
+    await poll(lambda: len(quiet.exchange.open_orders("alice")) == 2, 5, "the late apply")
+    assert time.monotonic() - began >= 0.5
+    assert [(o.side, o.status) for o in quiet.exchange.open_orders("alice")] == [("BUY", "NEW"), ("SELL", "PENDING")]
+    assert quiet.requests[p.PLACE_OTO] == 1 and quiet.faults.injected["drop_late"] == 1
+
+
+async def test_late_apply_over_the_admin_endpoint(http: aiohttp.ClientSession, alice: Api, quiet: Simulator) -> None:
+    await admin(http, quiet, "/_sim/faults", {"drop_response": {"path": p.PLACE_ORDER, "when": "late",
+                                                                 "apply_after_s": 0.3}})
+    with pytest.raises(aiohttp.ClientError):
+        await alice.limit("BUY", "40", "0.5")
+    await poll(lambda: len(quiet.exchange.orders("alice")) == 1, 5, "the late limit order")
+    with pytest.raises(ValueError, match="only goes with when='late'"):
+        quiet.faults.drop_response(p.PLACE_ORDER, when="after", apply_after_s=1)

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from otobot.exchange.book import DepthSnapshot, DepthUpdate
 from otobot.exchange.filters import floor_to, pending_quantity
 from otobot.exchange.models import SymbolFilters
-from otobot.strategy import Quote
 from otobot.trading.book import LocalBook, cumulative
 from otobot.trading.pricing_book import NoQuote, Why, book_oto, book_quote, unwind_sell_price
+from otobot.trading.strategy import Quote
 
 D = Decimal
 NOW = 100.0

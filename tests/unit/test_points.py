@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from otobot.points import target_volume, utc_day, volume_for_points, volume_points
+from otobot.trading.daybook import target_volume, utc_day, volume_for_points, volume_points
 
 D = Decimal
 QUANTUM = D("0.00000001")

@@ -74,19 +74,20 @@ def raw(path: Path, sql: str, args: tuple[object, ...] = ()) -> list[tuple[objec
 # ------------------------------------------------------------------ schema and file
 
 
-async def test_opening_migrates_to_the_last_version_and_reopening_changes_nothing(tmp_path: Path) -> None:
+async def test_opening_migrates_to_the_latest_schema_and_reopening_changes_nothing(tmp_path: Path) -> None:
     path = tmp_path / "otobot.db"
+    latest = len(MIGRATIONS)
     s = await Store.open(path)
-    assert await s.schema_version() == len(MIGRATIONS)
+    assert await s.schema_version() == latest
     await placed_cycle(s)
     await s.close()
     s = await Store.open(path)
     try:
-        assert await s.schema_version() == len(MIGRATIONS)
+        assert await s.schema_version() == latest
         assert (await s.last_cycle("alice")) is not None
     finally:
         await s.close()
-    assert raw(path, "SELECT value FROM meta WHERE key='schema_version'") == [(str(len(MIGRATIONS)),)]
+    assert raw(path, "SELECT value FROM meta WHERE key='schema_version'") == [(str(latest),)]
     tables = {r[0] for r in raw(path, "SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"users", "credentials", "cycles", "orders", "fills", "daily_volume", "tokens", "symbols", "audit",
             "meta"} <= tables

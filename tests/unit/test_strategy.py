@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from otobot.config import PricingConfig
 from otobot.exchange.filters import FilterError, floor_to, pending_quantity
 from otobot.exchange.models import SymbolFilters
-from otobot.strategy import oto_order, quote, unwind_price
+from otobot.trading.strategy import oto_order, quote, unwind_price
 
 D = Decimal
 ALPHA_971 = SymbolFilters(symbol="ALPHA_971USDT", base_asset="ALPHA_971", quote_asset="USDT", status="TRADING",

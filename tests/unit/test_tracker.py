@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from transitions import MachineError
 
-from otobot.cycle import TRANSITIONS, Cycle, attach, build_machine
 from otobot.exchange import protocol
 from otobot.exchange.models import ExecutionReport
-from otobot.tracker import CycleOrders, TrackedOrder, merge_status, next_trigger
+from otobot.trading.cycle import TRANSITIONS, Cycle, attach, build_machine
+from otobot.trading.tracker import CycleOrders, TrackedOrder, merge_status, next_trigger
 
 D = Decimal
 

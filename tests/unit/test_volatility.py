@@ -7,7 +7,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from otobot.volatility import PriceWindow, move_pct
+from otobot.trading.volatility import PriceWindow, move_pct
 
 D = Decimal
 

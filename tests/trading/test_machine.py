@@ -5,18 +5,20 @@ from __future__ import annotations
 import pytest
 from transitions import MachineError
 
-from otobot.cycle import (
+from otobot.trading.cycle import (
     LIVE_STATES,
     PLACE_GUARDS,
-    STATES,
     TRANSITIONS,
     Cycle,
     PlaceFacts,
+    State,
     attach,
     build_machine,
     detach,
     mermaid,
 )
+
+STATES = tuple(State)
 
 
 def ready() -> PlaceFacts:
@@ -108,7 +110,7 @@ def test_the_machine_has_no_auto_transitions() -> None:
 
 def test_every_transition_in_the_table_works_from_each_of_its_sources() -> None:
     for trigger, sources, dest in TRANSITIONS:
-        for src in [sources] if isinstance(sources, str) else sources:
+        for src in sources if isinstance(sources, list) else [sources]:
             c = cycle_in(src)
             assert c.trigger(trigger, reason="test"), (trigger, src)
             assert c.state == dest
@@ -185,7 +187,7 @@ def test_mermaid_contains_every_transition_of_the_table() -> None:
     assert lines[0] == "stateDiagram-v2" and "    [*] --> idle" in lines
     expected = 0
     for trigger, sources, dest in TRANSITIONS:
-        for src in [sources] if isinstance(sources, str) else sources:
+        for src in sources if isinstance(sources, list) else [sources]:
             label = "place [guards]" if trigger == "place" else trigger
             assert f"    {src} --> {dest}: {label}" in lines
             expected += 1

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from otobot.config import PricingConfig
-from otobot.exchange.filters import OtoOrder, build_oto, floor_to
-from otobot.exchange.models import SymbolFilters
+from otobot.exchange.filters import FEE_RATE, OtoOrder, build_oto, ceil_to, floor_to, round_price
+from otobot.exchange.models import BUY, SELL, SymbolFilters
 
 HUNDRED = Decimal(100)
 
@@ -49,3 +49,19 @@ def oto_order(last_price: Decimal, pricing: PricingConfig, quote_amount: Decimal
 def unwind_price(last_price: Decimal, rung_pct: Decimal) -> Decimal:
     """A plain LIMIT sell price `rung_pct` % below the last trade (rounded later by the filters)."""
     return last_price * (1 - rung_pct / HUNDRED)
+
+
+def day_end_amount(remaining: Decimal, per_cycle: Decimal, last_price: Decimal, pricing: PricingConfig,
+                   f: SymbolFilters) -> Decimal:
+    """The quote for the next BUY when less than `per_cycle` is left to reach today's target: enough to buy
+    `remaining` at the last trade (the BUY fills there, below its limit), never more than `per_cycle`, never
+    less than the smallest OTO the filters accept (both legs: the pending one sells the fee-reduced quantity)."""
+    if remaining >= per_cycle:
+        return per_cycle
+    q = quote(last_price, pricing, f.tick_size)
+    wp = round_price(q.working_price, BUY, f.tick_size)
+    pp = round_price(q.pending_price, SELL, f.tick_size)
+    need = ceil_to(remaining / last_price, f.step_size)
+    # The pending leg carries the quantity less the fee, floored: one step of margin on top of that.
+    smallest = ceil_to(max(f.min_qty, f.min_notional / pp) / (1 - FEE_RATE), f.step_size) + f.step_size
+    return min(per_cycle, max(need, smallest) * wp)

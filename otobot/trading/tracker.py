@@ -61,6 +61,7 @@ class CycleOrders:
     working: TrackedOrder | None = None
     pending: TrackedOrder | None = None
     unwinds: list[TrackedOrder] = field(default_factory=list)
+    base_in: Decimal = Decimal(0)  # base the cycle started with (a dust sweep's quantity): it sells it too
 
     def all(self) -> list[TrackedOrder]:
         return [o for o in (self.working, self.pending, *self.unwinds) if o is not None]
@@ -82,9 +83,9 @@ class CycleOrders:
         """Base received by the working BUY: its fills less the buy fee (charged in base)."""
         w = self.working
         if w is None or w.cum_qty == 0:
-            return Decimal(0)
+            return self.base_in
         fee = w.fee if w.fee > 0 and w.fee_asset not in ("", "USDT", "USDC") else w.cum_qty * FEE_RATE
-        return w.cum_qty - fee
+        return self.base_in + w.cum_qty - fee
 
     def base_sold(self) -> Decimal:
         sold = self.pending.cum_qty if self.pending else Decimal(0)
@@ -95,18 +96,36 @@ class CycleOrders:
         return max(floor_to(self.base_bought() - self.base_sold(), step), Decimal(0))
 
 
+def buy_done(orders: CycleOrders) -> bool:
+    """Whether the working BUY is fully filled. The one place this is computed: a pending SELL seen NEW or
+    FILLED proves it even when the BUY's own event is late (reordered) or was missed during an outage."""
+    w, p = orders.working, orders.pending
+    return w is not None and (w.status == FILLED or (p is not None and p.status in (NEW, PARTIALLY_FILLED, FILLED)))
+
+
+def unwind_rung(orders: CycleOrders) -> int:
+    """The ladder rung the next unwind SELL takes: one per SELL that reached the book (a request the exchange
+    never applied, or refused with 429, takes the same rung again)."""
+    return sum(1 for u in orders.unwinds if u.status != "NOT_PLACED")
+
+
 def next_trigger(state: str, orders: CycleOrders, cancelling: str | None) -> str | None:
     """The transition the facts call for in `state`, or None. Pure, so every event order is testable.
 
     Works from facts, not from the last event: a pending SELL seen NEW or FILLED proves the working BUY
     filled even when its own event is late (reordered) or was missed during an outage.
     """
+    if state == "unwinding":
+        u = orders.unwind
+        if u is not None and u.status == FILLED:
+            return "unwound"
+        return None
     w, p = orders.working, orders.pending
     if w is None or p is None:
         return None
-    buy_done = w.status == FILLED or p.status in (NEW, PARTIALLY_FILLED, FILLED)
+    bought = buy_done(orders)
     if state in ("pending", "partially_filled"):
-        if buy_done:
+        if bought:
             return "buy_filled"
         if w.final:
             return "cancelled"
@@ -122,14 +141,9 @@ def next_trigger(state: str, orders: CycleOrders, cancelling: str | None) -> str
     if state == "cancelling":
         if p.status == FILLED:
             return "sell_filled"
-        if cancelling == "working" and buy_done and p.live:
+        if cancelling == "working" and bought and p.live:
             return "buy_filled"  # the BUY filled before our cancel reached it: sell as planned
         if all(o.final for o in (w, p)):
             return "cancelled"
-        return None
-    if state == "unwinding":
-        u = orders.unwind
-        if u is not None and u.status == FILLED:
-            return "unwound"
         return None
     return None

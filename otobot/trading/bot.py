@@ -1,0 +1,494 @@
+"""One user's driver: inbox (events, timers, commands) → facts → cycle.decide → the desk's requests → transitions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+from loguru import logger
+from transitions import Machine
+
+from otobot.config import GlobalConfig, UserConfig
+from otobot.exchange.credentials import Credentials
+from otobot.exchange.errors import AuthExpired, ExchangeError, RateLimited, RiskChallenge
+from otobot.exchange.filters import fmt
+from otobot.exchange.models import AggTrade, AssetBalance, ExecutionReport, SymbolFilters, Token
+from otobot.exchange.ratelimit import RateLimiter
+from otobot.exchange.rest import AlphaRest
+from otobot.exchange.streams import MarketStream, UserStream
+from otobot.store import CycleRow, Store
+from otobot.trading import actions, cycle, follow, inbox, pauses, startup
+from otobot.trading.cycle import LIVE_STATES, Cycle, Facts, State, Timers, decide, detach
+from otobot.trading.daybook import DayBook
+from otobot.trading.desk import Desk
+from otobot.trading.pauses import Pause
+from otobot.trading.ports import Clock, MetricsSink, Notify, SystemClock
+from otobot.trading.pricefeed import PriceFeeds
+from otobot.trading.tracker import CycleOrders
+from otobot.trading.volatility import PriceWindow
+
+RESYNC_BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # a reconcile that failed after subscribe is tried again
+
+
+class Bot:
+    """The trading loop of one user. Everything that changes state runs in the single driver task."""
+
+    def __init__(self, user: UserConfig, settings: GlobalConfig, store: Store, credentials: Credentials,
+                 machine: Machine, *, clock: Clock | None = None, notify: Notify | None = None,
+                 metrics: MetricsSink | None = None, price_feeds: PriceFeeds | None = None) -> None:
+        self.cfg = user
+        self.name = user.name
+        self.settings = settings
+        self.rel = settings.reliability
+        self.store = store
+        self.credentials = credentials
+        self.machine = machine
+        self.clock: Clock = clock or SystemClock()
+        self.notify = notify
+        self.metrics = metrics
+        self.price_feeds = price_feeds
+        self.log = logger.bind(user=user.name, cycle="-")
+        self.cycle = Cycle(on_change=self._on_transition)
+        self._changes: list[tuple[str, str, str]] = []
+        self.orders = CycleOrders()
+        self.cycle_row: CycleRow | None = None
+        self.inbox: asyncio.Queue[inbox.Msg] = asyncio.Queue()
+        self.paused_reason: str | None = None
+        self.book = DayBook()
+        self.token: Token | None = None
+        self.filters: SymbolFilters | None = None
+        self.symbol = ""
+        self.last_trade: AggTrade | None = None
+        self.last_trade_at: float | None = None
+        self.window = PriceWindow(user.volatility_window_s)
+        self.stream_up = False  # user stream subscribed AND reconciled
+        self.connected = False  # user stream subscribed (a reconcile may still be owed)
+        self.down_since: float | None = self.clock.monotonic()
+        self.market: MarketStream | None = None
+        self.user_stream: UserStream | None = None
+        self.rest: AlphaRest | None = None
+        self.desk: Desk | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._market_task: asyncio.Task[None] | None = None
+        self._deadline: float | None = None  # the current state's timer (monotonic)
+        self._poll_at = 0.0
+        self._retry_at: float | None = None  # wake-up after a transient exchange error
+        self._resync_at: float | None = None
+        self._resyncs = 0
+        self._cancelling: str | None = None  # which leg a cancelling cycle cancels (stored with the cycle)
+        self._fills_confirmed = True
+        self._next_cfg: UserConfig | None = None
+        self._waiting: str | None = None  # the place guard that said no, logged once when it starts and ends
+        self._dust = Decimal(0)  # base otobot's fills say is held between cycles on the current symbol
+        self._sweep_after = 0.0  # no dust sweep before this (monotonic): the last one could sell nothing
+        self._quote_free: Decimal | None = None
+        self._balance_at = -1e9
+        self._wallet: AssetBalance | None = None  # the last get-wallet-asset reply: says where money sits
+        self._fill_received: float | None = None  # when the frame that completed the last cycle was read
+        self._planned_wait = 0.0  # the deliberate pause between that fill and the next OTO
+        self._done_from: tuple[str, str] | None = None  # the transition into `done`, persisted by _close_cycle
+        self.latencies: deque[float] = deque(maxlen=100_000)  # fill frame read → next request written (s)
+        self.cycles_completed = 0
+        self._late_cycle: int | None = None  # an adopted late OTO waiting for the cycle in flight to end
+        self._stray_live: set[str] = set()  # legs of OTOs no intent explains, still live: no new OTO meanwhile
+        self._creds_changed = asyncio.Event()
+        self._stopping = False
+        self._stop_done: asyncio.Future[Any] | None = None
+        self._switch_market = False  # the next ApplyConfig resolves the configured token again
+        self._attached = False  # the machine drives self.cycle (after _restore): status shows "starting" before
+
+    # ================================================================== lifecycle
+
+    async def run(self) -> None:
+        """Trade until stopped; raises only on an unexpected error (the supervisor restarts the bot)."""
+        timeout = aiohttp.ClientTimeout(total=self.rel.rest_timeout_s)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            self._session = session
+            self.rest = AlphaRest(session, self.settings.exchange.rest_url, self.credentials,
+                                  limiter=RateLimiter(self.rel.requests_per_second, self.rel.request_burst),
+                                  timeout_s=self.rel.rest_timeout_s, retries=self.rel.rest_retries,
+                                  logger=self.log, on_latency=self._rest_latency if self.metrics else None)
+            self.desk = Desk(self.name, self.store, self.rest, self.clock, self._count_fill, self.log)
+            await self.store.ensure_user(self.name, self.clock.time_ms())
+            await startup.restore(self)
+            try:
+                await startup.bootstrap(self)
+            except startup.BotProblem as exc:
+                await self._pause(exc.reason, str(exc))
+            except (AuthExpired, RiskChallenge) as exc:
+                await self._pause_for(exc)
+            tasks: list[asyncio.Task[None]] = []
+            if self.filters is not None:
+                self.user_stream = UserStream(session, self.settings.exchange.user_ws_url, self.rest,
+                                              on_event=self._on_event, on_synced=self._on_synced,
+                                              on_down=self._on_down, renew_every_s=self.rel.listen_key_renew_s,
+                                              ping_interval_s=self.rel.ws_ping_interval_s,
+                                              backoff_max_s=self.rel.ws_backoff_max_s, logger=self.log)
+                tasks = [asyncio.create_task(self._guard(self._user_stream_loop), name=f"{self.name}-user")]
+                self._watch_market()
+            try:
+                await self._drive()
+            finally:
+                self._unwatch_market()
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                detach(self.machine, self.cycle)
+
+    def _watch_market(self) -> None:
+        """Follow the current symbol's trades (a token change moves this at a cycle boundary)."""
+        if self.price_feeds is not None:
+            self.market = self.price_feeds.subscribe(self.symbol, self._on_trade)
+            return
+        assert self._session is not None
+        self.market = MarketStream(self._session, self.settings.exchange.market_ws_url, self.symbol, self._on_trade,
+                                   ping_interval_s=self.rel.ws_ping_interval_s,
+                                   stale_after_s=self.rel.market_stale_after_s,
+                                   backoff_max_s=self.rel.ws_backoff_max_s, logger=self.log)
+        self._market_task = asyncio.create_task(self._guard(self.market.run), name=f"{self.name}-market")
+
+    def _unwatch_market(self) -> None:
+        if self.price_feeds is not None and self.symbol:
+            self.price_feeds.unsubscribe(self.symbol, self._on_trade)
+        if self._market_task is not None:
+            self._market_task.cancel()  # awaited by nobody on purpose: it only reads a socket
+            self._market_task = None
+        self.last_trade = self.last_trade_at = None
+        self.window = PriceWindow(self.cfg.volatility_window_s)
+
+    async def stop(self) -> None:
+        """Graceful stop: no new cycle; a working BUY not yet filled is cancelled; the rest waits on the book.
+        Returns once the bot has done so (the caller awaits the bot's task next, never cancels it first)."""
+        await self._command("stop", None)
+
+    async def pause(self, reason: str = Pause.operator) -> dict[str, Any]:
+        result: dict[str, Any] = await self._command("pause", reason)
+        return result
+
+    async def resume(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self._command("resume", None)
+        return result
+
+    def set_credentials(self, credentials: Credentials) -> None:
+        self.credentials = credentials
+        if self.rest is not None:
+            self.rest.credentials = credentials
+        self._creds_changed.set()
+
+    def update_config(self, cfg: UserConfig) -> None:
+        """A reloaded file: applied at the next cycle boundary (never in the middle of an OTO)."""
+        self._next_cfg = cfg
+        self.inbox.put_nowait(inbox.Wake())
+
+    async def _command(self, name: str, arg: Any) -> Any:
+        cmd = inbox.Command(name, arg)
+        await self.inbox.put(cmd)
+        return await cmd.done
+
+    async def _guard(self, run: Callable[[], Awaitable[None]]) -> None:
+        """Run a stream task; an unexpected error reaches the driver so the whole bot restarts cleanly."""
+        try:
+            await run()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            await self.inbox.put(inbox.Crashed(exc))
+
+    async def _user_stream_loop(self) -> None:
+        assert self.user_stream is not None
+        while True:
+            try:
+                await self.user_stream.run()
+                return
+            except (AuthExpired, RiskChallenge) as exc:
+                await self.inbox.put(inbox.AuthLost(exc))
+                # No retry loop against dead cookies: wait for new credentials (ctl resume / reload).
+                await self._creds_changed.wait()
+                self._creds_changed.clear()
+
+    # ================================================================== stream callbacks
+
+    def _on_trade(self, trade: AggTrade) -> None:
+        now = self.clock.monotonic()
+        self.last_trade = trade
+        self.last_trade_at = now
+        self.window.add(now, trade.price)
+
+    async def _on_event(self, report: ExecutionReport) -> None:
+        received = getattr(self.user_stream, "last_receive_monotonic", None) or self.clock.monotonic()
+        self.inbox.put_nowait(inbox.Exec(report, received))
+
+    async def _on_synced(self) -> None:
+        # The stream buffers events until this returns: reconciliation sees REST first, then the replay.
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.inbox.put_nowait(inbox.Synced(fut))
+        await fut
+
+    async def _on_down(self) -> None:
+        self.inbox.put_nowait(inbox.Down())
+
+    # ================================================================== the driver
+
+    async def _drive(self) -> None:
+        while True:
+            if self._stopping:
+                await startup.shutdown(self)
+                return
+            await self._guarded(self._advance())
+            wake = self._next_wake()
+            try:
+                if wake is None:
+                    msg = await self.inbox.get()
+                else:
+                    async with asyncio.timeout(max(0.0, wake - self.clock.monotonic())):
+                        msg = await self.inbox.get()
+            except TimeoutError:
+                continue
+            await self._guarded(self._handle(msg))
+            while not self.inbox.empty() and not self._stopping:
+                await self._guarded(self._handle(self.inbox.get_nowait()))
+
+    async def _guarded(self, step: Awaitable[None]) -> None:
+        """A REST failure mid-step is a reason to look again shortly, not to crash: state lives in SQLite and
+        on the exchange, and the next step starts by reading them. Session problems pause the user."""
+        try:
+            await step
+        except (AuthExpired, RiskChallenge) as exc:
+            await self._pause_for(exc)
+        except ExchangeError as exc:
+            retry = exc.retry_after if isinstance(exc, RateLimited) and exc.retry_after else 1.0
+            self.log.warning("Exchange error in state {} ({}); trying again in {:.1f} s", self.cycle.state, exc, retry)
+            self._retry_at = self.clock.monotonic() + retry  # a wake-up only: the state's own timer is kept
+
+    def _next_wake(self) -> float | None:
+        wakes = [w for w in (self._deadline, self._retry_at, self._resync_at) if w is not None]
+        if not self.stream_up and self.cycle.state in LIVE_STATES:
+            wakes.append(self._poll_at)
+        if self.down_since is not None and self.paused_reason is None:
+            wakes.append(self.down_since + self.rel.disconnect_grace_s)
+        if self.cycle.state in (State.finished, State.idle):
+            wakes.append(self.clock.monotonic() + 30.0)  # day rollover and reloads are noticed within 30 s
+        return min(wakes) if wakes else None
+
+    async def _handle(self, msg: inbox.Msg) -> None:
+        if isinstance(msg, inbox.Exec):
+            await follow.on_report(self, msg.report, msg.received)
+        elif isinstance(msg, inbox.Synced):
+            self.connected = True
+            self.down_since = None  # subscribed: a failed reconcile below is retried, never "disconnected"
+            try:
+                await self._resync("user stream (re)subscribed")
+            finally:
+                if not msg.done.done():
+                    msg.done.set_result(None)
+        elif isinstance(msg, inbox.Down):
+            if self.stream_up:
+                self.log.warning("User-data stream lost; placing nothing new, following the cycle over REST")
+            self.stream_up = self.connected = False
+            self._resync_at = None
+            self.down_since = self.down_since or self.clock.monotonic()
+            self._poll_at = self.clock.monotonic()
+            self._metric("inc", "ws_reconnects_total", 1.0, stream="user")
+        elif isinstance(msg, inbox.AuthLost):
+            self.stream_up = self.connected = False
+            await self._pause_for(msg.error)
+        elif isinstance(msg, inbox.Command):
+            await self._run_command(msg)
+        elif isinstance(msg, inbox.Crashed):
+            raise msg.error
+
+    async def _resync(self, why: str) -> None:
+        """Reconcile after a (re)subscribe; on failure try again with backoff while the stream stays up."""
+        try:
+            await follow.reconcile(self, why)
+        except (AuthExpired, RiskChallenge):
+            raise
+        except ExchangeError as exc:
+            delay = RESYNC_BACKOFF_S[min(self._resyncs, len(RESYNC_BACKOFF_S) - 1)]
+            self._resyncs += 1
+            self._resync_at = self.clock.monotonic() + delay
+            self.log.warning("Reconciliation failed ({}); nothing is placed until it succeeds, retrying in {:.1f} s",
+                             exc, delay)
+            return
+        self._resyncs, self._resync_at = 0, None
+        self.stream_up = True
+        if self.paused_reason == Pause.disconnected and self.rel.resume_after_reconnect:
+            await self._resume("reconnected and reconciled")
+
+    async def _run_command(self, cmd: inbox.Command) -> None:
+        try:
+            if cmd.name == "stop":
+                self._stopping = True
+                self._stop_done = cmd.done
+                return  # answered by _shutdown, once the unfilled BUY is really cancelled
+            if cmd.name == "pause":
+                await self._pause(str(cmd.arg or Pause.operator), "paused by the operator")
+            elif cmd.name == "resume":
+                await self._resume("resumed by the operator")
+            else:
+                raise ValueError(f"unknown command {cmd.name!r}")
+            if not cmd.done.done():
+                cmd.done.set_result(self.status())
+        except Exception as exc:
+            if not cmd.done.done():
+                cmd.done.set_exception(exc)
+
+    async def _advance(self) -> None:
+        """Do what the current state, the facts and the clock call for. Called after every message and timer."""
+        now = self.clock.monotonic()
+        if self._retry_at is not None and now >= self._retry_at:
+            self._retry_at = None
+        if self._resync_at is not None and now >= self._resync_at and self.connected:
+            self._resync_at = None
+            await self._resync("retrying the reconciliation")
+        if not self.stream_up and self.cycle.state in LIVE_STATES and now >= self._poll_at \
+                and self.cycle_row is not None and self.desk is not None:
+            self._poll_at = now + self.rel.rest_poll_s
+            with contextlib.suppress(ExchangeError):
+                await self.desk.refresh(self.cycle_row, self.orders, "user stream down: following the cycle")
+        if (self.down_since is not None and self.paused_reason is None
+                and now - self.down_since >= self.rel.disconnect_grace_s):
+            await self._pause(Pause.disconnected, f"user-data stream down for {now - self.down_since:.0f} s "
+                              f"(grace {self.rel.disconnect_grace_s:.0f} s)")
+        # One decision may lead straight into a state that acts at once (cancelled → done → idle → place);
+        # the same actions again in the same state and timer mean nothing moved: wait for news.
+        last: tuple[Any, ...] | None = None
+        for _ in range(12):
+            todo = decide(self.cycle.state, self._facts(), self.clock.monotonic())
+            key = (self.cycle.state, self._deadline, len(self.orders.unwinds), tuple(todo))
+            if not todo or key == last:
+                break
+            last = key
+            for action in todo:
+                await actions.act(self, action)
+
+    def _facts(self) -> Facts:
+        state = self.cycle.state
+        new_day = state in (State.idle, State.finished) and self.book.roll(self.clock.time_ms())
+        if new_day:
+            self.log.info("A new UTC day {}: target {} {}", self.book.day, fmt(self.book.target), self.cfg.quote)
+        leftover, sellable = Decimal(0), False
+        if self.filters is not None and state in (State.cancelled, State.unwinding):
+            leftover = self.orders.leftover(self.filters.step_size)
+            sellable = actions.sellable_now(self, leftover)
+        return Facts(
+            deadline=self._deadline, orders=self.orders, cancelling=self._cancelling,
+            paused_reason=self.paused_reason, config_pending=self._next_cfg is not None,
+            target_reached=self.book.reached, new_day=new_day, can_trade=self.filters is not None,
+            dust=actions.sweepable(self) if state is State.idle else Decimal(0), leftover=leftover,
+            leftover_sellable=sellable, fills_confirmed=self._fills_confirmed,
+            rungs=len(self.cfg.unwind.ladder_pct), unwind_blocked=self.paused_reason == Pause.unwind_failed,
+            late_cycle=self._late_cycle is not None,
+            buy_s=self.cfg.buy_timeout_s, sell_s=self.cfg.sell_timeout_s)
+
+    # ================================================================== transitions
+
+    def _on_transition(self, frm: str, to: str, reason: str) -> None:
+        self._changes.append((frm, to, reason))
+
+    async def _fire(self, trigger: str, reason: str, *, persist: bool = True) -> bool:
+        ok = bool(self.cycle.trigger(trigger, reason=reason))
+        now_ms = self.clock.time_ms()
+        for frm, to, why in self._changes:
+            cid = self.cycle_row.id if self.cycle_row else None
+            self.log.bind(cycle=cid or "-").debug("{} → {}: {}", frm, to, why)
+            self._entered(State(to))
+            if not persist:
+                continue
+            if to == State.done and self.cycle_row is not None:
+                self._done_from = (frm, why)  # written with the cycle's close, one transaction (hot path)
+                continue
+            if self.cycle_row is not None and frm != State.done:
+                await self.store.set_cycle_state(self.cycle_row.id, self.name, frm, to, why, now_ms,
+                                                 closed=to in (State.done, State.idle), cancelling=self._cancelling)
+            else:
+                await self.store.audit(now_ms, self.name, "transition", why, frm=frm, to=to)
+        self._changes.clear()
+        return ok
+
+    def _entered(self, state: State, *, restored: bool = False) -> None:
+        now = self.clock.monotonic()
+        deadline = cycle.timer(state, self._timers(), now, restored=restored)
+        if deadline != cycle.KEEP:
+            self._deadline = deadline
+        if state is State.reconciling:
+            assert self.desk is not None
+            self.desk.misses = self.desk.pending_misses = 0
+        if state is State.finished:
+            self._notify("target_reached", f"today's target reached: {fmt(self.book.volume)} {self.cfg.quote} "
+                         f"bought (target {fmt(self.book.target)})")
+            self.log.info("Today's target is reached: {}", self.book.progress())
+
+    def _timers(self) -> Timers:
+        return Timers(buy_s=self.cfg.buy_timeout_s, sell_s=self.cfg.sell_timeout_s, settle_s=self.rel.unknown_settle_s,
+                      rung_s=self.cfg.unwind.rung_timeout_s, between_s=self.cfg.pause_between_cycles_s)
+
+    # ================================================================== pausing, bookkeeping
+
+    async def _pause_for(self, exc: ExchangeError) -> None:
+        reason = pauses.for_error(exc) or Pause.auth_expired
+        await self._pause(reason, pauses.help_text(reason, self.name, detail=str(exc)))
+
+    async def _pause(self, reason: str, detail: str) -> None:
+        first = self.paused_reason != reason
+        self.paused_reason = reason
+        if first:
+            self.log.warning("Paused ({}): {}", reason, detail)
+            await self.store.set_pause(self.name, reason, self.clock.time_ms())
+            kind = reason if reason in pauses.SESSION else "paused"
+            self._notify(kind, f"{self.name} paused ({reason}): {detail}")
+        if self.cycle.state in (State.idle, State.done) and self.cycle_row is None:
+            await self._fire("pause", reason)
+
+    async def _resume(self, why: str) -> None:
+        if self.paused_reason is None:
+            return
+        was = self.paused_reason
+        self.paused_reason = None
+        self._quote_free = None
+        if was == Pause.disconnected and not self.stream_up:
+            # The operator says go on: the stream gets a fresh grace period instead of a re-pause this instant.
+            self.down_since = None if self.connected else self.clock.monotonic()
+        await self.store.set_pause(self.name, None, self.clock.time_ms())
+        self.log.info("Resumed (was {}): {}", was, why)
+        self._notify("resumed", f"{self.name} resumed ({why})")
+        if was in pauses.SESSION:
+            self._creds_changed.set()
+
+    def _notify(self, kind: str, text: str) -> None:
+        if self.notify is not None:
+            self.notify(kind, self.name, text)
+
+    def _rest_latency(self, path: str, seconds: float) -> None:
+        self._metric("observe", "rest_latency_seconds", seconds, path=path)
+
+    def _metric(self, op: str, name: str, value: float, **labels: str) -> None:
+        if self.metrics is not None:
+            getattr(self.metrics, op)(name, value, user=self.name, **labels)
+
+    def _count_fill(self, side: str, quote_qty: Decimal, time_ms: int) -> None:
+        self._metric("inc", "fills_total", 1.0)
+        if side == "BUY":
+            self.book.add_buy(quote_qty, time_ms)
+            self._metric("set", "volume_quote", float(self.book.volume))  # a gauge for Prometheus only
+
+    # ================================================================== reporting
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "user": self.name,
+            "state": str(self.cycle.state) if self._attached else "starting",
+            "paused": self.paused_reason,
+            "token": self.token.symbol if self.token else self.cfg.token,
+            "symbol": self.symbol,
+            **self.book.status(self.cfg.order_quote_amount),
+            "cycle_id": self.cycle_row.id if self.cycle_row else None,
+            "user_stream": "up" if self.stream_up else "down",
+            "market_stream": "up" if self.market is not None and self.market.connected else "down",
+            "last_price": fmt(self.last_trade.price) if self.last_trade else None,
+        }
