@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from otobot.config import ConfigError, load_global
+from otobot.config import ConfigError
 from otobot.dbfile import DatabaseUnreadable
-from otobot.storeopen import open_existing
+from otobot.storeopen import open_for_reading
 
 KINDS = ("pause", "resume", "reload", "adopt", "stray", "credentials")
 _OLD_RELOAD = re.compile(r"(\w+): \[([^\]]*)\]")
@@ -81,18 +81,10 @@ def audit_lines(rows: Iterable[Mapping[str, Any]], user: str) -> list[str]:
 
 async def run_audit(args: argparse.Namespace) -> int:
     """`otobot audit USER [--since T]`: reads SQLite only."""
-    try:
-        settings = load_global(Path(args.config))
-    except ConfigError as exc:
-        sys.stderr.write(f"{exc}\n")
-        return 2
     since: int = args.since or 0  # already epoch ms: the CLI parses every --since form
-    if not settings.database.exists():
-        sys.stderr.write(f"no database at {settings.database} (database in {settings.path})\n")
-        return 1
     try:
-        store = await open_existing(settings.database)
-    except DatabaseUnreadable as exc:
+        _settings, store = await open_for_reading(Path(args.config))
+    except (ConfigError, DatabaseUnreadable) as exc:
         sys.stderr.write(f"{exc}\n")
         return 1
     try:

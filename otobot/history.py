@@ -15,12 +15,12 @@ from typing import Any
 
 from otobot import points
 from otobot.chart import volume_chart
-from otobot.config import ConfigError, GlobalConfig, UserConfig, load_global, scan_users
+from otobot.config import ConfigError, GlobalConfig, UserConfig, scan_users
 from otobot.dbfile import DatabaseUnreadable
 from otobot.exchange.filters import fmt
 from otobot.reports import q2, table
 from otobot.store import Store, UserStats
-from otobot.storeopen import open_existing
+from otobot.storeopen import open_for_reading
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,21 +152,12 @@ def chart_lines(rows: Sequence[DayRow], width: int = 40) -> list[str]:
 
 async def run_history(args: argparse.Namespace) -> int:
     """`otobot history USER [--days N] [--json]`: reads SQLite only, so it works with the daemon down."""
-    try:
-        settings = load_global(Path(args.config))
-    except ConfigError as exc:
-        sys.stderr.write(f"{exc}\n")
-        return 2
     if not 1 <= args.days <= 3660:
         sys.stderr.write(f"--days {args.days}: give a number of days from 1 to 3660\n")
         return 2
-    if not settings.database.exists():
-        sys.stderr.write(f"no database at {settings.database} (database in {settings.path}): nothing has traded "
-                         "yet, or the path is wrong\n")
-        return 1
     try:
-        store = await open_existing(settings.database)
-    except DatabaseUnreadable as exc:
+        settings, store = await open_for_reading(Path(args.config))
+    except (ConfigError, DatabaseUnreadable) as exc:
         sys.stderr.write(f"{exc}\n")
         return 1
     try:

@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 from urllib.parse import quote
 
+from otobot.config import GlobalConfig, load_global
 from otobot.dbfile import DatabaseUnreadable, unreadable
 from otobot.store import Store
 
@@ -16,6 +17,13 @@ async def open_existing(path: Path) -> Store:
     worker thread still running, which keeps the process from ever exiting."""
     probe(path)
     return await Store.open(path)
+
+
+async def open_for_reading(config_path: Path) -> tuple[GlobalConfig, Store]:
+    """The settings and the existing database of a read-only command (history, audit): a ConfigError or a
+    DatabaseUnreadable, each one paragraph naming the file and the fix, when either cannot be had."""
+    settings = load_global(config_path)
+    return settings, await open_existing(settings.database)
 
 
 async def open_or_empty(path: Path) -> Store:
