@@ -23,6 +23,7 @@ from otobot.exchange.rest import AlphaRest
 from otobot.exchange.streams import MarketStream, UserStream
 from otobot.store import CycleRow, Store
 from otobot.trading import actions, cycle, follow, inbox, pauses, startup
+from otobot.trading.bookfeed import BookFeed
 from otobot.trading.cycle import LIVE_STATES, Cycle, Facts, State, Timers, decide, detach
 from otobot.trading.daybook import DayBook
 from otobot.trading.desk import Desk
@@ -75,6 +76,8 @@ class Bot:
         self.desk: Desk | None = None
         self._session: aiohttp.ClientSession | None = None
         self._market_task: asyncio.Task[None] | None = None
+        self.depth: BookFeed | None = None  # pricing.mode book: the symbol's order book, kept live
+        self._depth_task: asyncio.Task[None] | None = None
         self._deadline: float | None = None  # the current state's timer (monotonic)
         self._poll_at = 0.0
         self._retry_at: float | None = None  # wake-up after a transient exchange error
@@ -141,7 +144,8 @@ class Bot:
                 detach(self.machine, self.cycle)
 
     def _watch_market(self) -> None:
-        """Follow the current symbol's trades (a token change moves this at a cycle boundary)."""
+        """Follow the current symbol's trades (a token change moves this at a cycle boundary), and its book."""
+        self._watch_depth()
         if self.price_feeds is not None:
             self.market = self.price_feeds.subscribe(self.symbol, self._on_trade)
             return
@@ -152,12 +156,29 @@ class Bot:
                                    backoff_max_s=self.rel.ws_backoff_max_s, logger=self.log)
         self._market_task = asyncio.create_task(self._guard(self.market.run), name=f"{self.name}-market")
 
+    def _watch_depth(self) -> None:
+        """pricing.mode book: keep the symbol's order book. Its REST snapshots go through a public client
+        (no cookies, no limiter), so they never spend the user's order rate budget."""
+        if self.cfg.pricing.mode != "book":
+            return
+        assert self._session is not None
+        public = AlphaRest(self._session, self.settings.exchange.rest_url, None, timeout_s=self.rel.rest_timeout_s,
+                           retries=self.rel.rest_retries, logger=self.log)
+        self.depth = BookFeed(self._session, self.settings.exchange.market_ws_url, public, self.symbol,
+                              ping_interval_s=self.rel.ws_ping_interval_s, backoff_max_s=self.rel.ws_backoff_max_s,
+                              clock=self.clock.monotonic, logger=self.log)
+        self._depth_task = asyncio.create_task(self._guard(self.depth.run), name=f"{self.name}-depth")
+
     def _unwatch_market(self) -> None:
         if self.price_feeds is not None and self.symbol:
             self.price_feeds.unsubscribe(self.symbol, self._on_trade)
         if self._market_task is not None:
             self._market_task.cancel()  # awaited by nobody on purpose: it only reads a socket
             self._market_task = None
+        if self._depth_task is not None:
+            self._depth_task.cancel()
+            self._depth_task = None
+        self.depth = None
         self.last_trade = self.last_trade_at = None
         self.window = PriceWindow(self.cfg.volatility_window_s)
 
