@@ -150,6 +150,9 @@ class UserConfig:
     unwind: UnwindConfig
     credentials: Credentials | None  # inline (simulator/demo); None → the encrypted store
     notify: NotifyConfig | None = None
+    # token: auto — the tokens to choose among (aliases or alphaIds; empty: every tradable one) and how often
+    candidates: tuple[str, ...] = ()
+    reselect_s: float = 300.0
 
 
 # ---------------------------------------------------------------- reading
@@ -508,6 +511,7 @@ def load_user(path: Path | str) -> UserConfig:
         vol.finish()
         max_age = r.number("max_price_age_s", 10.0, 0.1, 3600)
         reserve = r.decimal("min_quote_reserve", Decimal(0), Decimal(0))
+        candidates, reselect = _auto_token(r, token)
         u = r.section("unwind")
         ladder_raw = u._raw("ladder_pct")
         ladder = UnwindConfig().ladder_pct
@@ -549,8 +553,26 @@ def load_user(path: Path | str) -> UserConfig:
         order_quote_amount=amount, pricing=PricingConfig(mode, buy_off, sell_off, guard), buy_timeout_s=buy_s,
         sell_timeout_s=sell_s, pause_between_cycles_s=pause, volatility_window_s=window,
         volatility_max_pct=max_pct, max_price_age_s=max_age, min_quote_reserve=reserve,
-        unwind=UnwindConfig(ladder, rung), credentials=creds, notify=user_notify,
+        unwind=UnwindConfig(ladder, rung), credentials=creds, notify=user_notify, candidates=candidates,
+        reselect_s=reselect,
     )
+
+
+def _auto_token(r: _Reader, token: str) -> tuple[tuple[str, ...], float]:
+    """`candidates` and `reselect_s`, which only mean something with `token: auto`."""
+    raw = r._raw("candidates")
+    reselect = r.number("reselect_s", 300.0, 1, 86400)
+    if token.lower() != "auto":
+        if raw is not None:
+            r.problem("candidates", raw, "candidates are the tokens `token: auto` chooses among: set `token: auto` "
+                      "or remove candidates")
+        return (), reselect
+    if raw is None:
+        return (), reselect
+    if not isinstance(raw, list) or not raw or not all(isinstance(x, str) and x.strip() for x in raw):
+        r.problem("candidates", raw, "expected a list of token aliases or alphaIds, e.g. [KOGE, AOP, ALPHA_971]")
+        return (), reselect
+    return tuple(x.strip() for x in raw), reselect
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from loguru import logger
 from otobot.exchange.errors import ExchangeError, InsufficientBalance, RateLimited, UnknownOutcome
 from otobot.exchange.filters import FilterError, OtoOrder, build_limit, floor_to, fmt, sellable
 from otobot.exchange.models import SELL
-from otobot.trading import catalog, cycle, pauses, pricing_book, startup, strategy
+from otobot.trading import autotoken, catalog, cycle, pauses, pricing_book, startup, strategy
 from otobot.trading.cycle import PlaceFacts
 from otobot.trading.desk import Found, Missing, Observation, Unknown
 from otobot.trading.pauses import Pause
@@ -267,7 +267,8 @@ async def apply_config(bot: Bot) -> None:
     if (cfg.token, cfg.quote) != (old.token, old.quote) or bot._switch_market or book_changed:
         bot._switch_market = False
         try:
-            market = await catalog.resolve(bot.store, bot.rest, cfg, bot.clock.time_ms())
+            market = await catalog.resolve(bot.store, bot.rest, cfg, bot.clock.time_ms(),
+                                           token_alias=await autotoken.alias(bot))
         except catalog.CatalogProblem as exc:
             await bot._pause(Pause.config, pauses.help_text(Pause.config, bot.name, detail=str(exc),
                                                             path=str(cfg.path)))

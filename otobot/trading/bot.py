@@ -22,7 +22,7 @@ from otobot.exchange.ratelimit import RateLimiter
 from otobot.exchange.rest import AlphaRest
 from otobot.exchange.streams import MarketStream, UserStream
 from otobot.store import CycleRow, Store
-from otobot.trading import actions, cycle, follow, inbox, pauses, startup
+from otobot.trading import actions, autotoken, cycle, follow, inbox, pauses, startup
 from otobot.trading.bookfeed import BookFeed
 from otobot.trading.cycle import LIVE_STATES, Cycle, Facts, State, Timers, decide, detach
 from otobot.trading.daybook import DayBook
@@ -103,6 +103,9 @@ class Bot:
         self._stopping = False
         self._stop_done: asyncio.Future[Any] | None = None
         self._switch_market = False  # the next ApplyConfig resolves the configured token again
+        self.auto: autotoken.Choice | None = None  # token: auto — what it trades and why
+        self._reselect_at = 0.0
+        self._choice_day: str | None = None
         self._attached = False  # the machine drives self.cycle (after _restore): status shows "starting" before
 
     # ================================================================== lifecycle
@@ -376,6 +379,8 @@ class Bot:
                 and now - self.down_since >= self.rel.disconnect_grace_s):
             await self._pause(Pause.disconnected, f"user-data stream down for {now - self.down_since:.0f} s "
                               f"(grace {self.rel.disconnect_grace_s:.0f} s)")
+        if autotoken.due(self, now):
+            await autotoken.reselect(self)
         # One decision may lead straight into a state that acts at once (cancelled → done → idle → place);
         # the same actions again in the same state and timer mean nothing moved: wait for news.
         last: tuple[Any, ...] | None = None
@@ -512,4 +517,6 @@ class Bot:
             "user_stream": "up" if self.stream_up else "down",
             "market_stream": "up" if self.market is not None and self.market.connected else "down",
             "last_price": fmt(self.last_trade.price) if self.last_trade else None,
+            "pricing": self.cfg.pricing.mode,
+            "token_choice": self.auto.why if self.auto else None,
         }
