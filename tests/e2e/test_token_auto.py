@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,20 +10,10 @@ import pytest
 import yaml
 
 from otobot import plan
-from otobot.sim.config import load_sim_config
 from otobot.sim.server import Simulator
 from otobot.trading.planner import Target
+from tests.e2e.test_plan import varied  # noqa: F401  (the sim-varied.yaml simulator fixture)
 from tests.helpers import assert_clean, running, wait_for, write_config
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-async def varied() -> AsyncIterator[Simulator]:
-    s = Simulator(load_sim_config(REPO / "config" / "sim-varied.yaml"))
-    await s.start()
-    yield s
-    await s.stop()
 
 
 async def plan_choice(sim: Simulator) -> tuple[str, Decimal]:
@@ -38,7 +27,7 @@ async def plan_choice(sim: Simulator) -> tuple[str, Decimal]:
 
 
 async def test_token_auto_trades_the_planned_cheapest_and_switches_when_its_spread_widens(
-        varied: Simulator, tmp_path: Path, logs: list[str]) -> None:
+        varied: Simulator, tmp_path: Path, logs: list[str]) -> None:  # noqa: F811  (the fixture)
     user = varied.user_names()[0]
     config = write_config(tmp_path, varied, {user: {
         "token": "auto", "reselect_s": 1, "target": {"kind": "points", "value": 15}, "order": {"quote_amount": 20},
