@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 import yaml
 
-from otobot import plan
+from otobot import plan, reports
 from otobot.sim.server import Simulator
 from otobot.trading.planner import Target
 from tests.e2e.test_plan import varied  # noqa: F401  (the sim-varied.yaml simulator fixture)
@@ -67,6 +67,10 @@ async def test_token_auto_trades_the_planned_cheapest_and_switches_when_its_spre
                        30, f"a switch to {second}")
         switch_lines = [line for line in logs if f"token auto: switching from {first} to {second}" in line]
         assert switch_lines and "INFO" in switch_lines[0] and "others:" in switch_lines[0]
+        # `otobot status` shows the token auto trades and why, not the word "auto".
+        rows = await reports.status_rows(d.settings, d.store, {"users": [bot.status()]})
+        row = next(r for r in rows if r["user"] == user)
+        assert row["token"] == second and row["token_choice"].startswith(f"{second}: ")
         # Switching never cut a cycle: paused between cycles, the exchange and SQLite agree on both symbols.
         await bot.pause()
         await wait_for(lambda: bot.cycle_row is None, 15, "a cycle boundary")
