@@ -121,11 +121,13 @@ def book_order(book: LocalBook, remaining: Decimal, per_cycle: Decimal, filters:
     """The bot's next OTO in book mode: `per_cycle` quote, or at the day's end just enough to reach the target
     (sized at the best ask, as `strategy.day_end_amount` sizes it at the last trade); a day-end size the filters
     refuse falls back to the full one."""
-    best = book.best_ask()
+    best, bid = book.best_ask(), book.best_bid()
     amount = per_cycle
-    if best is not None and remaining < per_cycle:
-        at_ask = PricingConfig("book", Decimal(0), Decimal(0), guard_ticks)
-        amount = day_end_amount(remaining, per_cycle, best, at_ask, filters)
+    if best is not None and bid is not None and remaining < per_cycle:
+        # The BUY at the best ask, the SELL down at the best bid (the smallest OTO is set by the SELL's notional).
+        down = max(ceil_to((best - bid) / filters.tick_size, Decimal(1)), Decimal(0)) + 2 * guard_ticks
+        at_book = PricingConfig("fixed", Decimal(guard_ticks), down, guard_ticks)
+        amount = day_end_amount(remaining, per_cycle, best, at_book, filters)
     order = book_oto(book, amount, filters, guard_ticks, now, max_age_s)
     if isinstance(order, NoQuote) and order.why is Why.FILTERS and amount != per_cycle:
         return book_oto(book, per_cycle, filters, guard_ticks, now, max_age_s)
