@@ -29,10 +29,12 @@ from otobot.store import Store
 from otobot.supervisor import CredentialSource, Supervisor
 
 TOKENS = [(s.symbol, s.pair) for s in DEFAULT_SYMBOLS]
-# Two pricing groups on the same market: otobot's default and the naive fixed 1 % offsets of a well-known peer
-# (S1: buy = last × 1.01, pending = buy × 0.99).
+# Three pricing groups on the same market: otobot's percent offsets, its book pricing, and the naive fixed 1 %
+# offsets of a well-known peer (S1: buy = last × 1.01, pending = buy × 0.99).
 OTOBOT_PRICING = {"mode": "percent", "buy_offset": 0.5, "sell_offset": 1.0}
+BOOK_PRICING = {"mode": "book", "guard_ticks": 0}
 NAIVE_PRICING = {"mode": "percent", "buy_offset": 1.0, "sell_offset": 1.0}
+GROUPS = (OTOBOT_PRICING, NAIVE_PRICING, BOOK_PRICING)  # users take turns by token round, so each group trades all
 SPREAD_BPS = Decimal(DEFAULT_SYMBOLS[0].spread_bps)
 FEE_BPS = Decimal(1)  # 0.01 % per side
 
@@ -89,7 +91,7 @@ def _write_config(root: Path, port: int, users: int, *, burst: bool, pause: floa
     for i in range(users):
         u = sim_user(f"u{i:04d}")
         token = TOKENS[i % len(TOKENS)][0]
-        pricing = NAIVE_PRICING if (i % 2 and not burst) else OTOBOT_PRICING
+        pricing = GROUPS[(i // len(TOKENS)) % len(GROUPS)]
         if burst:
             pricing = {"mode": "fixed", "buy_offset": 0, "sell_offset": 400}
         user = {
@@ -267,7 +269,8 @@ async def _cost(store: Store, bots: list[Any]) -> dict[str, Any]:
     groups: dict[str, dict[str, Decimal]] = {}
     unsold: dict[str, dict[str, str]] = {}
     for b in bots:
-        group = "naive_1pct" if b.cfg.pricing.buy_offset == Decimal(1) else "otobot"
+        group = ("book" if b.cfg.pricing.mode == "book" else "naive_1pct" if b.cfg.pricing.buy_offset == Decimal(1)
+                 else "otobot")
         s = await store.user_stats(b.name)
         g = groups.setdefault(group, {"buy": Decimal(0), "loss": Decimal(0), "fees": Decimal(0), "cycles": Decimal(0),
                                       "inventory": Decimal(0)})
@@ -355,7 +358,7 @@ def _render(r: dict[str, Any]) -> str:
                  f"{r['rss_mb_before_bots']} MB), CPU {r['cpu_s_total']} s total")
     cost = r["cost"]
     lines.append(f"cost floor (2 fees + 1 spread) {cost['floor_bps']} bps; target ≤ {cost['target_bps']} bps")
-    for name in ("otobot", "naive_1pct"):
+    for name in ("book", "otobot", "naive_1pct"):
         if name in cost:
             c = cost[name]
             lines.append(f"  {name:<10} loss {c['loss_bps']} bps of buy volume ({c['loss_per_1000_quote']} per 1,000) "

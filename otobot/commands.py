@@ -127,6 +127,9 @@ async def status(settings: GlobalConfig, store: Store, as_json: bool) -> int:
     out(f"daemon: {daemon}")
     out(reports.table(rows, ["user", "state", "token", "today", "target", "done%", "cycles", "left_est", "loss",
                              "loss_bps", "paused"]) if rows else f"no users in {settings.users_dir}")
+    for r in rows:
+        if r.get("token_choice"):
+            out(f"{r['user']}: token auto chose {r['token_choice']}")
     return 0
 
 

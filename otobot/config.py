@@ -107,11 +107,14 @@ class GlobalConfig:
 
 @dataclass(frozen=True, slots=True)
 class PricingConfig:
-    mode: str = "percent"  # percent: offsets in % ; fixed: offsets in ticks
+    mode: str = "percent"  # percent: offsets in % ; fixed: offsets in ticks; book: from the order book's levels
     buy_offset: Decimal = Decimal("0.5")  # above the last trade: crosses the spread so the BUY fills as taker
     # below the BUY price. It must exceed buy_offset or the SELL lands at the last price and rests instead of
     # crossing back (S1's docs recommend 0.5 % / 1.0 %). Fills happen at the book's prices, not at these limits.
     sell_offset: Decimal = Decimal("1.0")
+    # book mode: ticks beyond the covering level (BUY above the ask that covers it, SELL below the covering bid),
+    # margin for a level that is taken between reading the book and the order reaching it.
+    guard_ticks: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +150,9 @@ class UserConfig:
     unwind: UnwindConfig
     credentials: Credentials | None  # inline (simulator/demo); None → the encrypted store
     notify: NotifyConfig | None = None
+    # token: auto — the tokens to choose among (aliases or alphaIds; empty: every tradable one) and how often
+    candidates: tuple[str, ...] = ()
+    reselect_s: float = 300.0
 
 
 # ---------------------------------------------------------------- reading
@@ -471,8 +477,18 @@ def load_user(path: Path | str) -> UserConfig:
         o.finish()
         p = r.section("pricing")
         before = len(problems)
-        mode = p.string("mode", "percent", ("percent", "fixed")) or "percent"
-        if mode == "percent":
+        mode = p.string("mode", "percent", ("percent", "fixed", "book")) or "percent"
+        guard = 0
+        if mode == "book":
+            # Prices come from the book's levels: offsets from the last trade would mean nothing here.
+            buy_off = sell_off = Decimal(0)
+            guard = p.integer("guard_ticks", 0, 0, 1000) or 0
+            for k in ("buy_offset", "sell_offset"):
+                if p.present(k):
+                    p.problem(k, p._raw(k), "mode book prices from the order book's levels, not offsets: remove "
+                              "it (pricing.guard_ticks adds ticks of margin) or set pricing.mode to percent")
+                    p.seen.add(k)
+        elif mode == "percent":
             buy_off = p.decimal("buy_offset", Decimal("0.5"), Decimal(0), MAX_BUY_OFFSET_PCT)
             sell_off = p.decimal("sell_offset", Decimal("1.0"), Decimal(0), MAX_SELL_OFFSET_PCT, lo_open=True)
         else:
@@ -481,7 +497,7 @@ def load_user(path: Path | str) -> UserConfig:
             for k, v in (("buy_offset", buy_off), ("sell_offset", sell_off)):
                 if v != v.to_integral_value():
                     p.problem(k, str(v), "in fixed mode offsets are whole numbers of ticks")
-        if len(problems) == before:
+        if len(problems) == before and mode != "book":
             _check_sell_crosses_back(p, mode, buy_off, sell_off)
         p.finish()
         tm = r.section("timeouts")
@@ -495,6 +511,7 @@ def load_user(path: Path | str) -> UserConfig:
         vol.finish()
         max_age = r.number("max_price_age_s", 10.0, 0.1, 3600)
         reserve = r.decimal("min_quote_reserve", Decimal(0), Decimal(0))
+        candidates, reselect = _auto_token(r, token)
         u = r.section("unwind")
         ladder_raw = u._raw("ladder_pct")
         ladder = UnwindConfig().ladder_pct
@@ -533,11 +550,29 @@ def load_user(path: Path | str) -> UserConfig:
         raise ConfigError(path, ["key 'token' is empty: give an alias like KOGE or an alphaId like ALPHA_22"])
     return UserConfig(
         name=name, path=path, enabled=enabled, token=token, quote=quote, target=TargetConfig(kind, value),
-        order_quote_amount=amount, pricing=PricingConfig(mode, buy_off, sell_off), buy_timeout_s=buy_s,
+        order_quote_amount=amount, pricing=PricingConfig(mode, buy_off, sell_off, guard), buy_timeout_s=buy_s,
         sell_timeout_s=sell_s, pause_between_cycles_s=pause, volatility_window_s=window,
         volatility_max_pct=max_pct, max_price_age_s=max_age, min_quote_reserve=reserve,
-        unwind=UnwindConfig(ladder, rung), credentials=creds, notify=user_notify,
+        unwind=UnwindConfig(ladder, rung), credentials=creds, notify=user_notify, candidates=candidates,
+        reselect_s=reselect,
     )
+
+
+def _auto_token(r: _Reader, token: str) -> tuple[tuple[str, ...], float]:
+    """`candidates` and `reselect_s`, which only mean something with `token: auto`."""
+    raw = r._raw("candidates")
+    reselect = r.number("reselect_s", 300.0, 1, 86400)
+    if token.lower() != "auto":
+        if raw is not None:
+            r.problem("candidates", raw, "candidates are the tokens `token: auto` chooses among: set `token: auto` "
+                      "or remove candidates")
+        return (), reselect
+    if raw is None:
+        return (), reselect
+    if not isinstance(raw, list) or not raw or not all(isinstance(x, str) and x.strip() for x in raw):
+        r.problem("candidates", raw, "expected a list of token aliases or alphaIds, e.g. [KOGE, AOP, ALPHA_971]")
+        return (), reselect
+    return tuple(x.strip() for x in raw), reselect
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,9 +38,11 @@ async def status_rows(settings: GlobalConfig, store: Store, live: dict[str, Any]
         cfg = scan.users.get(name)
         vol = await store.day_volume(name, day)
         stats = await store.user_stats(name)
+        lv = live_by_user.get(name)
+        token = (lv or {}).get("token") or (cfg.token if cfg else "?")  # token: auto shows what it chose
         mul = 1
         if cfg is not None:
-            tok = await store.token(cfg.token)
+            tok = await store.token(token)
             mul = tok[0].mul_point if tok else 1
         book = DayBook(day=day, volume=vol.buy_quote, cycles=vol.cycles)  # the bot's own day book, offline
         if cfg is not None:
@@ -48,14 +50,13 @@ async def status_rows(settings: GlobalConfig, store: Store, live: dict[str, Any]
         target = book.target
         per_cycle = cfg.order_quote_amount if cfg else Decimal(0)
         left = book.status(per_cycle)["cycles_left_est"]
-        lv = live_by_user.get(name)
         last = await store.last_cycle(name)
         state = lv["state"] if lv else ("disabled" if cfg is not None and not cfg.enabled else
                                         (f"stopped ({last.state})" if last else "stopped"))
         rows.append({
             "user": name,
             "state": "config error" if name in scan.errors else state,
-            "token": cfg.token if cfg else "?",
+            "token": token,
             "today": q2(vol.buy_quote),
             "target": q2(target),
             "done%": f"{(vol.buy_quote / target * 100):.1f}" if target else "-",
@@ -63,6 +64,7 @@ async def status_rows(settings: GlobalConfig, store: Store, live: dict[str, Any]
             "left_est": left if per_cycle else "-",
             **(await _cost(store, stats)),
             "paused": (lv or {}).get("paused") or await store.pause_reason(name),
+            "token_choice": (lv or {}).get("token_choice"),
         })
     return rows
 

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 from loguru import logger
 
 from otobot.exchange.errors import ExchangeError, InsufficientBalance, RateLimited, UnknownOutcome
-from otobot.exchange.filters import FilterError, build_limit, floor_to, fmt, sellable
+from otobot.exchange.filters import FilterError, OtoOrder, build_limit, floor_to, fmt, sellable
 from otobot.exchange.models import SELL
-from otobot.trading import catalog, cycle, pauses, startup, strategy
+from otobot.trading import autotoken, catalog, cycle, pauses, pricing_book, startup, strategy
 from otobot.trading.cycle import PlaceFacts
 from otobot.trading.desk import Found, Missing, Observation, Unknown
 from otobot.trading.pauses import Pause
@@ -77,6 +77,7 @@ async def place_facts(bot: Bot) -> PlaceFacts:
     free = bot._quote_free or Decimal(0)
     amount = min(bot.cfg.order_quote_amount, bot.book.remaining) or bot.cfg.order_quote_amount
     return PlaceFacts(
+        book_refusal=_book_refusal(bot, now),
             paused_reason=bot.paused_reason,
         live_orders=bot.orders.live_count() + len(bot._stray_live) + (bot._late_cycle is not None),
         user_stream_up=bot.stream_up,
@@ -85,6 +86,33 @@ async def place_facts(bot: Bot) -> PlaceFacts:
         max_move_pct=float(bot.cfg.volatility_max_pct), volume_today=fmt(bot.book.volume),
         target_reached=bot.book.reached, balance_free=fmt(free),
         balance_ok=free - bot.cfg.min_quote_reserve >= amount)
+
+
+def _book_refusal(bot: Bot, now: float) -> str | None:
+    """pricing.mode book: why the book gives no order now (none yet, stale, a side empty or too thin)."""
+    if bot.cfg.pricing.mode != "book":
+        return None
+    if bot.depth is None or bot.filters is None:
+        return "no book stream"
+    order = _book_order(bot, now)
+    return str(order) if isinstance(order, pricing_book.NoQuote) else None
+
+
+def _book_order(bot: Bot, now: float) -> OtoOrder | pricing_book.NoQuote:
+    assert bot.depth is not None and bot.filters is not None
+    return pricing_book.book_order(bot.depth.book, bot.book.remaining, bot.cfg.order_quote_amount, bot.filters,
+                                   bot.cfg.pricing.guard_ticks, now, bot.cfg.max_price_age_s)
+
+
+def _percent_order(bot: Bot, last: Decimal) -> OtoOrder:
+    """percent/fixed modes: offsets from the last trade, sized to what is left of the day's target."""
+    assert bot.filters is not None
+    amount = strategy.day_end_amount(bot.book.remaining, bot.cfg.order_quote_amount, last, bot.cfg.pricing,
+                                     bot.filters)
+    try:
+        return strategy.oto_order(last, bot.cfg.pricing, amount, bot.filters)
+    except FilterError:
+        return strategy.oto_order(last, bot.cfg.pricing, bot.cfg.order_quote_amount, bot.filters)
 
 
 def _waiting(bot: Bot, why: str | None) -> None:
@@ -124,12 +152,13 @@ async def place(bot: Bot) -> None:
     assert bot.last_trade is not None
     last = bot.last_trade.price
     try:
-        amount = strategy.day_end_amount(bot.book.remaining, bot.cfg.order_quote_amount, last, bot.cfg.pricing,
-                                         bot.filters)
-        try:
-            order = strategy.oto_order(last, bot.cfg.pricing, amount, bot.filters)
-        except FilterError:
-            order = strategy.oto_order(last, bot.cfg.pricing, bot.cfg.order_quote_amount, bot.filters)
+        if bot.cfg.pricing.mode == "book":
+            booked = _book_order(bot, bot.clock.monotonic())
+            if isinstance(booked, pricing_book.NoQuote):  # the guard just said yes: only a FILTERS refusal is left
+                raise FilterError(str(booked))
+            order = booked
+        else:
+            order = _percent_order(bot, last)
     except (FilterError, ValueError) as exc:
         await bot._pause(Pause.config, pauses.help_text(Pause.config, bot.name, path=str(bot.cfg.path), detail=(
             f"the order the settings ask for is invalid: {exc} (order.quote_amount or pricing)")))
@@ -234,10 +263,12 @@ async def apply_config(bot: Bot) -> None:
     old = bot.cfg
     bot.log.info("Applying reloaded settings at the cycle boundary")
     bot.cfg = cfg
-    if (cfg.token, cfg.quote) != (old.token, old.quote) or bot._switch_market:
+    book_changed = (cfg.pricing.mode == "book") != (old.pricing.mode == "book")  # the depth stream starts/stops
+    if (cfg.token, cfg.quote) != (old.token, old.quote) or bot._switch_market or book_changed:
         bot._switch_market = False
         try:
-            market = await catalog.resolve(bot.store, bot.rest, cfg, bot.clock.time_ms())
+            market = await catalog.resolve(bot.store, bot.rest, cfg, bot.clock.time_ms(),
+                                           token_alias=await autotoken.alias(bot))
         except catalog.CatalogProblem as exc:
             await bot._pause(Pause.config, pauses.help_text(Pause.config, bot.name, detail=str(exc),
                                                             path=str(cfg.path)))

@@ -22,7 +22,8 @@ from otobot.exchange.ratelimit import RateLimiter
 from otobot.exchange.rest import AlphaRest
 from otobot.exchange.streams import MarketStream, UserStream
 from otobot.store import CycleRow, Store
-from otobot.trading import actions, cycle, follow, inbox, pauses, startup
+from otobot.trading import actions, autotoken, cycle, follow, inbox, pauses, startup
+from otobot.trading.bookfeed import BookFeed
 from otobot.trading.cycle import LIVE_STATES, Cycle, Facts, State, Timers, decide, detach
 from otobot.trading.daybook import DayBook
 from otobot.trading.desk import Desk
@@ -75,6 +76,8 @@ class Bot:
         self.desk: Desk | None = None
         self._session: aiohttp.ClientSession | None = None
         self._market_task: asyncio.Task[None] | None = None
+        self.depth: BookFeed | None = None  # pricing.mode book: the symbol's order book, kept live
+        self._depth_task: asyncio.Task[None] | None = None
         self._deadline: float | None = None  # the current state's timer (monotonic)
         self._poll_at = 0.0
         self._retry_at: float | None = None  # wake-up after a transient exchange error
@@ -100,6 +103,9 @@ class Bot:
         self._stopping = False
         self._stop_done: asyncio.Future[Any] | None = None
         self._switch_market = False  # the next ApplyConfig resolves the configured token again
+        self.auto: autotoken.Choice | None = None  # token: auto — what it trades and why
+        self._reselect_at = 0.0
+        self._choice_day: str | None = None
         self._attached = False  # the machine drives self.cycle (after _restore): status shows "starting" before
 
     # ================================================================== lifecycle
@@ -141,7 +147,8 @@ class Bot:
                 detach(self.machine, self.cycle)
 
     def _watch_market(self) -> None:
-        """Follow the current symbol's trades (a token change moves this at a cycle boundary)."""
+        """Follow the current symbol's trades (a token change moves this at a cycle boundary), and its book."""
+        self._watch_depth()
         if self.price_feeds is not None:
             self.market = self.price_feeds.subscribe(self.symbol, self._on_trade)
             return
@@ -152,12 +159,29 @@ class Bot:
                                    backoff_max_s=self.rel.ws_backoff_max_s, logger=self.log)
         self._market_task = asyncio.create_task(self._guard(self.market.run), name=f"{self.name}-market")
 
+    def _watch_depth(self) -> None:
+        """pricing.mode book: keep the symbol's order book. Its REST snapshots go through a public client
+        (no cookies, no limiter), so they never spend the user's order rate budget."""
+        if self.cfg.pricing.mode != "book":
+            return
+        assert self._session is not None
+        public = AlphaRest(self._session, self.settings.exchange.rest_url, None, timeout_s=self.rel.rest_timeout_s,
+                           retries=self.rel.rest_retries, logger=self.log)
+        self.depth = BookFeed(self._session, self.settings.exchange.market_ws_url, public, self.symbol,
+                              ping_interval_s=self.rel.ws_ping_interval_s, backoff_max_s=self.rel.ws_backoff_max_s,
+                              clock=self.clock.monotonic, logger=self.log)
+        self._depth_task = asyncio.create_task(self._guard(self.depth.run), name=f"{self.name}-depth")
+
     def _unwatch_market(self) -> None:
         if self.price_feeds is not None and self.symbol:
             self.price_feeds.unsubscribe(self.symbol, self._on_trade)
         if self._market_task is not None:
             self._market_task.cancel()  # awaited by nobody on purpose: it only reads a socket
             self._market_task = None
+        if self._depth_task is not None:
+            self._depth_task.cancel()
+            self._depth_task = None
+        self.depth = None
         self.last_trade = self.last_trade_at = None
         self.window = PriceWindow(self.cfg.volatility_window_s)
 
@@ -355,6 +379,8 @@ class Bot:
                 and now - self.down_since >= self.rel.disconnect_grace_s):
             await self._pause(Pause.disconnected, f"user-data stream down for {now - self.down_since:.0f} s "
                               f"(grace {self.rel.disconnect_grace_s:.0f} s)")
+        if autotoken.due(self, now):
+            await autotoken.reselect(self)
         # One decision may lead straight into a state that acts at once (cancelled → done → idle → place);
         # the same actions again in the same state and timer mean nothing moved: wait for news.
         last: tuple[Any, ...] | None = None
@@ -491,4 +517,6 @@ class Bot:
             "user_stream": "up" if self.stream_up else "down",
             "market_stream": "up" if self.market is not None and self.market.connected else "down",
             "last_price": fmt(self.last_trade.price) if self.last_trade else None,
+            "pricing": self.cfg.pricing.mode,
+            "token_choice": self.auto.why if self.auto else None,
         }

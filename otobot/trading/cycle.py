@@ -38,6 +38,7 @@ PLACE_GUARDS: tuple[str, ...] = (
     "no_live_oto",
     "user_stream_up",
     "price_is_fresh",
+    "book_is_fresh",
     "volatility_ok",
     "target_open",
     "balance_ok",
@@ -135,6 +136,7 @@ class PlaceFacts:
     target_reached: bool = False
     balance_free: str = "0"
     balance_ok: bool = False
+    book_refusal: str | None = None  # pricing.mode book: why the book gives no price (empty, stale, thin side)
 
 
 class Cycle:
@@ -162,6 +164,9 @@ class Cycle:
         age = self.facts.price_age_s
         return age is not None and age <= self.facts.max_price_age_s
 
+    def book_is_fresh(self, *_: Any) -> bool:
+        return self.facts.book_refusal is None
+
     def volatility_ok(self, *_: Any) -> bool:
         return self.facts.move_pct <= self.facts.max_move_pct
 
@@ -180,6 +185,7 @@ class Cycle:
             "user_stream_up": "the user-data stream is not connected and reconciled",
             "price_is_fresh": ("no trade price yet" if f.price_age_s is None
                                else f"the last trade price is {f.price_age_s:.1f} s old (max {f.max_price_age_s} s)"),
+            "book_is_fresh": f"waiting for the order book ({f.book_refusal})",
             "volatility_ok": f"the price moved {f.move_pct:.2f} % within the window (max {f.max_move_pct} %)",
             "target_open": f"today's target is reached (volume {f.volume_today})",
             "balance_ok": f"free quote balance {f.balance_free} is below the order size plus reserve",

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 
+from otobot.config import PricingConfig
 from otobot.exchange.book import Level
 from otobot.exchange.filters import FEE_RATE, FilterError, OtoOrder, build_oto, ceil_to, floor_to, fmt, pending_quantity
 from otobot.exchange.models import SymbolFilters
 from otobot.trading.book import LocalBook, cover_level, cumulative
-from otobot.trading.strategy import Quote
+from otobot.trading.strategy import Quote, day_end_amount
 
 
 class Why(Enum):
@@ -113,3 +114,21 @@ def unwind_sell_price(book: LocalBook, qty: Decimal, filters: SymbolFilters, gua
     if refusal is not None:
         return refusal
     return sell_price(book, floor_to(qty, filters.step_size), filters.tick_size, guard_ticks)
+
+
+def book_order(book: LocalBook, remaining: Decimal, per_cycle: Decimal, filters: SymbolFilters, guard_ticks: int,
+               now: float, max_age_s: float) -> OtoOrder | NoQuote:
+    """The bot's next OTO in book mode: `per_cycle` quote, or at the day's end just enough to reach the target
+    (sized at the best ask, as `strategy.day_end_amount` sizes it at the last trade); a day-end size the filters
+    refuse falls back to the full one."""
+    best, bid = book.best_ask(), book.best_bid()
+    amount = per_cycle
+    if best is not None and bid is not None and remaining < per_cycle:
+        # The BUY at the best ask, the SELL down at the best bid (the smallest OTO is set by the SELL's notional).
+        down = max(ceil_to((best - bid) / filters.tick_size, Decimal(1)), Decimal(0)) + 2 * guard_ticks
+        at_book = PricingConfig("fixed", Decimal(guard_ticks), down, guard_ticks)
+        amount = day_end_amount(remaining, per_cycle, best, at_book, filters)
+    order = book_oto(book, amount, filters, guard_ticks, now, max_age_s)
+    if isinstance(order, NoQuote) and order.why is Why.FILTERS and amount != per_cycle:
+        return book_oto(book, per_cycle, filters, guard_ticks, now, max_age_s)
+    return order

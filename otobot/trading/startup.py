@@ -12,7 +12,7 @@ from loguru import logger
 from otobot.exchange.errors import ExchangeError
 from otobot.exchange.filters import fmt
 from otobot.store import CycleRow
-from otobot.trading import catalog, pauses
+from otobot.trading import autotoken, catalog, pauses
 from otobot.trading.cycle import State, attach
 from otobot.trading.desk import load_orders
 from otobot.trading.pauses import Pause
@@ -73,12 +73,14 @@ async def bootstrap(bot: Bot) -> None:
                                            token_alias=row.base_asset, quote=row.quote_asset,
                                            require_tradable=False)
         else:
-            market = await catalog.resolve(bot.store, bot.rest, bot.cfg, bot.clock.time_ms())
+            market = await catalog.resolve(bot.store, bot.rest, bot.cfg, bot.clock.time_ms(),
+                                           token_alias=await autotoken.alias(bot))
     except catalog.CatalogProblem as exc:
         raise BotProblem(Pause.config, pauses.help_text(Pause.config, bot.name, detail=str(exc),
                                                         path=str(bot.cfg.path))) from None
     use_market(bot, market)
-    same_token = bot.cfg.token.upper() in (market.token.alpha_id.upper(), market.token.symbol.upper())
+    wanted = bot.auto.token if bot.auto else bot.cfg.token
+    same_token = wanted.upper() in (market.token.alpha_id.upper(), market.token.symbol.upper())
     if row is not None and not (same_token and row.quote_asset == bot.cfg.quote):
         bot._next_cfg = bot.cfg  # the configured token takes over once the old symbol's cycle is over
         bot._switch_market = True

@@ -52,6 +52,8 @@ FAILING = [
     ("user_stream_up", {"user_stream_up": False}, "the user-data stream is not connected"),
     ("price_is_fresh", {"price_age_s": None}, "no trade price yet"),
     ("price_is_fresh", {"price_age_s": 12.34}, "the last trade price is 12.3 s old (max 10.0 s)"),
+    ("book_is_fresh", {"book_refusal": "book stale: last change 12.0 s ago > 10 s"},
+     "waiting for the order book (book stale: last change 12.0 s ago > 10 s)"),
     ("volatility_ok", {"move_pct": 4.5}, "the price moved 4.50 % within the window (max 3.0 %)"),
     ("target_open", {"target_reached": True}, "today's target is reached (volume 12.5)"),
     ("balance_ok", {"balance_ok": False}, "free quote balance 100 is below the order size plus reserve"),

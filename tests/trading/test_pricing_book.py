@@ -12,7 +12,7 @@ from otobot.exchange.book import DepthSnapshot, DepthUpdate
 from otobot.exchange.filters import floor_to, pending_quantity
 from otobot.exchange.models import SymbolFilters
 from otobot.trading.book import LocalBook, cumulative
-from otobot.trading.pricing_book import NoQuote, Why, book_oto, book_quote, unwind_sell_price
+from otobot.trading.pricing_book import NoQuote, Why, book_order, book_oto, book_quote, unwind_sell_price
 from otobot.trading.strategy import Quote
 
 D = Decimal
@@ -128,3 +128,33 @@ def test_book_prices_are_on_tick_and_reach_enough_quantity(bid_raw: list[tuple[i
     assert reachable_asks >= qty
     reachable_bids = cumulative((p, v) for p, v in b.bids() if p >= q.pending_price + guard * f.tick_size)
     assert q.pending_price == f.tick_size or reachable_bids >= pending_quantity(qty, f.step_size)
+
+
+# book_order: the bot's next OTO in book mode. (remaining today, per cycle, min_notional, expected quote spent or
+# refusal). The day's end buys just what reaches the target; a size the filters refuse falls back to the full one.
+ORDER_CASES: list[tuple[str, str, str, str, str]] = [
+    ("far from the target: the full amount", "1000", "100", "0.1", "100"),
+    ("near the target: just what reaches it, sized at the best ask", "30", "100", "0.1", "30"),
+    # The SELL's notional at the bid sets the smallest OTO: 5 / 9.99 after the fee, plus a step of margin.
+    ("the smallest OTO the filters take is more than what is left", "0.05", "100", "5", "5.2"),
+]
+
+
+@pytest.mark.parametrize(("name", "remaining", "per_cycle", "min_notional", "expected"), ORDER_CASES,
+                         ids=[c[0] for c in ORDER_CASES])
+def test_book_order_sizes_the_day_end_from_the_book(name: str, remaining: str, per_cycle: str, min_notional: str,
+                                                    expected: str) -> None:
+    order = book_order(book(DEEP_BIDS, DEEP_ASKS), D(remaining), D(per_cycle), filters(min_notional=min_notional),
+                       0, NOW, MAX_AGE)
+    assert not isinstance(order, NoQuote), order
+    assert order.working_price == D("10.01") and order.pending_price == D("9.99")
+    spent = order.quantity * order.working_price
+    # Within one step of the expected quote (the quantity is floored to the step at the working price).
+    one_step = D("0.01") * order.working_price
+    assert D(expected) - one_step <= spent <= D(expected) + one_step, spent
+
+
+def test_book_order_refuses_a_stale_book_with_its_reason() -> None:
+    order = book_order(book(DEEP_BIDS, DEEP_ASKS, at=NOW - 30), D(100), D(100), filters(), 0, NOW, MAX_AGE)
+    assert isinstance(order, NoQuote) and order.why is Why.STALE
+    assert str(order) == "book stale: last change 30.0 s ago > 10 s"
