@@ -49,6 +49,9 @@ class _Control:
     async def reload(self) -> dict[str, Any]:
         return await self.sup.reload()
 
+    async def manual(self, user: str, kind: str) -> dict[str, Any]:
+        return await self.sup.manual(user, kind)
+
     async def health(self) -> dict[str, Any]:
         return await self.sup.health()
 

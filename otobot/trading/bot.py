@@ -22,7 +22,7 @@ from otobot.exchange.ratelimit import RateLimiter
 from otobot.exchange.rest import AlphaRest
 from otobot.exchange.streams import MarketStream, UserStream
 from otobot.store import CycleRow, Store
-from otobot.trading import actions, cycle, follow, inbox, pauses, startup
+from otobot.trading import actions, cycle, follow, inbox, manual, pauses, startup
 from otobot.trading.cycle import LIVE_STATES, Cycle, Facts, State, Timers, decide, detach
 from otobot.trading.daybook import DayBook
 from otobot.trading.desk import Desk
@@ -101,6 +101,7 @@ class Bot:
         self._stop_done: asyncio.Future[Any] | None = None
         self._switch_market = False  # the next ApplyConfig resolves the configured token again
         self._attached = False  # the machine drives self.cycle (after _restore): status shows "starting" before
+        self._manual: manual.ManualOp | None = None  # ctl cancel / flatten under way
 
     # ================================================================== lifecycle
 
@@ -172,6 +173,11 @@ class Bot:
 
     async def resume(self) -> dict[str, Any]:
         result: dict[str, Any] = await self._command("resume", None)
+        return result
+
+    async def manual(self, kind: str) -> dict[str, Any]:
+        """ctl cancel / flatten: returns the report once done (the user is then paused `operator`)."""
+        result: dict[str, Any] = await self._command(kind, None)
         return result
 
     def set_credentials(self, credentials: Credentials) -> None:
@@ -326,6 +332,9 @@ class Bot:
                 self._stopping = True
                 self._stop_done = cmd.done
                 return  # answered by _shutdown, once the unfilled BUY is really cancelled
+            if cmd.name in manual.KINDS:
+                await manual.start(self, cmd.name, cmd.done)
+                return  # answered by manual.check_done with the report
             if cmd.name == "pause":
                 await self._pause(str(cmd.arg or Pause.operator), "paused by the operator")
             elif cmd.name == "resume":
@@ -366,6 +375,7 @@ class Bot:
             last = key
             for action in todo:
                 await actions.act(self, action)
+        manual.check_done(self)
 
     def _facts(self) -> Facts:
         state = self.cycle.state
@@ -383,7 +393,8 @@ class Bot:
             dust=actions.sweepable(self) if state is State.idle else Decimal(0), leftover=leftover,
             leftover_sellable=sellable, fills_confirmed=self._fills_confirmed,
             rungs=len(self.cfg.unwind.ladder_pct), unwind_blocked=self.paused_reason == Pause.unwind_failed,
-            late_cycle=self._late_cycle is not None,
+            late_cycle=self._late_cycle is not None, cancel_requested=self._manual is not None,
+            flatten_requested=self._manual is not None and self._manual.flatten_pending,
             buy_s=self.cfg.buy_timeout_s, sell_s=self.cfg.sell_timeout_s)
 
     # ================================================================== transitions

@@ -12,7 +12,7 @@ from loguru import logger
 from otobot.exchange.errors import ExchangeError
 from otobot.exchange.filters import fmt
 from otobot.store import CycleRow
-from otobot.trading import catalog, pauses
+from otobot.trading import catalog, manual, pauses
 from otobot.trading.cycle import State, attach
 from otobot.trading.desk import load_orders
 from otobot.trading.pauses import Pause
@@ -107,5 +107,6 @@ async def shutdown(bot: Bot) -> None:
                         bot.log.info("Cancelled the unfilled BUY {} before stopping", w.order_id)
         bot.log.info("Stopped in state {}", bot.cycle.state)
     finally:
+        manual.abandon(bot, "the bot stopped before it finished")
         if bot._stop_done is not None and not bot._stop_done.done():
             bot._stop_done.set_result(None)
