@@ -4,6 +4,7 @@ and as `otobot ctl` subprocesses talking to a daemon process over its control so
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -11,6 +12,8 @@ from pathlib import Path
 from otobot.sim.matching import BUY
 from otobot.sim.server import Simulator
 from otobot.store import Store
+from tests.botapi import serve_bot_api
+from tests.e2e.test_day_to_day import with_telegram
 from tests.e2e.test_process import daemon, db_cycles
 from tests.helpers import assert_clean, running, wait_for, write_config
 
@@ -140,3 +143,45 @@ async def test_ctl_cancel_and_flatten_as_commands_against_the_daemon_process(sim
 
     code, out, err = await otobot("ctl", "--help")
     assert "cancel" in out and "flatten" in out
+
+
+async def test_telegram_cancel_and_flatten_need_a_confirmation_from_the_same_chat(sim: Simulator,
+                                                                                   tmp_path: Path) -> None:
+    config = write_config(tmp_path, sim, {"alice": STUCK_SELL})
+    db = tmp_path / "otobot.db"
+    async with serve_bot_api() as api:
+        with_telegram(config, api.url, tmp_path)
+
+        def replies() -> list[str]:
+            return [r for r in api.replies() if not r.startswith("otobot [")]
+
+        async def reply(n: int) -> str:
+            await wait_for(lambda: len(replies()) >= n, 60, f"reply {n}")
+            return replies()[n - 1]
+
+        async with daemon(config, tmp_path / "daemon.log"):
+            await wait_for(lambda: db_cycles(db, "alice"), 30, "alice trading")
+            starve_bids(sim)
+            api.push("/cancel alice")
+            asked = await reply(1)
+            match = re.fullmatch(r"cancel alice: cancel the live cycle, sell what it bought down the unwind ladder, "
+                                 r"then pause\. Reply /confirm (\d{4}) within 60 s", asked)
+            assert match, asked
+            api.push("/confirm 0000")  # not the code: nothing happens
+            assert (await reply(2)).startswith("no pending /cancel or /flatten with code 0000")
+            api.push(f"/confirm {match[1]}", chat=777)  # a chat that may not command: ignored
+            api.push(f"/confirm {match[1]}")
+            done = await reply(3)
+            assert done.startswith("alice: cancel done.") and "Now paused, paused operator." in done, done
+            assert sim.state("alice")["open_orders"] == []
+            api.push(f"/confirm {match[1]}")  # a code is good once
+            assert (await reply(4)).startswith("no pending /cancel or /flatten with code")
+
+            api.push("/flatten alice")
+            code = re.search(r"/confirm (\d{4})", await reply(5))
+            assert code is not None
+            api.push(f"/confirm {code[1]}")
+            flat = await reply(6)
+            assert flat.startswith("alice: flatten done.") and "paused operator" in flat, flat
+            assert sim.state("alice")["open_orders"] == []
+            assert api.replies("777") == []
