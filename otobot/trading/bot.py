@@ -140,6 +140,7 @@ class Bot:
                     t.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 detach(self.machine, self.cycle)
+                manual.abandon(self, "the bot stopped before it finished (see the log)")
 
     def _watch_market(self) -> None:
         """Follow the current symbol's trades (a token change moves this at a cycle boundary)."""
@@ -177,8 +178,7 @@ class Bot:
 
     async def manual(self, kind: str) -> dict[str, Any]:
         """ctl cancel / flatten: returns the report once done (the user is then paused `operator`)."""
-        result: dict[str, Any] = await self._command(kind, None)
-        return result
+        return dict(await self._command(kind, None))
 
     def set_credentials(self, credentials: Credentials) -> None:
         self.credentials = credentials
