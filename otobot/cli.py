@@ -100,8 +100,10 @@ def _parser() -> argparse.ArgumentParser:
     cg = action("gen-key", "create a new master key file (mode 0600); never overwrites one")
     cg.add_argument("path", type=Path)
 
-    ctl = cmd("ctl", "talk to the running daemon over its control socket", json=True)
-    ctl.add_argument("action", choices=["status", "pause", "resume", "reload", "health"])
+    ctl = cmd("ctl", "talk to the running daemon over its control socket: cancel USER cancels the live cycle and "
+              "sells what it bought down the unwind ladder; flatten USER sells all free base of the token down the "
+              "ladder; both then pause USER (operator) and print what they did", json=True)
+    ctl.add_argument("action", choices=["status", "pause", "resume", "cancel", "flatten", "reload", "health"])
     ctl.add_argument("user", nargs="?", type=user_name)
     cmd("health", "database, streams and per-user state of the running daemon (exit 1 if unhealthy)", json=True)
 

@@ -23,6 +23,8 @@ from otobot.secrets import Keyring, MasterKeyError, decrypt_credentials, load_ke
 from otobot.store import Store
 from otobot.storeopen import open_or_empty
 
+MANUAL_TIMEOUT_S = 900.0  # ctl cancel / flatten: the whole unwind ladder may run before the report
+
 
 class CommandProblem(Exception):
     """Something the operator can fix (an unknown user, a missing session): one paragraph on stderr, exit 1."""
@@ -147,11 +149,13 @@ async def orders(store: Store, args: argparse.Namespace, as_json: bool) -> int:
 
 
 async def ctl(settings: GlobalConfig, action: str, user: str | None, as_json: bool) -> int:
-    if action in ("pause", "resume") and not user:
+    if action in ("pause", "resume", "cancel", "flatten") and not user:
         err(f"otobot ctl {action}: which user? e.g. `otobot ctl {action} alice`")
         return 2
     try:
-        result = await control.request(socket_path(settings), action, user)
+        # cancel / flatten answer once the unwind ladder is done: rungs take their time
+        timeout = MANUAL_TIMEOUT_S if action in ("cancel", "flatten") else 5.0
+        result = await control.request(socket_path(settings), action, user, timeout)
     except control.ControlUnavailable as exc:
         err(str(exc))
         return 1

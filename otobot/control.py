@@ -1,4 +1,4 @@
-"""The control socket: a 0600 Unix socket speaking JSON lines, for `otobot ctl status|pause|resume|reload|health`."""
+"""The control socket: a 0600 Unix socket speaking JSON lines, for `otobot ctl status|pause|resume|cancel|...`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import stat
 from pathlib import Path
 from typing import Any, Protocol
 
-COMMANDS = ("status", "pause", "resume", "reload", "health")
+COMMANDS = ("status", "pause", "resume", "cancel", "flatten", "reload", "health")
 MAX_PATH_BYTES = 107  # sockaddr_un.sun_path is 108 bytes with the terminating NUL
 IDLE_TIMEOUT_S = 30.0  # a client that connects and says nothing is dropped, so it cannot pin a task forever
 # A flood of connections (a looping script, a stuck monitor) must not eat the daemon's file descriptors or
@@ -37,6 +37,7 @@ class ControlHandler(Protocol):
     async def pause(self, user: str, reason: str) -> dict[str, Any]: ...
     async def resume(self, user: str) -> dict[str, Any]: ...
     async def reload(self) -> dict[str, Any]: ...
+    async def manual(self, user: str, kind: str) -> dict[str, Any]: ...
     async def health(self) -> dict[str, Any]: ...
 
 
@@ -134,12 +135,14 @@ class ControlServer:
             return await self.handler.health()
         if cmd == "reload":
             return await self.handler.reload()
-        if cmd in ("pause", "resume"):
+        if cmd in ("pause", "resume", "cancel", "flatten"):
             if not user or not isinstance(user, str):
                 raise ValueError(f"{cmd} needs a user")
             if cmd == "pause":
                 return await self.handler.pause(user, str(req.get("reason") or "operator"))
-            return await self.handler.resume(user)
+            if cmd == "resume":
+                return await self.handler.resume(user)
+            return await self.handler.manual(user, cmd)
         raise ValueError(f"unknown command {cmd!r}; use {', '.join(COMMANDS[:-1])} or {COMMANDS[-1]}")
 
 

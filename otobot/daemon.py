@@ -27,6 +27,7 @@ from otobot.retention import Retention
 from otobot.sdnotify import SdNotifier, status_text
 from otobot.secrets import MasterKeyError, decrypt_credentials
 from otobot.store import Store
+from otobot.summary import DailySummary, live_of
 from otobot.supervisor import CredentialsMissing, CredentialSource, Supervisor, as_config_error
 from otobot.tgcommands import telegram_commands
 
@@ -48,6 +49,9 @@ class _Control:
 
     async def reload(self) -> dict[str, Any]:
         return await self.sup.reload()
+
+    async def manual(self, user: str, kind: str) -> dict[str, Any]:
+        return await self.sup.manual(user, kind)
 
     async def health(self) -> dict[str, Any]:
         return await self.sup.health()
@@ -120,7 +124,10 @@ async def _serve(settings: GlobalConfig, redactor: Redactor, sd: SdNotifier) -> 
             await commands.start()
             stack.push_async_callback(commands.stop)
         await stack.enter_async_context(Retention(store, settings.retention_days).running())
-        tasks = [asyncio.create_task(_watchdog(sd), name="sd-watchdog")]
+        daily = DailySummary(store, lambda: sup.settings, notify,
+                             lambda user: live_of(sup.slots[user].bot if user in sup.slots else None))
+        tasks = [asyncio.create_task(_watchdog(sd), name="sd-watchdog"),
+                 asyncio.create_task(daily.run(), name="daily-summary")]
         if sd.enabled:
             tasks.append(asyncio.create_task(_report_status(sd, sup), name="sd-status"))
         logger.info("otobot started: {} user file(s) in {}, database {}", len(user_files(settings.users_dir)),

@@ -127,5 +127,18 @@ def ctl_text(action: str, result: dict[str, Any]) -> str:
         if result.get("errors"):
             parts.append(f"rejected (kept their previous settings if running): {', '.join(result['errors'])}")
         return "reloaded; " + ("; ".join(parts) if parts else "no change")
+    if action in ("cancel", "flatten"):
+        return manual_text(result)
     user = result.get("user", "?")
     return f"{user}: {action}d; state {result.get('state')}, paused {result.get('paused') or 'no'}"
+
+
+def manual_text(r: dict[str, Any]) -> str:
+    """The report as one paragraph (ctl's text output, Telegram's reply, the log)."""
+    cancelled = ", ".join(r.get("orders_cancelled") or []) or "none"
+    avg = f" at {r['avg_price']} on average" if r.get("avg_price") else ""
+    text = (f"{r.get('user')}: {r.get('action')} done. Orders cancelled: {cancelled}. Sold {r.get('sold')} "
+            f"{r.get('token')} for {r.get('sold_quote')} {r.get('quote')}{avg}. Left: {r.get('left')} "
+            f"{r.get('token')}. Now {r.get('state')}, paused {r.get('paused') or 'no'}.")
+    notes = r.get("notes") or []
+    return text + (" " + "; ".join(notes) + "." if notes else "")

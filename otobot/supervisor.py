@@ -359,6 +359,10 @@ class Supervisor:
                 slot.bot.set_credentials(await self.credentials.get(slot.cfg))
         return await self.bot(user).resume()
 
+    async def manual(self, user: str, kind: str) -> dict[str, Any]:
+        """ctl cancel / flatten: the bot's report once it is done."""
+        return await self.bot(user).manual(kind)
+
     async def health(self) -> dict[str, Any]:
         users = {}
         ok = True

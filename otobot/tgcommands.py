@@ -1,7 +1,10 @@
-"""What each Telegram command answers: /status, /pause, /resume, /daily, /history, /help."""
+"""What each Telegram command answers: /status, /pause, /resume, /cancel, /flatten (confirmed), /daily, /history."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import secrets
 import time
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
@@ -9,7 +12,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from otobot import history, points
+from otobot import history, points, reports
 from otobot.config import GlobalConfig
 from otobot.reports import q2
 from otobot.store import Store
@@ -20,10 +23,16 @@ HELP = """otobot commands:
 /status USER - one user in detail
 /pause USER - no new cycle for USER (a cycle under way finishes)
 /resume USER - USER trades again
+/cancel USER - cancel USER's live cycle, sell what it bought down the unwind ladder, then pause (asks to confirm)
+/flatten USER - sell all free base of USER's token down the unwind ladder, then pause (asks to confirm)
 /daily - today's figures per user: volume, target, cycles, fees, cost
 /history USER [DAYS] - volume per day and a chart (default 7 days)
 /help - this list"""
 HISTORY_DAYS, HISTORY_MAX_DAYS, CHART_WIDTH = 7, 31, 16  # a phone's width
+CONFIRM_S = 60  # a /cancel or /flatten is carried out only on `/confirm CODE` from the same chat within this
+MANUAL_WAIT_S = 10.0  # under the poller's command timeout: a longer unwind goes on, its report goes to the log
+MANUAL = {"cancel": "cancel the live cycle, sell what it bought down the unwind ladder, then pause",
+          "flatten": "sell all free base of the token down the unwind ladder, then pause"}
 
 
 class Controls(Protocol):
@@ -32,6 +41,11 @@ class Controls(Protocol):
     async def status(self) -> dict[str, Any]: ...
     async def pause(self, user: str, reason: str = "operator") -> dict[str, Any]: ...
     async def resume(self, user: str) -> dict[str, Any]: ...
+    async def manual(self, user: str, kind: str) -> dict[str, Any]: ...
+
+
+def _code() -> str:
+    return str(1000 + secrets.randbelow(9000))
 
 
 def _now_ms() -> int:
@@ -42,8 +56,10 @@ class CommandAnswers:
     """Turns a Command into its Reply; raises only for the poller to report as `/cmd failed: reason`."""
 
     def __init__(self, controls: Controls, store: Store, settings: Callable[[], GlobalConfig],
-                 now_ms: Callable[[], int] = _now_ms) -> None:
-        self.controls, self.store, self.settings, self.now_ms = controls, store, settings, now_ms
+                 now_ms: Callable[[], int] = _now_ms, code: Callable[[], str] = _code) -> None:
+        self.controls, self.store, self.settings, self.now_ms, self.code = controls, store, settings, now_ms, code
+        self.asked: dict[str, tuple[str, str, str, int]] = {}  # code → (chat, cancel|flatten, user, until ms)
+        self._running: set[asyncio.Task[dict[str, Any]]] = set()
 
     async def __call__(self, cmd: Command) -> Reply:
         user = cmd.args[0] if cmd.args else None
@@ -51,6 +67,8 @@ class CommandAnswers:
             return Reply(HELP)
         if cmd.name == "status":
             return Reply(status_text(await self.controls.status(), user))
+        if cmd.name in ("cancel", "flatten", "confirm"):
+            return await self._manual(cmd, user)
         if cmd.name in ("pause", "resume", "history") and user is None:
             return Reply(f"usage: /{cmd.name} USER" + (" [DAYS]" if cmd.name == "history" else ""))
         if cmd.name == "pause" and user is not None:
@@ -65,6 +83,31 @@ class CommandAnswers:
         if cmd.name == "history" and user is not None:
             return await self._history(user, cmd.args[1:])
         return Reply(f"unknown command /{cmd.name}; /help lists them")
+
+    async def _manual(self, cmd: Command, arg: str | None) -> Reply:
+        """/cancel USER and /flatten USER place and cancel orders: only a `/confirm CODE` within 60 s does it."""
+        now = self.now_ms()
+        self.asked = {c: a for c, a in self.asked.items() if a[3] > now}
+        if arg is None:
+            return Reply(f"usage: /{cmd.name} " + ("CODE" if cmd.name == "confirm" else "USER"))
+        if cmd.name != "confirm":
+            code = self.code()
+            self.asked[code] = (cmd.chat_id, cmd.name, arg, now + CONFIRM_S * 1000)
+            return Reply(f"{cmd.name} {arg}: {MANUAL[cmd.name]}. Reply /confirm {code} within {CONFIRM_S} s")
+        asked = self.asked.get(arg)
+        if asked is None or asked[0] != cmd.chat_id:
+            return Reply(f"no pending /cancel or /flatten with code {arg} (codes last {CONFIRM_S} s); ask again")
+        del self.asked[arg]
+        _, kind, user, _ = asked
+        # The operation outlives this reply if it must (the poller cancels a slow answer; the bot must not stop).
+        task = asyncio.ensure_future(self.controls.manual(user, kind))
+        self._running.add(task)
+        task.add_done_callback(_forget(self._running))
+        done, _ = await asyncio.wait({task}, timeout=MANUAL_WAIT_S)
+        if task in done:
+            return Reply(reports.manual_text(task.result()))
+        return Reply(f"{kind} of {user} is under way (the unwind ladder takes its time); /status {user} shows it, "
+                     "the daemon's log has the report")
 
     async def _history(self, user: str, rest: tuple[str, ...]) -> Reply:
         days = HISTORY_DAYS
@@ -82,6 +125,14 @@ class CommandAnswers:
         foot = (f"{days} day(s): {sum(r.cycles for r in rows)} cycles, fees {q2(fees)}, "
                 f"{sum(r.pauses for r in rows)} pause(s)")
         return Reply("\n".join([head, *history.chart_lines(rows, CHART_WIDTH), foot]), monospace=True)
+
+
+def _forget(running: set[asyncio.Task[dict[str, Any]]]) -> Callable[[asyncio.Task[dict[str, Any]]], None]:
+    def done(task: asyncio.Task[dict[str, Any]]) -> None:
+        running.discard(task)
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            task.exception()  # retrieved: an error after the reply was already logged by the bot
+    return done
 
 
 def _q2(text: Any) -> str:

@@ -11,7 +11,7 @@ from loguru import logger
 from otobot.exchange.errors import ExchangeError, InsufficientBalance, RateLimited, UnknownOutcome
 from otobot.exchange.filters import FilterError, OtoOrder, build_limit, floor_to, fmt, sellable
 from otobot.exchange.models import SELL
-from otobot.trading import autotoken, catalog, cycle, pauses, pricing_book, startup, strategy
+from otobot.trading import autotoken, catalog, cycle, manual, pauses, pricing_book, startup, strategy
 from otobot.trading.cycle import PlaceFacts
 from otobot.trading.desk import Found, Missing, Observation, Unknown
 from otobot.trading.pauses import Pause
@@ -29,8 +29,8 @@ SWEEP_RETRY_S = 60.0  # a sweep that sold nothing is not tried again before this
 async def act(bot: Bot, a: cycle.Action) -> None:
     now = bot.clock.monotonic()
     if isinstance(a, cycle.Fire):
-        if a.trigger in ("buy_timeout", "sell_timeout"):
-            bot._cancelling = "working" if a.trigger == "buy_timeout" else "pending"
+        if a.trigger in ("buy_timeout", "sell_timeout", "operator_cancel"):
+            bot._cancelling = {"buy_timeout": "working", "sell_timeout": "pending"}.get(a.trigger, "live")
         if a.trigger == "unwind":
             bot.log.info("Unwinding: {}", a.reason)
         await bot._fire(a.trigger, a.reason)
@@ -61,6 +61,8 @@ async def act(bot: Bot, a: cycle.Action) -> None:
                          detail=f"{fmt(left)} {bot.token.symbol if bot.token else ''} could not be sold down the "
                                 f"whole ladder {ladder} %"))
         bot._deadline = None
+    elif isinstance(a, cycle.Flatten):
+        await manual.flatten(bot)
     elif isinstance(a, cycle.Rearm):
         bot._deadline = now + bot._timers().cancel_check_s
 
@@ -413,6 +415,7 @@ async def close_cycle(bot: Bot) -> None:
     frm, why = bot._done_from or ("done", "closed")
     bot._done_from = None
     swept = row.kind == "sweep"
+    manual.observe_close(bot, orders)
     await bot.store.close_cycle(row.id, bot.name, row.day, frm, why, bot.clock.time_ms(), "ready for the next cycle",
                                 count=not swept)
     if row.symbol == bot.symbol:

@@ -22,7 +22,7 @@ from otobot.exchange.ratelimit import RateLimiter
 from otobot.exchange.rest import AlphaRest
 from otobot.exchange.streams import MarketStream, UserStream
 from otobot.store import CycleRow, Store
-from otobot.trading import actions, autotoken, cycle, follow, inbox, pauses, startup
+from otobot.trading import actions, autotoken, cycle, follow, inbox, manual, pauses, startup
 from otobot.trading.bookfeed import BookFeed
 from otobot.trading.cycle import LIVE_STATES, Cycle, Facts, State, Timers, decide, detach
 from otobot.trading.daybook import DayBook
@@ -107,6 +107,7 @@ class Bot:
         self._reselect_at = 0.0
         self._choice_day: str | None = None
         self._attached = False  # the machine drives self.cycle (after _restore): status shows "starting" before
+        self._manual: manual.ManualOp | None = None  # ctl cancel / flatten under way
 
     # ================================================================== lifecycle
 
@@ -145,6 +146,7 @@ class Bot:
                     t.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 detach(self.machine, self.cycle)
+                manual.abandon(self, "the bot stopped before it finished (see the log)")
 
     def _watch_market(self) -> None:
         """Follow the current symbol's trades (a token change moves this at a cycle boundary), and its book."""
@@ -197,6 +199,10 @@ class Bot:
     async def resume(self) -> dict[str, Any]:
         result: dict[str, Any] = await self._command("resume", None)
         return result
+
+    async def manual(self, kind: str) -> dict[str, Any]:
+        """ctl cancel / flatten: returns the report once done (the user is then paused `operator`)."""
+        return dict(await self._command(kind, None))
 
     def set_credentials(self, credentials: Credentials) -> None:
         self.credentials = credentials
@@ -350,6 +356,9 @@ class Bot:
                 self._stopping = True
                 self._stop_done = cmd.done
                 return  # answered by _shutdown, once the unfilled BUY is really cancelled
+            if cmd.name in manual.KINDS:
+                await manual.start(self, cmd.name, cmd.done)
+                return  # answered by manual.check_done with the report
             if cmd.name == "pause":
                 await self._pause(str(cmd.arg or Pause.operator), "paused by the operator")
             elif cmd.name == "resume":
@@ -392,6 +401,7 @@ class Bot:
             last = key
             for action in todo:
                 await actions.act(self, action)
+        manual.check_done(self)
 
     def _facts(self) -> Facts:
         state = self.cycle.state
@@ -409,7 +419,8 @@ class Bot:
             dust=actions.sweepable(self) if state is State.idle else Decimal(0), leftover=leftover,
             leftover_sellable=sellable, fills_confirmed=self._fills_confirmed,
             rungs=len(self.cfg.unwind.ladder_pct), unwind_blocked=self.paused_reason == Pause.unwind_failed,
-            late_cycle=self._late_cycle is not None,
+            late_cycle=self._late_cycle is not None, cancel_requested=self._manual is not None,
+            flatten_requested=self._manual is not None and self._manual.flatten_pending,
             buy_s=self.cfg.buy_timeout_s, sell_s=self.cfg.sell_timeout_s)
 
     # ================================================================== transitions

@@ -57,10 +57,11 @@ TRANSITIONS: tuple[tuple[str, State | list[State], State], ...] = (
     ("buy_filled", [S.pending, S.partially_filled, S.cancelling], S.selling),
     ("buy_timeout", [S.pending, S.partially_filled], S.cancelling),
     ("sell_timeout", S.selling, S.cancelling),
+    ("operator_cancel", [S.pending, S.partially_filled, S.selling], S.cancelling),  # ctl cancel / flatten
     ("sell_filled", [S.selling, S.cancelling], S.done),
     ("cancelled", [S.pending, S.partially_filled, S.selling, S.cancelling], S.cancelled),
     ("unwind", S.cancelled, S.unwinding),
-    ("sweep", S.idle, S.unwinding),
+    ("sweep", [S.idle, S.paused, S.finished], S.unwinding),  # from paused/finished: ctl flatten only
     ("unwound", S.unwinding, S.done),
     ("close", S.cancelled, S.done),
     ("next", S.done, S.idle),
@@ -260,6 +261,8 @@ class Facts:
     rungs: int = 0  # how many unwind rungs the ladder has
     unwind_blocked: bool = False  # the ladder was exhausted (paused unwind_failed)
     late_cycle: bool = False  # an OTO applied late by the exchange was adopted while another cycle was in flight
+    cancel_requested: bool = False  # the operator asked to cancel the live cycle (ctl cancel / flatten)
+    flatten_requested: bool = False  # the operator asked to sell all free base (ctl flatten), not yet started
     buy_s: float = 0.0  # the timeouts, for the words of the audit trail
     sell_s: float = 0.0
 
@@ -330,12 +333,17 @@ class Pause:
 
 
 @dataclass(frozen=True, slots=True)
+class Flatten:
+    """Sell all free base of the token down the unwind ladder (ctl flatten), as a sweep cycle."""
+
+
+@dataclass(frozen=True, slots=True)
 class Rearm:
     """Look again after the cancel-check interval (a cancel the exchange has not confirmed yet)."""
 
 
 Action = Fire | Place | Sweep | ApplyConfig | TakeOver | SettlePlace | Cancel | Refresh | PlaceUnwind | SettleUnwind | \
-    CloseCycle | Pause | Rearm
+    CloseCycle | Pause | Flatten | Rearm
 
 
 def decide(state: State, f: Facts, now: float) -> list[Action]:
@@ -351,6 +359,10 @@ def decide(state: State, f: Facts, now: float) -> list[Action]:
         return [Fire("outcome_unknown", "restarted while the place request was in flight")] if due else []
     if state is S.reconciling:
         return [SettlePlace()] if due else []
+    if f.cancel_requested and state in (S.pending, S.partially_filled, S.selling):
+        return [Fire("operator_cancel", "cancelled by the operator"), Cancel("live")]
+    if f.flatten_requested and state in (S.paused, S.finished):
+        return [Flatten()]
     if state in (S.pending, S.partially_filled):
         return [Fire("buy_timeout", f"BUY not filled within {f.buy_s} s"), Cancel("working")] if due else []
     if state is S.selling:
@@ -378,6 +390,8 @@ def decide(state: State, f: Facts, now: float) -> list[Action]:
 def _idle(f: Facts, due: bool) -> list[Action]:
     if f.late_cycle:
         return [TakeOver()]  # its orders are live on the exchange: followed whatever else holds
+    if f.flatten_requested and f.can_trade:
+        return [Flatten()]
     if f.paused_reason is not None:
         return [Fire("pause", f.paused_reason)]
     if f.config_pending:

@@ -12,13 +12,16 @@ from loguru import logger
 from otobot.exchange.errors import ExchangeError
 from otobot.exchange.filters import fmt
 from otobot.store import CycleRow
-from otobot.trading import autotoken, catalog, pauses
+from otobot.trading import autotoken, catalog, manual, pauses
 from otobot.trading.cycle import State, attach
 from otobot.trading.desk import load_orders
 from otobot.trading.pauses import Pause
 
 if TYPE_CHECKING:
     from otobot.trading.bot import Bot
+
+
+STOP_SETTLE_S = 4.0  # reading a cancelling cycle's fills at stop; with the 3 s cancel, under the 8 s stop grace
 
 
 class BotProblem(Exception):
@@ -96,7 +99,8 @@ def use_market(bot: Bot, market: catalog.Market) -> None:
     bot.book.set_target(bot.cfg.target.kind, bot.cfg.target.value, market.token.mul_point)
 
 async def shutdown(bot: Bot) -> None:
-    """Stop placing; cancel a working BUY that has not filled; leave a live SELL to finish on the book."""
+    """Stop placing; cancel a working BUY that has not filled and settle the cancel (fills read over REST);
+    leave a live SELL to finish on the book."""
     try:
         if bot.cycle.state in (State.pending, State.partially_filled) and bot.cycle_row is not None:
             bot._cancelling = "working"
@@ -107,7 +111,14 @@ async def shutdown(bot: Bot) -> None:
                     async with asyncio.timeout(3.0):
                         await bot.desk.cancel(bot.cycle_row, bot.orders, w)
                         bot.log.info("Cancelled the unfilled BUY {} before stopping", w.order_id)
+        if bot.cycle.state is State.cancelling and bot.cycle_row is not None and bot.desk is not None:
+            # A fill that raced the cancel may never arrive on the stream now: read the cycle's orders over REST
+            # so it is recorded before exiting (bounded: the supervisor's stop grace is 8 s in all).
+            with contextlib.suppress(TimeoutError, ExchangeError):
+                async with asyncio.timeout(STOP_SETTLE_S):
+                    await bot.desk.refresh(bot.cycle_row, bot.orders, "stopping: settling the cancel")
         bot.log.info("Stopped in state {}", bot.cycle.state)
     finally:
+        manual.abandon(bot, "the bot stopped before it finished")
         if bot._stop_done is not None and not bot._stop_done.done():
             bot._stop_done.set_result(None)

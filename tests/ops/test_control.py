@@ -113,7 +113,8 @@ async def test_handler_errors_come_back_as_errors_and_the_server_keeps_serving(d
         await request(sock_path, "pause", "bob")
     with pytest.raises(ControlError, match="pause needs a user"):
         await request(sock_path, "pause")
-    with pytest.raises(ControlError, match="unknown command 'restart'; use status, pause, resume, reload or health"):
+    with pytest.raises(ControlError, match="unknown command 'restart'; use status, pause, resume, cancel, flatten, "
+                                           "reload or health"):
         await request(sock_path, "restart")
 
     assert await request(sock_path, "health") == {"ok": True, "users": 1}
