@@ -21,7 +21,7 @@ import aiohttp
 import yaml
 from loguru import logger
 
-from otobot import invariants, logsetup
+from otobot import benchfloor, invariants, logsetup
 from otobot.config import load_global
 from otobot.exchange.protocol import PLACE_OTO
 from otobot.sim.config import DEFAULT_SYMBOLS, sim_user
@@ -206,7 +206,16 @@ async def _bench(users: int, duration: float, seed: int, burst: bool, chaos: boo
         sup.request_stop()
         await asyncio.wait_for(task, 60)
         await store.close()
+        floor = await _floor(port, users, pause, duration, progress) if not burst else {}
+        cycles_n = result_extra.get("cycles", 0)
+        headline = {
+            "cpu_ms_per_cycle": (round(result_extra["cpu_s_in_window"] * 1000 / cycles_n, 3)
+                                 if cycles_n else None),
+            "reaction_p50_ms": round(_pct(lat_ms, 0.5), 3), "reaction_p99_ms": round(_pct(lat_ms, 0.99), 3),
+            "cost_bps": cost.get("otobot", {}).get("loss_bps"),
+        }
         return {
+            **headline, **floor,
             "users": users, "users_connected": ready, "duration_s": duration, "seed": seed,
             "mode": "burst" if burst else ("chaos" if chaos else "steady"), "pause_between_cycles_s": pause,
             "json_decoder": "orjson" if _has_orjson() else "json", "shared_price_stream": shared,
@@ -224,6 +233,14 @@ async def _bench(users: int, duration: float, seed: int, burst: bool, chaos: boo
             sim.terminate()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(sim.wait(), 10)
+
+
+async def _floor(port: int, users: int, pause: float, duration: float, progress: _Progress) -> dict[str, Any]:
+    """The same users, connections and pacing as a bare client (benchfloor), after the daemon has stopped."""
+    span = min(duration, 10.0)
+    progress.say(f"measuring the floor: {users} bare clients for {span:g} s", force=True)
+    pairs = [TOKENS[i % len(TOKENS)][1] for i in range(users)]
+    return await benchfloor.measure(port, pairs, pause, span)
 
 
 async def _burst(http: aiohttp.ClientSession, port: int, bots: list[Any]) -> dict[str, Any]:
@@ -339,13 +356,28 @@ def run_bench(*, users: int, duration: float, seed: int, burst: bool, chaos: boo
     return 0 if ok else 1
 
 
+def _floor_line(r: dict[str, Any]) -> list[str]:
+    if "floor_p50_ms" not in r:
+        return []
+    f50, f99 = r["floor_p50_ms"], r["floor_p99_ms"]
+
+    def ratio(x: float | None, f: float) -> str:
+        return f"{x / f:.1f}×" if x is not None and f and f == f else "n/a"
+
+    return [f"floor (bare aiohttp client, same simulator, users and pacing; frame read → request written): "
+            f"n={r['floor_n']} p50 {f50} ms, p99 {f99} ms; otobot is {ratio(r['reaction_p50_ms'], f50)} (p50), "
+            f"{ratio(r['reaction_p99_ms'], f99)} (p99) of it",
+            f"daemon CPU per completed cycle: {r['cpu_ms_per_cycle']} ms"]
+
+
 def _render(r: dict[str, Any]) -> str:
     lat = r["reaction_ms"]
+    floor = _floor_line(r)
     lines = [f"otobot bench: {r['users']} users ({r['users_connected']} connected), mode {r['mode']}, "
              f"seed {r['seed']}, pause {r['pause_between_cycles_s']} s, decoder {r['json_decoder']}, "
              f"{'one shared price stream per symbol' if r['shared_price_stream'] else 'a price stream per bot'}",
              f"reaction (fill frame read → next request written): n={lat['n']} p50 {lat['p50']} ms, "
-             f"p99 {lat['p99']} ms, max {lat['max']} ms"]
+             f"p99 {lat['p99']} ms, max {lat['max']} ms", *floor]
     if "cycles" in r:
         lines.append(f"throughput: {r['cycles']} cycles in {r['elapsed_s']} s = {r['cycles_per_s']} cycles/s "
                      f"({r['cycles_per_s_per_user']} per user); CPU {r['cpu_s_in_window']} s in that window")
