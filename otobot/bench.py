@@ -173,6 +173,8 @@ async def _bench(users: int, duration: float, seed: int, burst: bool, chaos: boo
                 for b in bots:
                     b.latencies.clear()
                 start_cycles = {b.name: b.cycles_completed for b in bots}
+                group = getattr(store, "group", None)
+                tx0 = (group.transactions, group.writes) if group is not None else None
                 t0 = time.monotonic()
                 cpu_t0 = time.process_time()
                 end = t0 + duration
@@ -187,10 +189,14 @@ async def _bench(users: int, duration: float, seed: int, burst: bool, chaos: boo
                 elapsed = time.monotonic() - t0
                 cpu = time.process_time() - cpu_t0
                 cycles = {b.name: b.cycles_completed - start_cycles[b.name] for b in bots}
+                cycles_total = sum(cycles.values())
                 result_extra = {"cycles": sum(cycles.values()), "elapsed_s": round(elapsed, 2),
                                 "cycles_per_s": round(sum(cycles.values()) / elapsed, 2),
                                 "cycles_per_s_per_user": round(sum(cycles.values()) / elapsed / max(1, users), 3),
                                 "cpu_s_in_window": round(cpu, 2)}
+                if group is not None and tx0 is not None and cycles_total:
+                    result_extra["sqlite_commits_per_cycle"] = round((group.transactions - tx0[0]) / cycles_total, 2)
+                    result_extra["sqlite_writes_per_cycle"] = round((group.writes - tx0[1]) / cycles_total, 2)
             progress.say("measuring done; pausing the bots and adding up costs", force=True)
             lat_ms = [x * 1000 for b in bots for x in b.latencies]
             rss = _rss_mb()
@@ -367,7 +373,9 @@ def _floor_line(r: dict[str, Any]) -> list[str]:
     return [f"floor (bare aiohttp client, same simulator, users and pacing; frame read → request written): "
             f"n={r['floor_n']} p50 {f50} ms, p99 {f99} ms; otobot is {ratio(r['reaction_p50_ms'], f50)} (p50), "
             f"{ratio(r['reaction_p99_ms'], f99)} (p99) of it",
-            f"daemon CPU per completed cycle: {r['cpu_ms_per_cycle']} ms"]
+            f"daemon CPU per completed cycle: {r['cpu_ms_per_cycle']} ms"
+            + (f"; SQLite {r['sqlite_commits_per_cycle']} commits for {r['sqlite_writes_per_cycle']} writes per cycle"
+               if "sqlite_commits_per_cycle" in r else "")]
 
 
 def _render(r: dict[str, Any]) -> str:
