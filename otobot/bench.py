@@ -66,6 +66,30 @@ def _rss_mb() -> float:
     return 0.0
 
 
+def _proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of another process (the simulator), from /proc; 0 where there is none."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def _limit(r: dict[str, Any]) -> str | None:
+    """Which resource ran out, when one did: a process near 100 % of a core, or the machine's cores all busy."""
+    daemon, sim, cores = r.get("daemon_cpu_pct_of_core"), r.get("sim_cpu_pct_of_core"), r.get("cores") or 1
+    if daemon is None or sim is None:
+        return None
+    if daemon >= 85:
+        return f"daemon CPU {daemon:.0f} % of one core (asyncio runs on one core)"
+    if sim >= 85:
+        return f"simulator CPU {sim:.0f} % of one core"
+    if daemon + sim >= 85 * cores:
+        return f"the machine's {cores} cores (daemon {daemon:.0f} % + simulator {sim:.0f} %)"
+    return None
+
+
 def _pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -177,6 +201,7 @@ async def _bench(users: int, duration: float, seed: int, burst: bool, chaos: boo
                 tx0 = (group.transactions, group.writes) if group is not None else None
                 t0 = time.monotonic()
                 cpu_t0 = time.process_time()
+                sim_cpu0 = _proc_cpu_s(sim.pid)
                 end = t0 + duration
                 i = 0
                 while time.monotonic() < end:
@@ -188,12 +213,16 @@ async def _bench(users: int, duration: float, seed: int, burst: bool, chaos: boo
                         await _inject(http, port, i, seed)
                 elapsed = time.monotonic() - t0
                 cpu = time.process_time() - cpu_t0
+                sim_cpu = _proc_cpu_s(sim.pid) - sim_cpu0
                 cycles = {b.name: b.cycles_completed - start_cycles[b.name] for b in bots}
                 cycles_total = sum(cycles.values())
                 result_extra = {"cycles": sum(cycles.values()), "elapsed_s": round(elapsed, 2),
                                 "cycles_per_s": round(sum(cycles.values()) / elapsed, 2),
                                 "cycles_per_s_per_user": round(sum(cycles.values()) / elapsed / max(1, users), 3),
-                                "cpu_s_in_window": round(cpu, 2)}
+                                "cpu_s_in_window": round(cpu, 2),
+                                "daemon_cpu_pct_of_core": round(100 * cpu / elapsed, 1),
+                                "sim_cpu_pct_of_core": round(100 * sim_cpu / elapsed, 1),
+                                "cores": os.cpu_count()}
                 if group is not None and tx0 is not None and cycles_total:
                     result_extra["sqlite_commits_per_cycle"] = round((group.transactions - tx0[0]) / cycles_total, 2)
                     result_extra["sqlite_writes_per_cycle"] = round((group.writes - tx0[1]) / cycles_total, 2)
@@ -219,6 +248,7 @@ async def _bench(users: int, duration: float, seed: int, burst: bool, chaos: boo
                                  if cycles_n else None),
             "reaction_p50_ms": round(_pct(lat_ms, 0.5), 3), "reaction_p99_ms": round(_pct(lat_ms, 0.99), 3),
             "cost_bps": cost.get("otobot", {}).get("loss_bps"),
+            "saturated": _limit(result_extra),
         }
         return {
             **headline, **floor,
@@ -389,6 +419,11 @@ def _render(r: dict[str, Any]) -> str:
     if "cycles" in r:
         lines.append(f"throughput: {r['cycles']} cycles in {r['elapsed_s']} s = {r['cycles_per_s']} cycles/s "
                      f"({r['cycles_per_s_per_user']} per user); CPU {r['cpu_s_in_window']} s in that window")
+    if "daemon_cpu_pct_of_core" in r:
+        limit = _limit(r)
+        lines.append(f"CPU in that window: daemon {r['daemon_cpu_pct_of_core']} % of a core, simulator "
+                     f"{r['sim_cpu_pct_of_core']} % ({r['cores']} cores); "
+                     + (f"saturated: {limit}" if limit else "no resource saturated"))
     if "resting_before_move" in r:
         lines.append(f"burst: {r['resting_before_move']} BUYs resting, {r['filled_by_move']} bots reacted to the move")
     lines.append(f"footprint: RSS {r['rss_mb']} MB ({r['rss_mb_per_user']} MB per user above "

@@ -25,5 +25,6 @@ async def test_bench_json_has_headline_keys_and_floor(tmp_path: Path) -> None:
     assert data["floor_n"] > 0
     assert not math.isnan(data["floor_p50_ms"]) and 0 <= data["floor_p50_ms"] <= data["floor_p99_ms"]
     assert data["rss_mb_per_user"] >= 0
+    assert 0 < data["daemon_cpu_pct_of_core"] and 0 < data["sim_cpu_pct_of_core"] and "saturated" in data
     assert isinstance(data["cost_bps"], float)
     assert "floor (bare aiohttp client" in r.out and "daemon CPU per completed cycle" in r.out
