@@ -292,12 +292,13 @@ class Store:
             raise unreadable(path, exc) from None
         try:
             db.row_factory = aiosqlite.Row
+            # First: switching a new file to WAL takes a lock that several openers at once contend for.
+            await db.execute("PRAGMA busy_timeout=5000")
             await db.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode is durable across process crashes (kill -9); only power loss can drop
             # the last commits, and reconciliation against the exchange repairs those.
             await db.execute("PRAGMA synchronous=NORMAL")
             await db.execute("PRAGMA foreign_keys=ON")
-            await db.execute("PRAGMA busy_timeout=5000")
             store = cls(db)
             await store._call(_migrate)
         except BaseException as exc:
