@@ -21,7 +21,7 @@ import aiohttp
 import yaml
 from loguru import logger
 
-from otobot import invariants, logsetup
+from otobot import benchfloor, invariants, logsetup
 from otobot.config import load_global
 from otobot.exchange.protocol import PLACE_OTO
 from otobot.sim.config import DEFAULT_SYMBOLS, sim_user
@@ -66,6 +66,30 @@ def _rss_mb() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+def _proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of another process (the simulator), from /proc; 0 where there is none."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def _limit(r: dict[str, Any]) -> str | None:
+    """Which resource ran out, when one did: a process near 100 % of a core, or the machine's cores all busy."""
+    daemon, sim, cores = r.get("daemon_cpu_pct_of_core"), r.get("sim_cpu_pct_of_core"), r.get("cores") or 1
+    if daemon is None or sim is None:
+        return None
+    if daemon >= 85:
+        return f"daemon CPU {daemon:.0f} % of one core (asyncio runs on one core)"
+    if sim >= 85:
+        return f"simulator CPU {sim:.0f} % of one core"
+    if daemon + sim >= 85 * cores:
+        return f"the machine's {cores} cores (daemon {daemon:.0f} % + simulator {sim:.0f} %)"
+    return None
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -175,8 +199,11 @@ async def _bench(users: int, duration: float, seed: int, burst: bool, chaos: boo
                 for b in bots:
                     b.latencies.clear()
                 start_cycles = {b.name: b.cycles_completed for b in bots}
+                group = getattr(store, "group", None)
+                tx0 = (group.transactions, group.writes) if group is not None else None
                 t0 = time.monotonic()
                 cpu_t0 = time.process_time()
+                sim_cpu0 = _proc_cpu_s(sim.pid)
                 end = t0 + duration
                 i = 0
                 while time.monotonic() < end:
@@ -188,16 +215,24 @@ async def _bench(users: int, duration: float, seed: int, burst: bool, chaos: boo
                         await _inject(http, port, i, seed)
                 elapsed = time.monotonic() - t0
                 cpu = time.process_time() - cpu_t0
+                sim_cpu = _proc_cpu_s(sim.pid) - sim_cpu0
                 cycles = {b.name: b.cycles_completed - start_cycles[b.name] for b in bots}
+                cycles_total = sum(cycles.values())
                 result_extra = {"cycles": sum(cycles.values()), "elapsed_s": round(elapsed, 2),
                                 "cycles_per_s": round(sum(cycles.values()) / elapsed, 2),
                                 "cycles_per_s_per_user": round(sum(cycles.values()) / elapsed / max(1, users), 3),
-                                "cpu_s_in_window": round(cpu, 2)}
+                                "cpu_s_in_window": round(cpu, 2),
+                                "daemon_cpu_pct_of_core": round(100 * cpu / elapsed, 1),
+                                "sim_cpu_pct_of_core": round(100 * sim_cpu / elapsed, 1),
+                                "cores": os.cpu_count()}
+                if group is not None and tx0 is not None and cycles_total:
+                    result_extra["sqlite_commits_per_cycle"] = round((group.transactions - tx0[0]) / cycles_total, 2)
+                    result_extra["sqlite_writes_per_cycle"] = round((group.writes - tx0[1]) / cycles_total, 2)
             progress.say("measuring done; pausing the bots and adding up costs", force=True)
             lat_ms = [x * 1000 for b in bots for x in b.latencies]
             rss = _rss_mb()
-            for b in bots:
-                await b.pause()
+            # All at once: one by one, a saturated daemon took seconds per bot at 1,000 users.
+            await asyncio.gather(*(b.pause() for b in bots))
             if chaos:
                 with contextlib.suppress(Exception):
                     await _admin(http, port, "faults", {"clear": True})
@@ -208,7 +243,17 @@ async def _bench(users: int, duration: float, seed: int, burst: bool, chaos: boo
         sup.request_stop()
         await asyncio.wait_for(task, 60)
         await store.close()
+        floor = await _floor(port, users, pause, duration, progress) if not burst else {}
+        cycles_n = result_extra.get("cycles", 0)
+        headline = {
+            "cpu_ms_per_cycle": (round(result_extra["cpu_s_in_window"] * 1000 / cycles_n, 3)
+                                 if cycles_n else None),
+            "reaction_p50_ms": round(_pct(lat_ms, 0.5), 3), "reaction_p99_ms": round(_pct(lat_ms, 0.99), 3),
+            "cost_bps": cost.get("otobot", {}).get("loss_bps"),
+            "saturated": _limit(result_extra),
+        }
         return {
+            **headline, **floor,
             "users": users, "users_connected": ready, "duration_s": duration, "seed": seed,
             "mode": "burst" if burst else ("chaos" if chaos else "steady"), "pause_between_cycles_s": pause,
             "json_decoder": "orjson" if _has_orjson() else "json", "shared_price_stream": shared,
@@ -226,6 +271,14 @@ async def _bench(users: int, duration: float, seed: int, burst: bool, chaos: boo
             sim.terminate()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(sim.wait(), 10)
+
+
+async def _floor(port: int, users: int, pause: float, duration: float, progress: _Progress) -> dict[str, Any]:
+    """The same users, connections and pacing as a bare client (benchfloor), after the daemon has stopped."""
+    span = min(duration, 10.0)
+    progress.say(f"measuring the floor: {users} bare clients for {span:g} s", force=True)
+    pairs = [TOKENS[i % len(TOKENS)][1] for i in range(users)]
+    return await benchfloor.measure(port, pairs, pause, span)
 
 
 async def _burst(http: aiohttp.ClientSession, port: int, bots: list[Any]) -> dict[str, Any]:
@@ -342,16 +395,38 @@ def run_bench(*, users: int, duration: float, seed: int, burst: bool, chaos: boo
     return 0 if ok else 1
 
 
+def _floor_line(r: dict[str, Any]) -> list[str]:
+    if "floor_p50_ms" not in r:
+        return []
+    f50, f99 = r["floor_p50_ms"], r["floor_p99_ms"]
+
+    def ratio(x: float | None, f: float) -> str:
+        return f"{x / f:.1f}×" if x is not None and f and f == f else "n/a"
+
+    return [f"floor (bare aiohttp client, same simulator, users and pacing; frame read → request written): "
+            f"n={r['floor_n']} p50 {f50} ms, p99 {f99} ms; otobot is {ratio(r['reaction_p50_ms'], f50)} (p50), "
+            f"{ratio(r['reaction_p99_ms'], f99)} (p99) of it",
+            f"daemon CPU per completed cycle: {r['cpu_ms_per_cycle']} ms"
+            + (f"; SQLite {r['sqlite_commits_per_cycle']} commits for {r['sqlite_writes_per_cycle']} writes per cycle"
+               if "sqlite_commits_per_cycle" in r else "")]
+
+
 def _render(r: dict[str, Any]) -> str:
     lat = r["reaction_ms"]
+    floor = _floor_line(r)
     lines = [f"otobot bench: {r['users']} users ({r['users_connected']} connected), mode {r['mode']}, "
              f"seed {r['seed']}, pause {r['pause_between_cycles_s']} s, decoder {r['json_decoder']}, "
              f"{'one shared price stream per symbol' if r['shared_price_stream'] else 'a price stream per bot'}",
              f"reaction (fill frame read → next request written): n={lat['n']} p50 {lat['p50']} ms, "
-             f"p99 {lat['p99']} ms, max {lat['max']} ms"]
+             f"p99 {lat['p99']} ms, max {lat['max']} ms", *floor]
     if "cycles" in r:
         lines.append(f"throughput: {r['cycles']} cycles in {r['elapsed_s']} s = {r['cycles_per_s']} cycles/s "
                      f"({r['cycles_per_s_per_user']} per user); CPU {r['cpu_s_in_window']} s in that window")
+    if "daemon_cpu_pct_of_core" in r:
+        limit = _limit(r)
+        lines.append(f"CPU in that window: daemon {r['daemon_cpu_pct_of_core']} % of a core, simulator "
+                     f"{r['sim_cpu_pct_of_core']} % ({r['cores']} cores); "
+                     + (f"saturated: {limit}" if limit else "no resource saturated"))
     if "resting_before_move" in r:
         lines.append(f"burst: {r['resting_before_move']} BUYs resting, {r['filled_by_move']} bots reacted to the move")
     lines.append(f"footprint: RSS {r['rss_mb']} MB ({r['rss_mb_per_user']} MB per user above "

@@ -17,6 +17,7 @@ import aiosqlite
 from otobot.dbfile import unreadable
 from otobot.exchange.filters import FEE_RATE, fmt
 from otobot.exchange.models import SymbolFilters, Token
+from otobot.groupcommit import GroupCommit
 from otobot.trading.daybook import Holding
 
 # Each migration moves the schema up by one version; they run in order, once, at open.
@@ -270,6 +271,7 @@ class Store:
 
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
+        self.group = GroupCommit(self._call)
 
     @classmethod
     async def open(cls, path: Path | str) -> Store:
@@ -290,12 +292,13 @@ class Store:
             raise unreadable(path, exc) from None
         try:
             db.row_factory = aiosqlite.Row
+            # First: switching a new file to WAL takes a lock that several openers at once contend for.
+            await db.execute("PRAGMA busy_timeout=5000")
             await db.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode is durable across process crashes (kill -9); only power loss can drop
             # the last commits, and reconciliation against the exchange repairs those.
             await db.execute("PRAGMA synchronous=NORMAL")
             await db.execute("PRAGMA foreign_keys=ON")
-            await db.execute("PRAGMA busy_timeout=5000")
             store = cls(db)
             await store._call(_migrate)
         except BaseException as exc:
@@ -307,6 +310,7 @@ class Store:
         return store
 
     async def close(self) -> None:
+        await self.group.drain()
         await self._db.close()
 
     async def schema_version(self) -> int:
@@ -329,8 +333,11 @@ class Store:
 
     async def _tx(self, statements: list[Statement]) -> list[int]:
         """Run statements in one transaction; returns each statement's lastrowid."""
-        return await self._call(lambda c: _transaction(c, lambda: [c.execute(q, a).lastrowid or 0
-                                                                   for q, a in statements]))
+        return await self._write(lambda c: [c.execute(q, a).lastrowid or 0 for q, a in statements])
+
+    async def _write(self, body: Callable[[sqlite3.Connection], T]) -> T:
+        """A write transaction, group-committed with the others of this loop turn; returns after its COMMIT."""
+        return await self.group.write(body)
 
     @staticmethod
     def _audit_stmt(ts_ms: int, user: str | None, cycle_id: int | None, kind: str, frm: str | None,
@@ -409,7 +416,7 @@ class Store:
             c.execute(*self._audit_stmt(now_ms, user, cycle_id, "transition", "idle", "placing", "OTO intent written"))
             return cycle_id, legs[0], legs[1]
 
-        return await self._call(lambda c: _transaction(c, lambda: run(c)))
+        return await self._write(run)
 
     async def set_cycle_state(self, cycle_id: int, user: str, frm: str, to: str, reason: str, now_ms: int,
                               *, closed: bool = False, cancelling: str | None = None) -> None:
@@ -502,7 +509,7 @@ class Store:
         backfill of the same execution all carry the same key, and an older event arriving after a newer
         one (reordered) adds nothing because its cumulative qty is not above what is recorded.
         """
-        return await self._call(lambda c: _transaction(c, lambda: _apply_fill(c, fill)))
+        return await self._write(lambda c: _apply_fill(c, fill))
 
     async def close_cycle(self, cycle_id: int, user: str, day: str, frm: str, why: str, now_ms: int,
                           next_reason: str, *, count: bool = True) -> None:

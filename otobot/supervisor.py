@@ -21,6 +21,7 @@ from otobot.audit_view import reload_record
 from otobot.confdiff import user_changes
 from otobot.config import ConfigError, GlobalConfig, UserConfig, UsersScan, load_global, scan_users
 from otobot.exchange.credentials import Credentials
+from otobot.exchange.streams import TradeCache
 from otobot.secrets import DecryptError, MasterKeyError
 from otobot.store import Store
 from otobot.trading.bot import Bot
@@ -138,6 +139,7 @@ class Supervisor:
         self.machine = machine or build_machine()
         self.price_feeds = PriceFeeds(settings.exchange.market_ws_url, settings.reliability) \
             if settings.exchange.shared_price_stream else None
+        self.trade_cache = TradeCache()  # one decode per market frame for all bots on its symbol
         self.slots: dict[str, _Slot] = {}
         self.file_errors: dict[str, str] = {}
         self._stop = asyncio.Event()
@@ -263,7 +265,8 @@ class Supervisor:
                 slot.started.set()
                 return
             bot = Bot(slot.cfg, self.settings, self.store, creds, self.machine, clock=self.clock,
-                      notify=self.notify, metrics=self.metrics, price_feeds=self.price_feeds)
+                      notify=self.notify, metrics=self.metrics, price_feeds=self.price_feeds,
+                      trade_cache=self.trade_cache)
             slot.bot = bot
             slot.error = slot.why = None
             slot.started.set()

@@ -20,7 +20,7 @@ from otobot.exchange.filters import fmt
 from otobot.exchange.models import AggTrade, AssetBalance, ExecutionReport, SymbolFilters, Token
 from otobot.exchange.ratelimit import RateLimiter
 from otobot.exchange.rest import AlphaRest
-from otobot.exchange.streams import MarketStream, UserStream
+from otobot.exchange.streams import MarketStream, TradeCache, UserStream
 from otobot.store import CycleRow, Store
 from otobot.trading import actions, autotoken, cycle, follow, inbox, manual, pauses, startup
 from otobot.trading.bookfeed import BookFeed
@@ -41,7 +41,8 @@ class Bot:
 
     def __init__(self, user: UserConfig, settings: GlobalConfig, store: Store, credentials: Credentials,
                  machine: Machine, *, clock: Clock | None = None, notify: Notify | None = None,
-                 metrics: MetricsSink | None = None, price_feeds: PriceFeeds | None = None) -> None:
+                 metrics: MetricsSink | None = None, price_feeds: PriceFeeds | None = None,
+                 trade_cache: TradeCache | None = None) -> None:
         self.cfg = user
         self.name = user.name
         self.settings = settings
@@ -53,6 +54,7 @@ class Bot:
         self.notify = notify
         self.metrics = metrics
         self.price_feeds = price_feeds
+        self.trade_cache = trade_cache
         self.log = logger.bind(user=user.name, cycle="-")
         self.cycle = Cycle(on_change=self._on_transition)
         self._changes: list[tuple[str, str, str]] = []
@@ -158,7 +160,8 @@ class Bot:
         self.market = MarketStream(self._session, self.settings.exchange.market_ws_url, self.symbol, self._on_trade,
                                    ping_interval_s=self.rel.ws_ping_interval_s,
                                    stale_after_s=self.rel.market_stale_after_s,
-                                   backoff_max_s=self.rel.ws_backoff_max_s, logger=self.log)
+                                   backoff_max_s=self.rel.ws_backoff_max_s, logger=self.log,
+                                   trade_cache=self.trade_cache)
         self._market_task = asyncio.create_task(self._guard(self.market.run), name=f"{self.name}-market")
 
     def _watch_depth(self) -> None:

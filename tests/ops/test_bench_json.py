@@ -1,0 +1,30 @@
+"""`otobot bench --json` on a tiny run: the headline keys are present and sane, the floor measured in the same run."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from tests.cli.clirun import otobot
+
+
+async def test_bench_json_has_headline_keys_and_floor(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    r = await otobot("bench", "--users", "2", "--duration", "5", "--pause", "0.2", "--json", str(out),
+                     cwd=tmp_path, timeout=240)
+    assert r.code == 0, r.err
+    data = json.loads(out.read_text())
+    for key in ("cpu_ms_per_cycle", "reaction_p50_ms", "reaction_p99_ms", "floor_p50_ms", "floor_p99_ms",
+                "cycles_per_s", "rss_mb_per_user", "cost_bps"):
+        assert key in data, key
+    assert data["cycles"] > 0 and data["cycles_per_s"] > 0
+    assert data["cpu_ms_per_cycle"] > 0
+    assert 0 <= data["reaction_p50_ms"] <= data["reaction_p99_ms"]
+    # The floor is real measurements of the bare client, not a placeholder.
+    assert data["floor_n"] > 0
+    assert not math.isnan(data["floor_p50_ms"]) and 0 <= data["floor_p50_ms"] <= data["floor_p99_ms"]
+    assert data["rss_mb_per_user"] >= 0
+    assert 0 < data["daemon_cpu_pct_of_core"] and 0 < data["sim_cpu_pct_of_core"] and "saturated" in data
+    assert isinstance(data["cost_bps"], float)
+    assert "floor (bare aiohttp client" in r.out and "daemon CPU per completed cycle" in r.out

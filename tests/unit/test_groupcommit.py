@@ -1,0 +1,107 @@
+"""Group commit: same-turn writes share a transaction; a waiter resumes after its COMMIT; failures reach waiters."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import sys
+import textwrap
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from otobot.store import Store
+
+INTENT = {"day": "2026-11-30", "symbol": "ALPHA_1USDT", "base_asset": "A", "quote_asset": "USDT", "mul_point": 1,
+          "working_price": Decimal("1.0"), "pending_price": Decimal("1.01"), "quantity": Decimal("10"),
+          "pay_amount": Decimal("10"), "now_ms": 1}
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    s = await Store.open(tmp_path / "g.db")
+    yield s
+    await s.close()
+
+
+def _rows(path: Path, sql: str) -> list[tuple[object, ...]]:
+    """Read through a separate connection: what a restarted daemon would see on disk."""
+    with sqlite3.connect(path) as c:
+        return c.execute(sql).fetchall()
+
+
+async def test_writes_of_one_loop_turn_share_one_transaction(store: Store, tmp_path: Path) -> None:
+    before = store.group.transactions
+    await asyncio.gather(*(store.ensure_user(f"u{i}", 1) for i in range(20)))
+    assert store.group.transactions - before == 1
+    assert store.group.writes >= 20
+    assert len(_rows(tmp_path / "g.db", "SELECT name FROM users")) == 20
+
+
+async def test_each_waiter_resumes_only_after_its_intent_is_on_disk(store: Store, tmp_path: Path) -> None:
+    seen: dict[str, int] = {}
+
+    async def bot(user: str) -> None:
+        cycle_id, _, _ = await store.create_cycle(user=user, **INTENT)  # type: ignore[arg-type]
+        # The moment a bot would send its order: the intent is already committed, visible to another connection.
+        seen[user] = len(_rows(tmp_path / "g.db", f"SELECT id FROM orders WHERE cycle_id={cycle_id} "
+                                                  "AND status='INTENT'"))
+
+    await asyncio.gather(*(bot(f"u{i}") for i in range(8)))
+    assert seen == {f"u{i}": 2 for i in range(8)}
+
+
+async def test_a_crash_between_commit_and_send_still_finds_every_intent(tmp_path: Path) -> None:
+    db = tmp_path / "crash.db"
+    script = textwrap.dedent(f"""
+        import asyncio, os
+        from decimal import Decimal
+        from otobot.store import Store
+        INTENT = {INTENT!r}
+        async def main():
+            store = await Store.open({str(db)!r})
+            async def bot(user):
+                await store.create_cycle(user=user, **INTENT)
+                print(user, flush=True)
+                os._exit(9)  # killed right after the first COMMIT returned, before any order is sent
+            await asyncio.gather(*(bot(f"u{{i}}") for i in range(5)))
+        asyncio.run(main())
+    """)
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", script, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 9, err.decode()
+    assert out.decode().strip().startswith("u")
+    # All five wrote in the same loop turn, so all five intents were in the one COMMIT that let the first resume.
+    assert len(_rows(db, "SELECT id FROM cycles WHERE state='placing'")) == 5
+    assert len(_rows(db, "SELECT id FROM orders WHERE status='INTENT'")) == 10
+
+
+async def test_a_failed_group_commit_fails_every_waiter_and_keeps_nothing(store: Store, tmp_path: Path) -> None:
+    def orphan(c: sqlite3.Connection) -> None:
+        # Foreign keys checked at COMMIT: the statement passes, the group's COMMIT fails.
+        c.execute("PRAGMA defer_foreign_keys=ON")
+        c.execute("INSERT INTO orders(user, cycle_id, role, symbol, side, price, quantity, status, intent_ms,"
+                  " updated_ms) VALUES ('x', 999999, 'working', 'S', 'BUY', '1', '1', 'INTENT', 1, 1)")
+
+    results = await asyncio.gather(store.ensure_user("a", 1), store.group.write(orphan), store.ensure_user("b", 1),
+                                   return_exceptions=True)
+    assert all(isinstance(r, sqlite3.IntegrityError) for r in results), results
+    assert _rows(tmp_path / "g.db", "SELECT name FROM users") == []
+    assert _rows(tmp_path / "g.db", "SELECT id FROM orders") == []
+    await store.ensure_user("c", 1)  # the writer recovers for the next group
+    assert _rows(tmp_path / "g.db", "SELECT name FROM users") == [("c",)]
+
+
+async def test_one_writes_own_error_fails_only_that_waiter(store: Store, tmp_path: Path) -> None:
+    def bad(c: sqlite3.Connection) -> None:
+        c.execute("INSERT INTO users(name, created_ms) VALUES ('dup', 1)")
+        c.execute("INSERT INTO users(name, created_ms) VALUES ('dup', 1)")  # PRIMARY KEY: this write fails whole
+
+    results = await asyncio.gather(store.ensure_user("a", 1), store.group.write(bad), store.ensure_user("b", 1),
+                                   return_exceptions=True)
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], sqlite3.IntegrityError)
+    assert sorted(_rows(tmp_path / "g.db", "SELECT name FROM users")) == [("a",), ("b",)]
