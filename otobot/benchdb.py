@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from otobot import points
+from otobot.records import Fill
 from otobot.retention import BATCH_AUDIT, BATCH_CYCLES, DAY_MS, cutoff_ms, prune
-from otobot.store import MIGRATIONS, Fill, Pruned, Store
+from otobot.schema import MIGRATIONS
+from otobot.store import Pruned, Store
 
 D = Decimal
 TABLES = ("cycles", "orders", "fills", "audit")

@@ -18,8 +18,9 @@ from otobot.chart import volume_chart
 from otobot.config import ConfigError, GlobalConfig, UserConfig, scan_users
 from otobot.dbfile import DatabaseUnreadable
 from otobot.exchange.filters import fmt
+from otobot.records import UserStats
 from otobot.reports import q2, table
-from otobot.store import Store, UserStats
+from otobot.store import Store
 from otobot.storeopen import open_for_reading
 
 

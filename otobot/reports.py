@@ -10,7 +10,8 @@ from typing import Any
 from otobot import points
 from otobot.config import GlobalConfig, scan_users
 from otobot.exchange.filters import fmt
-from otobot.store import Store, UserStats
+from otobot.records import UserStats
+from otobot.store import Store
 from otobot.trading.daybook import DayBook, marked_loss
 
 

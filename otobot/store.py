@@ -1,4 +1,4 @@
-"""aiosqlite persistence: schema, migrations and every SQL statement otobot runs, in one place."""
+"""aiosqlite persistence: every SQL statement otobot runs, in one place (schema in schema.py, rows in records.py)."""
 
 from __future__ import annotations
 
@@ -18,252 +18,23 @@ from otobot.dbfile import unreadable
 from otobot.exchange.filters import FEE_RATE, fmt
 from otobot.exchange.models import SymbolFilters, Token
 from otobot.groupcommit import GroupCommit
-from otobot.trading.daybook import Holding
-
-# Each migration moves the schema up by one version; they run in order, once, at open.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE users (
-        name TEXT PRIMARY KEY,
-        paused_reason TEXT,
-        paused_ms INTEGER,
-        created_ms INTEGER NOT NULL
-    );
-    CREATE TABLE credentials (
-        user TEXT PRIMARY KEY,
-        blob BLOB NOT NULL,
-        updated_ms INTEGER NOT NULL
-    );
-    CREATE TABLE cycles (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        user TEXT NOT NULL,
-        day TEXT NOT NULL,
-        symbol TEXT NOT NULL,
-        base_asset TEXT NOT NULL,
-        quote_asset TEXT NOT NULL,
-        mul_point INTEGER NOT NULL DEFAULT 1,
-        state TEXT NOT NULL,
-        reason TEXT,
-        working_price TEXT NOT NULL,
-        pending_price TEXT NOT NULL,
-        quantity TEXT NOT NULL,
-        pay_amount TEXT NOT NULL,
-        intent_ms INTEGER NOT NULL,
-        placed_ms INTEGER,
-        closed_ms INTEGER,
-        order_list_id TEXT
-    );
-    CREATE INDEX cycles_user_state ON cycles(user, state);
-    CREATE TABLE orders (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        user TEXT NOT NULL,
-        cycle_id INTEGER NOT NULL REFERENCES cycles(id),
-        role TEXT NOT NULL,            -- working | pending | unwind
-        order_id TEXT UNIQUE,          -- NULL until the exchange acknowledged it (write before send)
-        symbol TEXT NOT NULL,
-        side TEXT NOT NULL,
-        price TEXT NOT NULL,
-        quantity TEXT NOT NULL,
-        status TEXT NOT NULL,          -- INTENT until acknowledged, then the exchange's status
-        cum_qty TEXT NOT NULL DEFAULT '0',
-        cum_quote TEXT NOT NULL DEFAULT '0',
-        fee TEXT NOT NULL DEFAULT '0',
-        fee_asset TEXT NOT NULL DEFAULT '',
-        intent_ms INTEGER NOT NULL,
-        updated_ms INTEGER NOT NULL
-    );
-    CREATE INDEX orders_cycle ON orders(cycle_id);
-    CREATE INDEX orders_user_time ON orders(user, intent_ms);
-    CREATE TABLE fills (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        user TEXT NOT NULL,
-        cycle_id INTEGER NOT NULL,
-        order_id TEXT NOT NULL,
-        exec_key TEXT NOT NULL,        -- order id + cumulative filled qty: one row per execution, ever
-        side TEXT NOT NULL,
-        price TEXT NOT NULL,
-        qty TEXT NOT NULL,
-        quote_qty TEXT NOT NULL,
-        commission TEXT NOT NULL,
-        commission_asset TEXT NOT NULL,
-        time_ms INTEGER NOT NULL,
-        source TEXT NOT NULL,          -- ws | rest
-        UNIQUE (user, exec_key)
-    );
-    CREATE INDEX fills_order ON fills(order_id);
-    CREATE TABLE daily_volume (
-        user TEXT NOT NULL,
-        day TEXT NOT NULL,
-        buy_quote TEXT NOT NULL DEFAULT '0',
-        sell_quote TEXT NOT NULL DEFAULT '0',
-        fees_quote TEXT NOT NULL DEFAULT '0',      -- every fee, valued in quote (buy fees are paid in base)
-        sell_fees_quote TEXT NOT NULL DEFAULT '0', -- the part of it that the sells paid in quote
-        cycles INTEGER NOT NULL DEFAULT 0,
-        PRIMARY KEY (user, day)
-    );
-    CREATE TABLE tokens (
-        alpha_id TEXT PRIMARY KEY,
-        symbol TEXT NOT NULL,
-        name TEXT NOT NULL,
-        mul_point INTEGER NOT NULL,
-        tradable INTEGER NOT NULL,
-        raw TEXT NOT NULL,
-        updated_ms INTEGER NOT NULL
-    );
-    CREATE INDEX tokens_symbol ON tokens(symbol);
-    CREATE TABLE symbols (
-        symbol TEXT PRIMARY KEY,
-        filters TEXT NOT NULL,
-        updated_ms INTEGER NOT NULL
-    );
-    CREATE TABLE audit (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        ts_ms INTEGER NOT NULL,
-        user TEXT,
-        cycle_id INTEGER,
-        kind TEXT NOT NULL,            -- transition | reload | pause | resume | reconcile | adopt
-        from_state TEXT,
-        to_state TEXT,
-        reason TEXT
-    );
-    CREATE INDEX audit_user ON audit(user, ts_ms);
-    """,
-    # 2: a cycle's kind: an OTO, a sweep of fee dust (unwind sells only), or a stray order otobot found and records;
-    #    and the leg a cancelling cycle cancels, so a restart knows it instead of guessing.
-    """
-    ALTER TABLE cycles ADD COLUMN kind TEXT NOT NULL DEFAULT 'oto';
-    ALTER TABLE cycles ADD COLUMN cancelling TEXT;  -- which leg a `cancelling` cycle cancels: working | pending
-    """,
+from otobot.records import (
+    LIVE_CYCLE_STATES,
+    AppliedFill,
+    CycleRow,
+    DayVolume,
+    Fill,
+    OrderRow,
+    UserStats,
+    cycle_row,
+    dec0,
+    order_row,
 )
+from otobot.schema import migrate, transaction
+from otobot.trading.daybook import Holding
 
 T = TypeVar("T")
 Statement = tuple[str, tuple[Any, ...]]
-
-LIVE_CYCLE_STATES = ("placing", "reconciling", "pending", "partially_filled", "selling", "cancelling",
-                     "cancelled", "unwinding")
-
-
-@dataclass(frozen=True, slots=True)
-class CycleRow:
-    id: int
-    user: str
-    day: str
-    symbol: str
-    base_asset: str
-    quote_asset: str
-    mul_point: int
-    state: str
-    reason: str | None
-    working_price: Decimal
-    pending_price: Decimal
-    quantity: Decimal
-    pay_amount: Decimal
-    intent_ms: int
-    placed_ms: int | None
-    closed_ms: int | None
-    order_list_id: str | None
-    kind: str = "oto"  # oto | sweep | stray
-
-
-@dataclass(frozen=True, slots=True)
-class OrderRow:
-    id: int
-    user: str
-    cycle_id: int
-    role: str
-    order_id: str | None
-    symbol: str
-    side: str
-    price: Decimal
-    quantity: Decimal
-    status: str
-    cum_qty: Decimal
-    cum_quote: Decimal
-    fee: Decimal
-    fee_asset: str
-    intent_ms: int
-    updated_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class Fill:
-    """One execution to record: `cum_qty`/`cum_quote` are the order's totals after it."""
-
-    user: str
-    cycle_id: int | None  # None: taken from the order's row (a late event of an earlier cycle)
-    order_id: str
-    side: str
-    price: Decimal
-    cum_qty: Decimal
-    cum_quote: Decimal
-    last_qty: Decimal  # this event's own qty; its commission is exact only when it equals the recorded delta
-    commission: Decimal
-    commission_asset: str
-    time_ms: int
-    day: str
-    source: str
-    status: str | None = None  # the order's merged status after this fill, written in the same transaction
-    quantity: Decimal | None = None  # a pending leg's activated quantity, likewise
-
-
-@dataclass(frozen=True, slots=True)
-class AppliedFill:
-    qty: Decimal
-    quote_qty: Decimal
-    commission: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class DayVolume:
-    buy_quote: Decimal = Decimal(0)
-    sell_quote: Decimal = Decimal(0)
-    fees_quote: Decimal = Decimal(0)
-    cycles: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class UserStats:
-    user: str
-    cycles: int
-    buy_quote: Decimal
-    sell_quote: Decimal
-    fees_quote: Decimal
-    sell_fees_quote: Decimal
-
-    @property
-    def loss_quote(self) -> Decimal:
-        """Quote paid for buys less quote kept from sells. Buy fees are in it already: they shrink what
-        the sells carry; base still held (an unfinished cycle, dust) counts as lost until sold."""
-        return self.buy_quote - self.sell_quote + self.sell_fees_quote
-
-    @property
-    def loss_bps(self) -> Decimal:
-        return self.loss_quote / self.buy_quote * 10000 if self.buy_quote else Decimal(0)
-
-
-def _d(v: Any) -> Decimal:
-    return Decimal(v) if v is not None else Decimal(0)
-
-
-def _cycle(row: sqlite3.Row) -> CycleRow:
-    return CycleRow(
-        id=row["id"], user=row["user"], day=row["day"], symbol=row["symbol"], base_asset=row["base_asset"],
-        quote_asset=row["quote_asset"], mul_point=row["mul_point"], state=row["state"], reason=row["reason"],
-        working_price=_d(row["working_price"]), pending_price=_d(row["pending_price"]),
-        quantity=_d(row["quantity"]), pay_amount=_d(row["pay_amount"]), intent_ms=row["intent_ms"],
-        placed_ms=row["placed_ms"], closed_ms=row["closed_ms"], order_list_id=row["order_list_id"],
-        kind=row["kind"],
-    )
-
-
-def _order(row: sqlite3.Row) -> OrderRow:
-    return OrderRow(
-        id=row["id"], user=row["user"], cycle_id=row["cycle_id"], role=row["role"], order_id=row["order_id"],
-        symbol=row["symbol"], side=row["side"], price=_d(row["price"]), quantity=_d(row["quantity"]),
-        status=row["status"], cum_qty=_d(row["cum_qty"]), cum_quote=_d(row["cum_quote"]), fee=_d(row["fee"]),
-        fee_asset=row["fee_asset"], intent_ms=row["intent_ms"], updated_ms=row["updated_ms"],
-    )
-
 
 class Store:
     """One SQLite file (WAL) shared by every bot. Each method is one transaction run whole in aiosqlite's worker
@@ -300,7 +71,7 @@ class Store:
             await db.execute("PRAGMA synchronous=NORMAL")
             await db.execute("PRAGMA foreign_keys=ON")
             store = cls(db)
-            await store._call(_migrate)
+            await store._call(migrate)
         except BaseException as exc:
             with contextlib.suppress(Exception):
                 await db.close()
@@ -482,15 +253,15 @@ class Store:
         rows = await self._query(
             f"SELECT * FROM cycles WHERE user=? AND state IN ({marks}) ORDER BY +id DESC LIMIT 1",
             (user, *LIVE_CYCLE_STATES))
-        return _cycle(rows[0]) if rows else None
+        return cycle_row(rows[0]) if rows else None
 
     async def cycle(self, cycle_id: int) -> CycleRow | None:
         rows = await self._query("SELECT * FROM cycles WHERE id=?", (cycle_id,))
-        return _cycle(rows[0]) if rows else None
+        return cycle_row(rows[0]) if rows else None
 
     async def cycle_orders(self, cycle_id: int) -> list[OrderRow]:
         rows = await self._query("SELECT * FROM orders WHERE cycle_id=? ORDER BY id", (cycle_id,))
-        return [_order(r) for r in rows]
+        return [order_row(r) for r in rows]
 
     async def claimed_order_ids(self, order_ids: Iterable[str]) -> set[str]:
         ids = list(order_ids)
@@ -530,7 +301,7 @@ class Store:
         if not rows:
             return DayVolume()
         r = rows[0]
-        return DayVolume(_d(r[0]), _d(r[1]), _d(r[2]), int(r[3]))
+        return DayVolume(dec0(r[0]), dec0(r[1]), dec0(r[2]), int(r[3]))
 
     async def fills(self, user: str, order_id: str | None = None) -> list[dict[str, Any]]:
         if order_id is None:
@@ -563,7 +334,7 @@ class Store:
             "SELECT c.* FROM cycles c JOIN orders o ON o.cycle_id=c.id AND o.role='working' "
             "WHERE c.user=? AND c.symbol=? AND c.kind='oto' AND c.intent_ms>=? AND o.status='NOT_PLACED' "
             "AND o.order_id IS NULL ORDER BY c.id DESC LIMIT 20", (user, symbol, since_ms))
-        return [_cycle(r) for r in rows]
+        return [cycle_row(r) for r in rows]
 
     async def adopt_late(self, cycle_id: int, user: str, working_id: str, pending_id: str, order_list_id: str,
                          now_ms: int) -> None:
@@ -605,9 +376,9 @@ class Store:
         held: dict[str, list[Any]] = {}
         for r in rows:
             h = held.setdefault(r[0], [r[1], Decimal(0), Decimal(0)])
-            qty, fee = _d(r[3]), _d(r[4])
+            qty, fee = dec0(r[3]), dec0(r[4])
             h[1] += qty - fee if r[2] == "BUY" else -qty  # a BUY's fee is paid in base
-            h[2] = _d(r[5])
+            h[2] = dec0(r[5])
         return [Holding(sym, base, qty, price) for sym, (base, qty, price) in held.items()]
 
     # ------------------------------------------------------------ reports (CLI reads these; daemon may be down)
@@ -617,7 +388,7 @@ class Store:
                                  "FROM daily_volume WHERE user=?", (user,))
 
         def total(i: int) -> Decimal:
-            return sum((_d(r[i]) for r in rows), Decimal(0))
+            return sum((dec0(r[i]) for r in rows), Decimal(0))
 
         return UserStats(user=user, cycles=sum(int(r[4]) for r in rows), buy_quote=total(0), sell_quote=total(1),
                          fees_quote=total(2), sell_fees_quote=total(3))
@@ -628,7 +399,7 @@ class Store:
     async def last_cycle(self, user: str) -> CycleRow | None:
         """The user's latest OTO cycle (sweeps and strays are not cycles of the strategy)."""
         rows = await self._query("SELECT * FROM cycles WHERE user=? AND kind='oto' ORDER BY id DESC LIMIT 1", (user,))
-        return _cycle(rows[0]) if rows else None
+        return cycle_row(rows[0]) if rows else None
 
     async def orders_page(self, user: str, *, status: str | None = None, since_ms: int | None = None,
                           until_ms: int | None = None, limit: int = 50, offset: int = 0) -> list[OrderRow]:
@@ -645,14 +416,14 @@ class Store:
             params.append(until_ms)
         sql += " ORDER BY id DESC LIMIT ? OFFSET ?"
         params += [limit, offset]
-        return [_order(r) for r in await self._query(sql, params)]
+        return [order_row(r) for r in await self._query(sql, params)]
 
     async def daily_totals(self, user: str, since_day: str) -> list[tuple[str, UserStats]]:
         """Each recorded UTC day from `since_day` on (oldest first), with that day's totals."""
         rows = await self._query("SELECT day, buy_quote, sell_quote, fees_quote, sell_fees_quote, cycles "
                                  "FROM daily_volume WHERE user=? AND day>=? ORDER BY day", (user, since_day))
-        return [(r[0], UserStats(user=user, cycles=int(r[5]), buy_quote=_d(r[1]), sell_quote=_d(r[2]),
-                                 fees_quote=_d(r[3]), sell_fees_quote=_d(r[4]))) for r in rows]
+        return [(r[0], UserStats(user=user, cycles=int(r[5]), buy_quote=dec0(r[1]), sell_quote=dec0(r[2]),
+                                 fees_quote=dec0(r[3]), sell_fees_quote=dec0(r[4]))) for r in rows]
 
     async def audit_since(self, user: str, since_ms: int, kinds: Iterable[str]) -> list[dict[str, Any]]:
         """The user's audit rows of these kinds, oldest first; daemon-wide rows (user NULL) of them too."""
@@ -718,7 +489,7 @@ class Store:
     async def prune_batch(self, cutoff_ms: int, cycles: int, audit: int) -> Pruned:
         """One short transaction of retention: up to `cycles` cycles closed before `cutoff_ms` (with their
         orders and fills) and up to `audit` audit rows older than it. Daily totals are never touched."""
-        return await self._call(lambda c: _transaction(c, lambda: _prune_batch(c, cutoff_ms, cycles, audit)))
+        return await self._call(lambda c: transaction(c, lambda: _prune_batch(c, cutoff_ms, cycles, audit)))
 
 
 _DECIMAL_FILTER_FIELDS = frozenset({"tick_size", "step_size", "min_qty", "max_qty", "min_price", "max_price",
@@ -733,40 +504,12 @@ def _token_json(t: Token) -> dict[str, Any]:
     return {k: getattr(t, k) for k in t.__slots__}
 
 
-def _transaction(c: sqlite3.Connection, body: Callable[[], T]) -> T:
-    c.execute("BEGIN IMMEDIATE")
-    try:
-        result = body()
-    except BaseException:
-        c.execute("ROLLBACK")
-        raise
-    c.execute("COMMIT")
-    return result
-
-
-def _migrate(c: sqlite3.Connection) -> None:
-    c.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    for i, script in enumerate(MIGRATIONS, start=1):
-        def step(script: str = script, i: int = i) -> None:
-            # The version is read inside the write lock: a CLI opening the file while the daemon migrates it
-            # waits, then finds the step done, instead of running it twice.
-            row = c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            if (int(row[0]) if row else 0) >= i:
-                return
-            for stmt in script.split(";"):
-                if stmt.strip():
-                    c.execute(stmt)
-            c.execute("INSERT INTO meta(key, value) VALUES('schema_version', ?) "
-                      "ON CONFLICT(key) DO UPDATE SET value=excluded.value", (str(i),))
-        _transaction(c, step)
-
-
 def _apply_fill(c: sqlite3.Connection, fill: Fill) -> AppliedFill | None:
     row = c.execute("SELECT cum_qty, cum_quote, cycle_id, fee FROM orders WHERE order_id=?",
                     (fill.order_id,)).fetchone()
     if row is None:
         return None
-    old_qty, old_quote, cycle_id, old_fee = _d(row[0]), _d(row[1]), int(row[2]), _d(row[3])
+    old_qty, old_quote, cycle_id, old_fee = dec0(row[0]), dec0(row[1]), int(row[2]), dec0(row[3])
     if fill.cum_qty <= old_qty:
         return None
     qty = fill.cum_qty - old_qty
@@ -793,7 +536,7 @@ def _apply_fill(c: sqlite3.Connection, fill: Fill) -> AppliedFill | None:
          fill.status, fmt(fill.quantity) if fill.quantity is not None else None, fill.time_ms, fill.order_id))
     dv = c.execute("SELECT buy_quote, sell_quote, fees_quote, sell_fees_quote FROM daily_volume WHERE user=? AND day=?",
                    (fill.user, fill.day)).fetchone()
-    buy, sell, fees, sell_fees = (_d(dv[0]), _d(dv[1]), _d(dv[2]), _d(dv[3])) if dv else (Decimal(0),) * 4
+    buy, sell, fees, sell_fees = (dec0(dv[0]), dec0(dv[1]), dec0(dv[2]), dec0(dv[3])) if dv else (Decimal(0),) * 4
     if fill.side == "BUY":
         buy += quote_qty
     else:
@@ -809,18 +552,6 @@ def _apply_fill(c: sqlite3.Connection, fill: Fill) -> AppliedFill | None:
 
 
 # ---------------------------------------------------------------- retention (issue 10)
-# Appended after every other migration so it runs last whatever lands before it (the lead renumbers on merge).
-# The time indexes let pruning find old rows without a scan; the (user, id) ones serve "the newest rows of
-# this user" (`status`, `orders`, audit) from the index's end instead of sorting the user's whole history.
-MIGRATIONS += ("""
-    CREATE INDEX IF NOT EXISTS cycles_closed ON cycles(closed_ms);
-    CREATE INDEX IF NOT EXISTS cycles_user_id ON cycles(user, id);
-    CREATE INDEX IF NOT EXISTS orders_user_id ON orders(user, id);
-    CREATE INDEX IF NOT EXISTS audit_time ON audit(ts_ms);
-    CREATE INDEX IF NOT EXISTS audit_user_id ON audit(user, id);
-""",)
-
-
 @dataclass(frozen=True, slots=True)
 class Pruned:
     """Rows one retention batch deleted, per table."""

@@ -21,7 +21,8 @@ from otobot.exchange.models import AggTrade, AssetBalance, ExecutionReport, Symb
 from otobot.exchange.ratelimit import RateLimiter
 from otobot.exchange.rest import AlphaRest
 from otobot.exchange.streams import MarketStream, TradeCache, UserStream
-from otobot.store import CycleRow, Store
+from otobot.records import CycleRow
+from otobot.store import Store
 from otobot.trading import actions, autotoken, cycle, follow, inbox, manual, pauses, startup
 from otobot.trading.bookfeed import BookFeed
 from otobot.trading.cycle import LIVE_STATES, Cycle, Facts, State, Timers, decide, detach

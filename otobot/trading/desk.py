@@ -12,7 +12,8 @@ from otobot.exchange.filters import LimitOrder, OtoOrder, fmt
 from otobot.exchange.models import SELL, ExecutionReport, Order, OtoPlaced
 from otobot.exchange.rest import AlphaRest
 from otobot.reconcile import CLOCK_SKEW_MS, latest_by_id, match_limit, match_oto
-from otobot.store import CycleRow, Fill, OrderRow, Store
+from otobot.records import CycleRow, Fill, OrderRow
+from otobot.store import Store
 from otobot.trading.daybook import utc_day
 from otobot.trading.ports import Clock
 from otobot.trading.tracker import CycleOrders, TrackedOrder, merge_status

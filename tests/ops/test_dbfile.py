@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from otobot.dbfile import DatabaseLocked, DatabaseUnreadable, DbLock, lock_path
-from otobot.store import MIGRATIONS, Store
+from otobot.schema import MIGRATIONS
+from otobot.store import Store
 
 
 def test_a_second_lock_on_the_same_database_names_the_holder(tmp_path: Path) -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 from otobot.benchdb import generate, template_cycle, write_config
 from otobot.config import load_global, scan_users
 from otobot.retention import DAY_MS, cutoff_ms, prune
-from otobot.store import MIGRATIONS, Store
+from otobot.schema import MIGRATIONS
+from otobot.store import Store
 
 NOW_MS = 1_764_500_000_000
 

@@ -13,8 +13,9 @@ import pytest
 
 from otobot import points
 from otobot.config import ConfigError, load_global
+from otobot.records import Fill
 from otobot.retention import DAY_MS, Retention, cutoff_ms, prune
-from otobot.store import Fill, Pruned, Store
+from otobot.store import Pruned, Store
 from tests.helpers import wait_for
 
 D = Decimal

@@ -16,7 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from otobot.exchange.models import SymbolFilters, Token
-from otobot.store import MIGRATIONS, Fill, Store, UserStats
+from otobot.records import Fill, UserStats
+from otobot.schema import MIGRATIONS
+from otobot.store import Store
 
 D = Decimal
 DAY = "2025-09-28"
