@@ -2,34 +2,22 @@
 
 from __future__ import annotations
 
-import difflib
-import math
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
+from otobot.confread import ConfigError as ConfigError
+from otobot.confread import Reader, reading
 from otobot.exchange import protocol
 from otobot.exchange.credentials import Credentials
-from otobot.yamlsafe import YamlProblem, read_yaml
 
 # A user's name is its file name and a database key; `creds import ../../etc/x` must not invent one.
 USER_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 USER_NAME_RULE = "1 to 32 characters: lowercase letters, digits, '-' and '_', starting with a letter or digit"
-
-
-class ConfigError(ValueError):
-    """One or more problems in one file, each naming the key path, the value and the fix."""
-
-    def __init__(self, path: Path | str, problems: list[str]) -> None:
-        self.path = str(path)
-        self.problems = problems
-        super().__init__("\n".join(f"{self.path}: {p}" for p in problems))
 
 
 # ---------------------------------------------------------------- the global file
@@ -155,165 +143,12 @@ class UserConfig:
     reselect_s: float = 300.0
 
 
-# ---------------------------------------------------------------- reading
-
-
-class _Reader:
-    """Walks one mapping, records problems with their key path, and refuses keys it was not asked for."""
-
-    def __init__(self, data: Mapping[str, Any], prefix: str, problems: list[str]) -> None:
-        self.data = data
-        self.prefix = prefix
-        self.problems = problems
-        self.seen: set[str] = set()
-
-    def _key(self, key: str) -> str:
-        return f"{self.prefix}{key}"
-
-    def _raw(self, key: str) -> Any:
-        self.seen.add(key)
-        return self.data.get(key)
-
-    def problem(self, key: str, value: Any, fix: str) -> None:
-        shown = repr(value)
-        shown = shown if len(shown) <= 60 else shown[:57] + "..."  # a pasted blob must not flood the message
-        self.problems.append(f"key '{self._key(key)}' = {shown}: {fix}")
-
-    def string(self, key: str, default: str | None, choices: tuple[str, ...] = ()) -> str | None:
-        value = self._raw(key)
-        if value is None:
-            return default
-        if not isinstance(value, str | int) or isinstance(value, bool):
-            self.problem(key, value, "expected text")
-            return default
-        value = str(value)
-        if choices and value not in choices:
-            self.problem(key, value, f"expected one of {', '.join(choices)}")
-            return default
-        return value
-
-    def required_string(self, key: str) -> str:
-        value = self.string(key, None)
-        if value is None:
-            if key not in self.data:
-                self.problems.append(f"key '{self._key(key)}' is missing: it is required")
-            return ""
-        return value
-
-    def boolean(self, key: str, default: bool) -> bool:
-        value = self._raw(key)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            self.problem(key, value, "expected true or false")
-            return default
-        return value
-
-    def number(self, key: str, default: float, lo: float | None = None, hi: float | None = None) -> float:
-        value = self._raw(key)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            self.problem(key, value, "expected a number (seconds/rate)")
-            return default
-        return float(self._range(key, float(value), default, lo, hi))
-
-    def integer(self, key: str, default: int | None, lo: int | None = None, hi: int | None = None) -> int | None:
-        value = self._raw(key)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.problem(key, value, "expected a whole number")
-            return default
-        return int(self._range(key, value, default or 0, lo, hi))
-
-    def decimal(self, key: str, default: Decimal, lo: Decimal | None = None, hi: Decimal | None = None,
-                *, lo_open: bool = False) -> Decimal:
-        value = self._raw(key)
-        if value is None:
-            return default
-        if isinstance(value, bool):
-            self.problem(key, value, "expected a number")
-            return default
-        try:
-            # YAML gives float for 0.1; str(float) is the shortest repr, i.e. the digits the user typed.
-            d = Decimal(str(value))
-        except InvalidOperation:
-            self.problem(key, value, "expected a number, e.g. 25 or 0.5")
-            return default
-        if not d.is_finite():
-            self.problem(key, value, "expected a finite number")
-            return default
-        if lo is not None and (d < lo or (lo_open and d == lo)):
-            self.problem(key, value, f"must be {'>' if lo_open else '≥'} {lo}")
-            return default
-        if hi is not None and d > hi:
-            self.problem(key, value, f"must be ≤ {hi}")
-            return default
-        return d
-
-    def _range(self, key: str, value: Any, default: Any, lo: Any, hi: Any) -> Any:
-        if lo is not None and value < lo:
-            self.problem(key, value, f"must be ≥ {lo}")
-            return default
-        if hi is not None and value > hi:
-            self.problem(key, value, f"must be ≤ {hi}")
-            return default
-        return value
-
-    def section(self, key: str) -> _Reader:
-        value = self._raw(key)
-        if value is None:
-            value = {}
-        if not isinstance(value, Mapping):
-            self.problem(key, value, "expected a section (indented keys below it)")
-            value = {}
-        return _Reader(value, f"{self._key(key)}.", self.problems)
-
-    def present(self, key: str) -> bool:
-        return self.data.get(key) is not None
-
-    def finish(self) -> None:
-        known = sorted(self.seen)
-        for key in self.data:
-            if key not in self.seen:
-                close = difflib.get_close_matches(str(key), known, n=1)
-                hint = f"did you mean '{self.prefix}{close[0]}'?" if close else f"known keys: {', '.join(known)}"
-                self.problems.append(f"unknown key '{self.prefix}{key}': {hint}")
-
-
-def read_mapping(path: Path) -> Mapping[Any, Any]:
-    """The file's top-level mapping ({} when empty), or ConfigError naming the file and what to do."""
-    try:
-        data = read_yaml(path)
-    except IsADirectoryError:
-        raise ConfigError(path, ["is a folder, not a YAML file"]) from None
-    except OSError as exc:
-        raise ConfigError(path, [f"cannot read the file: {exc.strerror}"]) from None
-    except YamlProblem as exc:
-        raise ConfigError(path, [str(exc)]) from None
-    if data is None:
-        return {}
-    if not isinstance(data, Mapping):
-        raise ConfigError(path, ["the file must be a mapping of keys (key: value), not a list or text"])
-    return data
-
-
-@contextmanager
-def _reading(path: Path, problems: list[str]) -> Iterator[_Reader]:
-    reader = _Reader(read_mapping(path), "", problems)
-    yield reader
-    reader.finish()
-    if problems:
-        raise ConfigError(path, problems)
-
-
 def _resolve(base: Path, value: str) -> Path:
     p = Path(os.path.expandvars(os.path.expanduser(value)))
     return p if p.is_absolute() else (base / p)
 
 
-def _notify(r: _Reader) -> NotifyConfig:
+def _notify(r: Reader) -> NotifyConfig:
     tg = r.section("telegram")
     telegram = None
     if r.present("telegram"):
@@ -328,7 +163,7 @@ def _notify(r: _Reader) -> NotifyConfig:
     return NotifyConfig(telegram=telegram, webhook_url=r.string("webhook_url", None), daily_summary_utc_hour=hour)
 
 
-def _chat_ids(r: _Reader) -> tuple[str, ...]:
+def _chat_ids(r: Reader) -> tuple[str, ...]:
     raw = r._raw("allowed_chat_ids")
     if raw is None:
         return ()
@@ -343,7 +178,7 @@ def load_global(path: Path | str) -> GlobalConfig:
     path = Path(path)
     problems: list[str] = []
     base = path.parent
-    with _reading(path, problems) as r:
+    with reading(path, problems) as r:
         if not r.data:
             raise ConfigError(path, [
                 f"the file is empty; with every default otobot would trade on the real exchange "
@@ -394,7 +229,7 @@ def load_global(path: Path | str) -> GlobalConfig:
     )
 
 
-def _exchange(ex: _Reader) -> ExchangeConfig:
+def _exchange(ex: Reader) -> ExchangeConfig:
     """The REST URL must be written out (a forgotten section must not mean real money); the stream URLs default
     to nbstream only for binance.com, so a simulator config never streams from the real exchange by accident."""
     rest = (ex.string("rest_url", None) or "").rstrip("/")
@@ -436,7 +271,7 @@ MAX_BUY_OFFSET_PCT = Decimal(5)
 MAX_SELL_OFFSET_PCT = Decimal(10)
 
 
-def _check_sell_crosses_back(p: _Reader, mode: str, buy: Decimal, sell: Decimal) -> None:
+def _check_sell_crosses_back(p: Reader, mode: str, buy: Decimal, sell: Decimal) -> None:
     """The pending SELL must land below the last trade, or it rests on the book instead of filling at once."""
     if mode == "fixed":
         if sell <= buy:
@@ -459,7 +294,7 @@ def load_user(path: Path | str) -> UserConfig:
     if not USER_NAME.fullmatch(name):
         raise ConfigError(path, [f"the file name makes the user name {name!r}, which is not allowed "
                                  f"({USER_NAME_RULE}); rename the file"])
-    with _reading(path, problems) as r:
+    with reading(path, problems) as r:
         enabled = r.boolean("enabled", True)
         token = r.required_string("token").strip()
         quote = (r.string("quote", "USDT", ("USDT", "USDC")) or "USDT")
@@ -558,7 +393,7 @@ def load_user(path: Path | str) -> UserConfig:
     )
 
 
-def _auto_token(r: _Reader, token: str) -> tuple[tuple[str, ...], float]:
+def _auto_token(r: Reader, token: str) -> tuple[tuple[str, ...], float]:
     """`candidates` and `reselect_s`, which only mean something with `token: auto`."""
     raw = r._raw("candidates")
     reselect = r.number("reselect_s", 300.0, 1, 86400)
