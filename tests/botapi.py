@@ -11,6 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.helpers import local_http
+
 TOKEN = "987654:FAKE-bot-token"
 CHAT = "42"
 
@@ -83,14 +85,6 @@ class FakeBotApi:
 @contextlib.asynccontextmanager
 async def serve_bot_api() -> AsyncIterator[FakeBotApi]:
     fake = FakeBotApi()
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", fake.handle)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    fake.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    try:
+    async with local_http(fake.handle) as url:
+        fake.url = url
         yield fake
-    finally:
-        await runner.cleanup()

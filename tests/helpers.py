@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from aiohttp import web
 
 from otobot import invariants
 from otobot.config import GlobalConfig, load_global
@@ -134,3 +135,17 @@ async def check_invariants(sim: Simulator, store: Store, user: str) -> Invariant
                 and a != "USDC"), Decimal(0))
     claimed = await store.claimed_order_ids(str(o["orderId"]) for o in orders)
     return invariants.check(orders, held, await store.fills(user), claimed)
+
+
+@contextlib.asynccontextmanager
+async def local_http(handler: Callable[[web.Request], Any]) -> AsyncIterator[str]:
+    """A local HTTP server answering every POST with `handler` (a fake Bot API, a webhook); yields its base URL."""
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", handler)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()

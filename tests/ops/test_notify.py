@@ -14,6 +14,7 @@ from aiohttp import web
 
 from otobot.config import NotifyConfig, TelegramConfig
 from otobot.notify import Notification, NotifyHub, TelegramNotifier, UserRoutes, WebhookNotifier
+from tests.helpers import local_http
 
 BOT_TOKEN = "123456:SECRET-bot-token"
 
@@ -45,15 +46,9 @@ class FakeEndpoints:
 @pytest.fixture
 async def endpoints() -> AsyncIterator[FakeEndpoints]:
     fake = FakeEndpoints()
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", fake.handle)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    fake.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    yield fake
-    await runner.cleanup()
+    async with local_http(fake.handle) as url:
+        fake.url = url
+        yield fake
 
 
 @pytest.fixture
