@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
+from loguru import logger
 
 from otobot.dbfile import unreadable
 from otobot.exchange.filters import FEE_RATE, fmt
@@ -30,19 +32,36 @@ from otobot.records import (
     dec0,
     order_row,
 )
-from otobot.schema import migrate, transaction
+from otobot.schema import migrate
 from otobot.trading.daybook import Holding
 
 T = TypeVar("T")
 Statement = tuple[str, tuple[Any, ...]]
+CHECKPOINT_EVERY = 200  # commits between two checkpoints: about 1,500 WAL pages at ~7 pages a commit
+WAL_MAX_FRAMES = 16_000  # ~64 MB of WAL: past this, checkpoints wait for the writer so the WAL can restart
+
+
+def _writer(path: Path) -> sqlite3.Connection:
+    """The one write connection, owned by the event loop's thread (see groupcommit.GroupCommit)."""
+    c = sqlite3.connect(str(path), isolation_level=None)
+    c.row_factory = sqlite3.Row
+    c.execute("PRAGMA busy_timeout=5000")  # only a CLI command's short write can hold the lock
+    c.execute("PRAGMA synchronous=NORMAL")
+    c.execute("PRAGMA foreign_keys=ON")
+    c.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints fsync: they run on aiosqlite's thread instead
+    return c
 
 class Store:
-    """One SQLite file (WAL) shared by every bot. Each method is one transaction run whole in aiosqlite's worker
-    thread: one thread trip per transaction, not one per statement, and no interleaving between bots."""
+    """One SQLite file (WAL) shared by every bot. Reads run whole in aiosqlite's worker thread (one trip per query);
+    writes go through the one writer (groupcommit.py), a connection of the event loop's own thread, so a bot's
+    intent is committed in the loop turn after it asked, with no thread hand-off on the way to its order."""
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: aiosqlite.Connection, writer: sqlite3.Connection | None = None) -> None:
         self._db = db
-        self.group = GroupCommit(self._call)
+        self._writer = writer
+        self.group = GroupCommit(self._call, writer, self._commits_done if writer is not None else None)
+        self._checkpoint: asyncio.Task[None] | None = None
+        self._checkpoint_mode = "PASSIVE"
 
     @classmethod
     async def open(cls, path: Path | str) -> Store:
@@ -70,8 +89,8 @@ class Store:
             # the last commits, and reconciliation against the exchange repairs those.
             await db.execute("PRAGMA synchronous=NORMAL")
             await db.execute("PRAGMA foreign_keys=ON")
-            store = cls(db)
-            await store._call(migrate)
+            await db._execute(migrate, db._conn)  # type: ignore[no-untyped-call]
+            store = cls(db, _writer(path) if str(path) != ":memory:" else None)
         except BaseException as exc:
             with contextlib.suppress(Exception):
                 await db.close()
@@ -82,7 +101,30 @@ class Store:
 
     async def close(self) -> None:
         await self.group.drain()
-        await self._db.close()
+        if self._checkpoint is not None:
+            with contextlib.suppress(Exception):
+                await self._checkpoint
+        if self._writer is not None:
+            self._writer.close()
+        await self._db.close()  # the last connection to close checkpoints the WAL into the file
+
+    def _commits_done(self, commits: int) -> None:
+        """Every CHECKPOINT_EVERY commits, copy the WAL into the file on aiosqlite's thread (its fsyncs never
+        block the loop). A passive checkpoint never waits for the writer; if the WAL still grows past
+        WAL_MAX_FRAMES under a steady stream of commits, the next one waits briefly for a quiet moment (RESTART)."""
+        if commits % CHECKPOINT_EVERY or (self._checkpoint is not None and not self._checkpoint.done()):
+            return
+        self._checkpoint = asyncio.get_running_loop().create_task(self._run_checkpoint())
+
+    async def _run_checkpoint(self) -> None:
+        mode = self._checkpoint_mode
+        try:
+            row = await self._call(lambda c: c.execute(f"PRAGMA wal_checkpoint({mode})").fetchone())
+        except sqlite3.Error as exc:
+            logger.warning("SQLite checkpoint failed ({}); the WAL grows until the next one succeeds", exc)
+            return
+        log_frames = int(row[1]) if row is not None else 0
+        self._checkpoint_mode = "RESTART" if log_frames > WAL_MAX_FRAMES else "PASSIVE"
 
     async def schema_version(self) -> int:
         rows = await self._query("SELECT value FROM meta WHERE key='schema_version'")
@@ -102,13 +144,14 @@ class Store:
         args = tuple(params)
         return await self._call(lambda c: c.execute(sql, args).fetchall())
 
-    async def _tx(self, statements: list[Statement]) -> list[int]:
+    async def _tx(self, statements: list[Statement], *, now: bool = False) -> list[int]:
         """Run statements in one transaction; returns each statement's lastrowid."""
-        return await self._write(lambda c: [c.execute(q, a).lastrowid or 0 for q, a in statements])
+        return await self._write(lambda c: [c.execute(q, a).lastrowid or 0 for q, a in statements], now=now)
 
-    async def _write(self, body: Callable[[sqlite3.Connection], T]) -> T:
-        """A write transaction, group-committed with the others of this loop turn; returns after its COMMIT."""
-        return await self.group.write(body)
+    async def _write(self, body: Callable[[sqlite3.Connection], T], *, now: bool = False) -> T:
+        """A write transaction, group-committed with the others of this loop turn; returns after its COMMIT.
+        `now` for an order's intent: committed at once, the order request follows (see GroupCommit.write)."""
+        return await self.group.write(body, now=now)
 
     @staticmethod
     def _audit_stmt(ts_ms: int, user: str | None, cycle_id: int | None, kind: str, frm: str | None,
@@ -187,7 +230,7 @@ class Store:
             c.execute(*self._audit_stmt(now_ms, user, cycle_id, "transition", "idle", "placing", "OTO intent written"))
             return cycle_id, legs[0], legs[1]
 
-        return await self._write(run)
+        return await self._write(run, now=True)
 
     async def set_cycle_state(self, cycle_id: int, user: str, frm: str, to: str, reason: str, now_ms: int,
                               *, closed: bool = False, cancelling: str | None = None) -> None:
@@ -227,7 +270,7 @@ class Store:
         ids = await self._tx([(
             "INSERT INTO orders(user, cycle_id, role, symbol, side, price, quantity, status, intent_ms, updated_ms)"
             " VALUES (?,?,?,?,?,?,?,'INTENT',?,?)",
-            (user, cycle_id, role, symbol, side, fmt(price), fmt(quantity), now_ms, now_ms))])
+            (user, cycle_id, role, symbol, side, fmt(price), fmt(quantity), now_ms, now_ms))], now=True)
         return ids[0]
 
     async def attach_order(self, row_id: int, order_id: str, now_ms: int) -> None:
@@ -489,7 +532,7 @@ class Store:
     async def prune_batch(self, cutoff_ms: int, cycles: int, audit: int) -> Pruned:
         """One short transaction of retention: up to `cycles` cycles closed before `cutoff_ms` (with their
         orders and fills) and up to `audit` audit rows older than it. Daily totals are never touched."""
-        return await self._call(lambda c: transaction(c, lambda: _prune_batch(c, cutoff_ms, cycles, audit)))
+        return await self._write(lambda c: _prune_batch(c, cutoff_ms, cycles, audit))
 
 
 _DECIMAL_FILTER_FIELDS = frozenset({"tick_size", "step_size", "min_qty", "max_qty", "min_price", "max_price",

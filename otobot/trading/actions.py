@@ -435,7 +435,25 @@ async def close_cycle(bot: Bot) -> None:
         bot._quote_free += sold - bought  # the cached balance follows the cycle; refreshed every 30 s
     clear_cycle(bot)
     bot._planned_wait = bot.cfg.pause_between_cycles_s
+    await _prefetch_balance(bot)
     await bot._fire("next", "ready for the next cycle", persist=False)  # audited by close_cycle
+
+
+async def _prefetch_balance(bot: Bot) -> None:
+    """A balance read the next place would make on its way to the order, made now, inside the pause between
+    cycles (measured: it put up to 45 ms into the p99 of the next OTO's reaction). Errors wait for that place."""
+    if bot._planned_wait <= 0 or bot.rest is None:
+        return
+    if bot._quote_free is not None and \
+            bot.clock.monotonic() + bot._planned_wait - bot._balance_at <= BALANCE_MAX_AGE_S:
+        return
+    try:
+        bal = await bot.rest.quote_balance(bot.cfg.quote)
+    except ExchangeError as exc:
+        if pauses.for_error(exc) in pauses.SESSION:
+            raise
+        return
+    bot._quote_free, bot._balance_at, bot._wallet = bal.free, bot.clock.monotonic(), bal
 
 
 def clear_cycle(bot: Bot) -> None:

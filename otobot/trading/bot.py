@@ -467,7 +467,8 @@ class Bot:
 
     def _timers(self) -> Timers:
         return Timers(buy_s=self.cfg.buy_timeout_s, sell_s=self.cfg.sell_timeout_s, settle_s=self.rel.unknown_settle_s,
-                      rung_s=self.cfg.unwind.rung_timeout_s, between_s=self.cfg.pause_between_cycles_s)
+                      rung_s=self.cfg.unwind.rung_timeout_s, between_s=self.cfg.pause_between_cycles_s,
+                      last_fill_at=self._fill_received)
 
     # ================================================================== pausing, bookkeeping
 

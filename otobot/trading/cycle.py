@@ -97,6 +97,9 @@ class Timers:
     rung_s: float  # unwind.rung_timeout_s
     between_s: float  # pause_between_cycles_s
     cancel_check_s: float = 5.0  # no cancel confirmation on the stream after this → ask REST
+    # When the fill that ended the last cycle was read (monotonic): the pause runs from there, so the cycle's
+    # bookkeeping happens inside it and the next OTO leaves `between_s` after that fill, not after the paperwork.
+    last_fill_at: float | None = None
 
 
 KEEP = -1.0  # timer(): the state keeps the deadline it inherited (partially_filled keeps the BUY's)
@@ -114,7 +117,7 @@ def timer(state: State, t: Timers, now: float, *, restored: bool = False) -> flo
         # A restored rung is checked at once (settled if its POST was in flight, cancelled if it sat too long).
         S.unwinding: now if restored else KEEP,
         S.placing: now if restored else None,
-        S.idle: now + t.between_s,
+        S.idle: (now if t.last_fill_at is None else min(now, t.last_fill_at)) + t.between_s,
         S.cancelled: now if restored else None,
     }.get(state)
 

@@ -45,8 +45,8 @@ async def test_ctl_cancel_cancels_both_legs_sells_the_base_and_pauses(sim: Simul
     config = write_config(tmp_path, sim, {"alice": STUCK_SELL})
     async with running(config) as d:
         bot = await d.bot("alice")
-        assert bot.symbol == PAIR
         await wait_for(lambda: bot.last_trade is not None and bot.stream_up, what="price and stream")
+        assert bot.symbol == PAIR  # resolved by the bootstrap, which ends before the streams start
         await d.supervisor.pause("alice")
         await wait_for(lambda: bot.cycle.state == "paused", what="paused between cycles")
         starve_bids(sim)

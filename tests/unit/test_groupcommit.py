@@ -53,7 +53,7 @@ async def test_each_waiter_resumes_only_after_its_intent_is_on_disk(store: Store
     assert seen == {f"u{i}": 2 for i in range(8)}
 
 
-async def test_a_crash_between_commit_and_send_still_finds_every_intent(tmp_path: Path) -> None:
+async def test_a_crash_between_commit_and_send_still_finds_the_intent(tmp_path: Path) -> None:
     db = tmp_path / "crash.db"
     script = textwrap.dedent(f"""
         import asyncio, os
@@ -63,9 +63,10 @@ async def test_a_crash_between_commit_and_send_still_finds_every_intent(tmp_path
         async def main():
             store = await Store.open({str(db)!r})
             async def bot(user):
-                await store.create_cycle(user=user, **INTENT)
-                print(user, flush=True)
-                os._exit(9)  # killed right after the first COMMIT returned, before any order is sent
+                await store.ensure_user(user, 1)  # an ordinary write: committed with the group of its turn
+                cycle_id, _, _ = await store.create_cycle(user=user, **INTENT)
+                print(user, cycle_id, flush=True)
+                os._exit(9)  # killed right after the intent's COMMIT returned, before any order is sent
             await asyncio.gather(*(bot(f"u{{i}}") for i in range(5)))
         asyncio.run(main())
     """)
@@ -73,10 +74,41 @@ async def test_a_crash_between_commit_and_send_still_finds_every_intent(tmp_path
                                                 stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 9, err.decode()
-    assert out.decode().strip().startswith("u")
-    # All five wrote in the same loop turn, so all five intents were in the one COMMIT that let the first resume.
-    assert len(_rows(db, "SELECT id FROM cycles WHERE state='placing'")) == 5
-    assert len(_rows(db, "SELECT id FROM orders WHERE status='INTENT'")) == 10
+    user, cycle_id = out.decode().split()
+    # The bot that was about to send finds its intent on disk: the cycle in `placing`, both legs as INTENT.
+    assert _rows(db, f"SELECT user, state FROM cycles WHERE id={cycle_id}") == [(user, "placing")]
+    assert len(_rows(db, f"SELECT id FROM orders WHERE cycle_id={cycle_id} AND status='INTENT'")) == 2
+    # The five users' ordinary writes of the first turn went in one COMMIT before any intent.
+    assert len(_rows(db, "SELECT name FROM users")) == 5
+
+
+async def test_an_intent_is_committed_before_its_write_returns_without_a_loop_turn(store: Store,
+                                                                                   tmp_path: Path) -> None:
+    turns = 0
+
+    async def ticker() -> None:
+        nonlocal turns
+        while True:
+            await asyncio.sleep(0)
+            turns += 1
+
+    t = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    before = turns
+    cycle_id, _, _ = await store.create_cycle(user="u", **INTENT)  # type: ignore[arg-type]
+    assert turns == before  # no loop turn between "write the intent" and "send the order"
+    assert _rows(tmp_path / "g.db", f"SELECT state FROM cycles WHERE id={cycle_id}") == [("placing",)]
+    t.cancel()
+
+
+async def test_an_intent_takes_the_writes_queued_before_it_into_its_commit(store: Store, tmp_path: Path) -> None:
+    queued = asyncio.ensure_future(store.ensure_user("early", 1))
+    await asyncio.sleep(0)  # the ordinary write is queued for the end of the turn
+    before = store.group.transactions
+    await store.create_cycle(user="u", **INTENT)  # type: ignore[arg-type]
+    assert store.group.transactions - before == 1
+    assert _rows(tmp_path / "g.db", "SELECT name FROM users") == [("early",)]  # went in the intent's COMMIT
+    await queued
 
 
 async def test_a_failed_group_commit_fails_every_waiter_and_keeps_nothing(store: Store, tmp_path: Path) -> None:

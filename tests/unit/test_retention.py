@@ -178,7 +178,7 @@ async def test_a_database_error_is_logged_and_the_next_pass_still_comes(tmp_path
 
     assert await Retention(s, 90, clock=time.time).run_once() is None
     assert [line.rstrip() for line in logs if line.startswith("WARNING")] == [
-        "WARNING [-#-] Retention pass failed (no active connection); the next one runs in 24 h"]
+        "WARNING [-#-] Retention pass failed (Cannot operate on a closed database.); the next one runs in 24 h"]
 
 
 async def test_a_pass_says_what_it_pruned_in_one_line(store: Store, logs: list[str]) -> None:
@@ -221,9 +221,14 @@ async def plans(store: Store, db: Path, calls: list[Awaitable[object]]) -> list[
     """Each SELECT/DELETE the calls ran, with SQLite's plan for it (EXPLAIN QUERY PLAN)."""
     seen: list[str] = []
     await store._call(lambda c: c.set_trace_callback(seen.append))
+    writer = store._writer  # writes (pruning) run on the loop's own connection
+    if writer is not None:
+        writer.set_trace_callback(seen.append)
     for call in calls:
         await call
     await store._call(lambda c: c.set_trace_callback(None))
+    if writer is not None:
+        writer.set_trace_callback(None)
     with sqlite3.connect(db) as c:
         return [(sql, [r[3] for r in c.execute(f"EXPLAIN QUERY PLAN {sql}")])
                 for sql in seen if sql.lstrip().upper().startswith(("SELECT", "DELETE"))]
