@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib.util
 import json
 import os
@@ -84,7 +85,10 @@ def _limit(r: dict[str, Any]) -> str | None:
     if daemon is None or sim is None:
         return None
     if daemon >= 85:
-        return f"daemon CPU {daemon:.0f} % of one core (asyncio runs on one core)"
+        fs = r.get("frames_per_s") or {}
+        load = (f"; it read {fs.get('trade', 0):,.0f} price, {fs.get('book', 0):,.0f} book and "
+                f"{fs.get('user', 0):,.0f} user-stream frames/s" if fs else "")
+        return f"daemon CPU {daemon:.0f} % of one core (asyncio runs on one core){load}"
     if sim >= 85:
         return f"simulator CPU {sim:.0f} % of one core"
     if daemon + sim >= 85 * cores:
@@ -160,8 +164,32 @@ async def _wait_port(port: int, timeout_s: float = 20.0) -> None:
     raise RuntimeError(f"the simulator did not open port {port}")
 
 
+class _GcTimer:
+    """Every garbage collection's pause, from gc.callbacks: a full collection stops every bot at once."""
+
+    def __init__(self) -> None:
+        self.pauses: list[float] = []
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses.append(time.perf_counter() - self._started)
+
+
 async def _bench(users: int, duration: float, seed: int, burst: bool, chaos: bool,
                  pause: float = 0.0, shared: bool = False) -> dict[str, Any]:
+    timer = _GcTimer()
+    gc.callbacks.append(timer)
+    try:
+        return await _bench_run(users, duration, seed, burst, chaos, pause, shared, timer.pauses)
+    finally:
+        gc.callbacks.remove(timer)
+
+
+async def _bench_run(users: int, duration: float, seed: int, burst: bool, chaos: bool, pause: float, shared: bool,
+                     gc_pauses: list[float]) -> dict[str, Any]:
     logsetup.setup("WARNING")
     root = Path(tempfile.mkdtemp(prefix="otobot-bench-"))
     port = _free_port()
@@ -201,6 +229,9 @@ async def _bench(users: int, duration: float, seed: int, burst: bool, chaos: boo
                 start_cycles = {b.name: b.cycles_completed for b in bots}
                 group = getattr(store, "group", None)
                 tx0 = (group.transactions, group.writes) if group is not None else None
+                flush0 = len(group.flush_s) if group is not None else 0
+                stats0 = await _admin(http, port, "stats")
+                gc_pauses.clear()
                 t0 = time.monotonic()
                 cpu_t0 = time.process_time()
                 sim_cpu0 = _proc_cpu_s(sim.pid)
@@ -216,6 +247,8 @@ async def _bench(users: int, duration: float, seed: int, burst: bool, chaos: boo
                 elapsed = time.monotonic() - t0
                 cpu = time.process_time() - cpu_t0
                 sim_cpu = _proc_cpu_s(sim.pid) - sim_cpu0
+                stats1 = await _admin(http, port, "stats")
+                window_gc = list(gc_pauses)
                 cycles = {b.name: b.cycles_completed - start_cycles[b.name] for b in bots}
                 cycles_total = sum(cycles.values())
                 result_extra = {"cycles": sum(cycles.values()), "elapsed_s": round(elapsed, 2),
@@ -228,6 +261,17 @@ async def _bench(users: int, duration: float, seed: int, burst: bool, chaos: boo
                 if group is not None and tx0 is not None and cycles_total:
                     result_extra["sqlite_commits_per_cycle"] = round((group.transactions - tx0[0]) / cycles_total, 2)
                     result_extra["sqlite_writes_per_cycle"] = round((group.writes - tx0[1]) / cycles_total, 2)
+                    flushes = [x * 1000 for x in list(group.flush_s)[flush0:]]
+                    if flushes:  # how long the writer held the loop: a COMMIT on the loop's thread
+                        result_extra["sqlite_flush_ms"] = {"p50": round(_pct(flushes, 0.5), 3),
+                                                           "p99": round(_pct(flushes, 0.99), 3),
+                                                           "max": round(max(flushes), 3)}
+                frames = {k: stats1["frames"].get(k, 0) - stats0["frames"].get(k, 0) for k in stats1["frames"]}
+                result_extra["frames_per_s"] = {k: round(v / elapsed, 1) for k, v in frames.items()}
+                if cycles_total:
+                    result_extra["frames_per_cycle"] = {k: round(v / cycles_total, 1) for k, v in frames.items()}
+                result_extra["gc_pause_ms"] = {"n": len(window_gc), "total": round(sum(window_gc) * 1000, 1),
+                                               "max": round(max(window_gc) * 1000, 1) if window_gc else 0.0}
             progress.say("measuring done; pausing the bots and adding up costs", force=True)
             lat_ms = [x * 1000 for b in bots for x in b.latencies]
             rss = _rss_mb()
@@ -422,6 +466,13 @@ def _render(r: dict[str, Any]) -> str:
     if "cycles" in r:
         lines.append(f"throughput: {r['cycles']} cycles in {r['elapsed_s']} s = {r['cycles_per_s']} cycles/s "
                      f"({r['cycles_per_s_per_user']} per user); CPU {r['cpu_s_in_window']} s in that window")
+    if "frames_per_cycle" in r:
+        fc, gcp = r["frames_per_cycle"], r.get("gc_pause_ms", {})
+        flush = r.get("sqlite_flush_ms")
+        lines.append(f"read per cycle: {fc.get('trade')} price, {fc.get('book')} book, {fc.get('user')} user-stream "
+                     f"frames; GC pauses {gcp.get('n')} (longest {gcp.get('max')} ms)"
+                     + (f"; SQLite COMMIT on the loop p50 {flush['p50']} ms, p99 {flush['p99']} ms, "
+                        f"max {flush['max']} ms" if flush else ""))
     if "daemon_cpu_pct_of_core" in r:
         limit = _limit(r)
         lines.append(f"CPU in that window: daemon {r['daemon_cpu_pct_of_core']} % of a core, simulator "

@@ -104,6 +104,9 @@ class Simulator:
         self.port = 0
         self._pairs_lower = {pair.lower(): pair for pair in self.exchange.symbols}
         self.requests: dict[str, int] = {}  # path → count: tests assert "exactly one order POST"
+        # Frames queued to clients by kind (trade, book, user): the bench's frames per cycle, the load a client
+        # reads, which grows as (bots on a symbol) × (trades on it) when every bot keeps its own price socket.
+        self.frames: dict[str, int] = {"trade": 0, "book": 0, "user": 0}
         self.depth = DepthFeed(self.exchange.books, self.exchange.symbols, start_id=59_174_970_591,
                                crossed_p=config.crossed_book_p, seed=config.seed)
 
@@ -158,6 +161,7 @@ class Simulator:
         r.add_post("/_sim/market", self._admin_market)
         r.add_post("/_sim/spread", self._admin_spread)
         r.add_get("/_sim/state", self._admin_state)
+        r.add_get("/_sim/stats", self._admin_stats)
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -482,6 +486,7 @@ class Simulator:
             if data is None:
                 continue
             frame = p.dumps({"stream": stream, "data": data})
+            self.frames["book"] += len(subs)
             for conn in subs:
                 conn.send(frame)
 
@@ -528,6 +533,7 @@ class Simulator:
         if not subs:
             return
         frame = p.dumps({"stream": stream, "data": data})  # serialised once for every subscriber
+        self.frames["trade"] += len(subs)
         for conn in subs:
             conn.send(frame)
 
@@ -539,6 +545,7 @@ class Simulator:
         if not conns:
             return
         frame = p.dumps({"stream": p.user_stream(key), "data": data})
+        self.frames["user"] += len(conns)
         f = self.faults
         for conn in list(conns):
             if f.chance(f.malformed_p, "malformed"):
@@ -643,6 +650,11 @@ class Simulator:
         except (KeyError, ValueError, ArithmeticError) as exc:
             return web.json_response({"ok": False, "error": str(exc)}, status=400)
         return web.json_response({"ok": True, "symbol": body["symbol"], "bps": str(body["bps"])})
+
+    async def _admin_stats(self, request: web.Request) -> web.Response:
+        """Counters for the bench: websocket frames queued by kind, requests by path, open connections."""
+        body = {"frames": dict(self.frames), "requests": dict(self.requests), "connections": len(self._conns)}
+        return web.Response(text=p.dumps(body), content_type="application/json")
 
     async def _admin_state(self, request: web.Request) -> web.Response:
         return web.Response(text=p.dumps(self.state(request.query["user"])), content_type="application/json")
