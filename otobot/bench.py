@@ -22,8 +22,9 @@ import aiohttp
 import yaml
 from loguru import logger
 
-from otobot import benchfloor, invariants, logsetup
+from otobot import benchfloor, eventloop, invariants, logsetup
 from otobot.config import load_global
+from otobot.daemon import freeze_startup_heap
 from otobot.exchange.protocol import PLACE_OTO
 from otobot.sim.config import DEFAULT_SYMBOLS, sim_user
 from otobot.store import Store
@@ -206,6 +207,7 @@ async def _bench_run(users: int, duration: float, seed: int, burst: bool, chaos:
         settings = load_global(config)
         store = await Store.open(settings.database)
         sup = Supervisor(settings, store, CredentialSource(store, None))
+        freeze_startup_heap()  # as the daemon does before its bots start
         cpu0 = time.process_time()
         task = asyncio.create_task(sup.run(install_signals=False))
         async with aiohttp.ClientSession() as http:
@@ -301,6 +303,7 @@ async def _bench_run(users: int, duration: float, seed: int, burst: bool, chaos:
             "users": users, "users_connected": ready, "duration_s": duration, "seed": seed,
             "mode": "burst" if burst else ("chaos" if chaos else "steady"), "pause_between_cycles_s": pause,
             "json_decoder": "orjson" if _has_orjson() else "json", "shared_price_stream": shared,
+            "event_loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
             "reaction_ms": {"n": len(lat_ms), "p50": round(_pct(lat_ms, 0.5), 3), "p99": round(_pct(lat_ms, 0.99), 3),
                             "max": round(max(lat_ms), 3) if lat_ms else None,
                             "mean": round(statistics.fmean(lat_ms), 3) if lat_ms else None},
@@ -429,7 +432,7 @@ def run_bench(*, users: int, duration: float, seed: int, burst: bool, chaos: boo
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 8 * users + 256)), hard))
     except (ImportError, ValueError, OSError):
         pass
-    result = asyncio.run(_bench(users, duration, seed, burst, chaos, pause, shared))
+    result = eventloop.run(_bench(users, duration, seed, burst, chaos, pause, shared), os.environ)
     print(_render(result))
     if json_path is not None:
         json_path.write_text(json.dumps(result, indent=2))
@@ -460,6 +463,7 @@ def _render(r: dict[str, Any]) -> str:
     floor = _floor_line(r)
     lines = [f"otobot bench: {r['users']} users ({r['users_connected']} connected), mode {r['mode']}, "
              f"seed {r['seed']}, pause {r['pause_between_cycles_s']} s, decoder {r['json_decoder']}, "
+             f"event loop {r.get('event_loop', 'asyncio')}, "
              f"{'one shared price stream per symbol' if r['shared_price_stream'] else 'a price stream per bot'}",
              f"reaction (fill frame read → next request written): n={lat['n']} p50 {lat['p50']} ms, "
              f"p99 {lat['p99']} ms, max {lat['max']} ms", *floor]

@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from otobot import __version__
+from otobot import __version__, eventloop
 from otobot.cli_args import (
     CONFIG_ENV,
     CONFIG_SEARCH,
@@ -152,6 +152,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigNotFound as exc:
         sys.stderr.write(f"{exc}\n")
         return 1
+    except eventloop.EventLoopError as exc:
+        sys.stderr.write(f"otobot: {exc}\n")
+        return 2
     except Exception as exc:
         # Every known problem has its own message; this is the last guard so an operator never reads a traceback
         # (which may quote request headers: redacted like the log) unless asking for it.
@@ -174,13 +177,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         args.config = find_config(args.config, os.environ)
     if command == "run":
         from otobot.daemon import run_daemon
-        return asyncio.run(run_daemon(Path(args.config)))
+        return eventloop.run(run_daemon(Path(args.config)), os.environ)
     if command == "check":
         from otobot.checkconf import check
         return check(Path(args.config))
     if command == "demo":
         from otobot.demo import run_demo
-        return asyncio.run(run_demo(seconds=args.seconds, users=args.users))
+        return eventloop.run(run_demo(seconds=args.seconds, users=args.users), os.environ)
     if command == "sim":
         return _sim(args)
     if command == "bench":

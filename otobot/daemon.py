@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 from collections.abc import Callable, Mapping
 from functools import partial
@@ -55,6 +56,14 @@ class _Control:
 
     async def health(self) -> dict[str, Any]:
         return await self.sup.health()
+
+
+def freeze_startup_heap() -> None:
+    """Once, before the bots start: the ~100k objects of startup (modules, classes, settings) live as long as the
+    process, so the cyclic collector stops scanning them; a full collection then walks only what the bots made,
+    and its pause (which stops every bot at once) shrinks with it. Refcounting still frees what they drop."""
+    gc.collect()
+    gc.freeze()
 
 
 async def run_daemon(config_path: Path, *, env: Mapping[str, str] | None = None) -> int:
@@ -130,8 +139,10 @@ async def _serve(settings: GlobalConfig, redactor: Redactor, sd: SdNotifier) -> 
                  asyncio.create_task(daily.run(), name="daily-summary")]
         if sd.enabled:
             tasks.append(asyncio.create_task(_report_status(sd, sup), name="sd-status"))
-        logger.info("otobot started: {} user file(s) in {}, database {}", len(user_files(settings.users_dir)),
-                    settings.users_dir, settings.database)
+        freeze_startup_heap()  # before the "started" line: signal handlers follow that line at once
+        logger.info("otobot started: {} user file(s) in {}, database {}, event loop {}",
+                    len(user_files(settings.users_dir)), settings.users_dir, settings.database,
+                    type(asyncio.get_running_loop()).__module__.split(".")[0])
         try:
             await sup.run()
         finally:

@@ -20,6 +20,7 @@ import pytest
 import yaml
 from cryptography.fernet import Fernet
 
+from otobot import eventloop
 from otobot.secrets import Keyring, encrypt_credentials
 from otobot.sim.server import Simulator
 from otobot.store import Store
@@ -312,4 +313,6 @@ async def test_an_unreachable_exchange_is_one_warning_line_per_retry_with_journa
     assert all(re.fullmatch(pattern, line) for line in retries), retries
     assert all(re.match(r"<[2-7]>", line) for line in lines), lines  # every line is a whole entry
     assert lines[0].startswith("<6>INFO    [-#-] otobot started")
+    # The test extra installs uvloop, as `fast` does: the daemon runs on it and says so.
+    assert lines[0].endswith(f"event loop {eventloop.choose(os.environ)}")
     assert "Traceback" not in log.read_text() and "Bot crashed" not in log.read_text()
