@@ -37,7 +37,7 @@ class BookFeed:
     """
 
     def __init__(self, session: aiohttp.ClientSession, url: str, rest: Any, symbol: str, *,
-                 speed: str = p.FULL_DEPTH_100MS, quiet_resnapshot_s: float = 5.0, ping_interval_s: float = 20.0,
+                 speed: str = p.FULL_DEPTH_100MS, quiet_resnapshot_s: float = 5.0,
                  backoff_max_s: float = 30.0, clock: Callable[[], float] = time.monotonic, logger: Any = None,
                  rng: random.Random | None = None, depth_cache: DepthCache | None = None) -> None:
         self.session = session
@@ -46,7 +46,6 @@ class BookFeed:
         self.symbol = symbol
         self.stream = p.full_depth_stream(symbol, speed)
         self.quiet_resnapshot_s = quiet_resnapshot_s
-        self.ping_interval_s = ping_interval_s
         self.backoff_max_s = backoff_max_s
         self.clock = clock
         self.log = logger or default_logger

@@ -176,7 +176,7 @@ class Bot:
         public = AlphaRest(self._session, self.settings.exchange.rest_url, None, timeout_s=self.rel.rest_timeout_s,
                            retries=self.rel.rest_retries, logger=self.log)
         self.depth = BookFeed(self._session, self.settings.exchange.market_ws_url, public, self.symbol,
-                              ping_interval_s=self.rel.ws_ping_interval_s, backoff_max_s=self.rel.ws_backoff_max_s,
+                              backoff_max_s=self.rel.ws_backoff_max_s,
                               clock=self.clock.monotonic, logger=self.log, depth_cache=self.depth_cache)
         self._depth_task = asyncio.create_task(self._guard(self.depth.run), name=f"{self.name}-depth")
 

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from otobot.exchange.book import DepthUpdate
 from otobot.exchange.errors import MalformedMessage
 from otobot.trading.depthcache import DepthCache, decode
 
@@ -61,3 +62,33 @@ def test_one_line_per_symbol() -> None:
     cache = DepthCache(size=2)
     line = cache.line("ALPHA_22USDT")
     assert cache.line("ALPHA_22USDT") is line and cache.line("ALPHA_1USDT") is not line
+
+
+# (name, one wire level, the parsed level or None when the frame is refused)
+LEVELS = [
+    ("strings, as captured", ["0.000005530", "34940853.20"], (D("0.000005530"), D("34940853.20"))),
+    ("a zero quantity removes", ["47.95", "0.00"], (D("47.95"), D(0))),
+    ("extra elements are ignored", ["47.95", "1", "x"], (D("47.95"), D(1))),
+    ("numbers decoded exactly are tolerated", [D("47.95"), 2], (D("47.95"), D(2))),
+    ("a tuple is a pair too", ("47.95", "1"), (D("47.95"), D(1))),
+    ("a binary float is refused", [47.95, "1"], None),
+    ("a bool is refused", ["47.95", True], None),
+    ("not numeric", ["x", "1"], None),
+    ("NaN", ["NaN", "1"], None),
+    ("infinite", ["47.95", "Infinity"], None),
+    ("a zero price", ["0", "1"], None),
+    ("a negative quantity", ["47.95", "-1"], None),
+    ("one element", ["47.95"], None),
+    ("a bare string", "47.95", None),
+]
+
+
+@pytest.mark.parametrize(("name", "level", "parsed"), LEVELS, ids=[c[0] for c in LEVELS])
+def test_a_wire_level_parses_to_decimals_or_refuses_the_frame(name: str, level: object,
+                                                               parsed: tuple[Decimal, Decimal] | None) -> None:
+    data = {"e": "depthUpdate", "s": "ALPHA_22USDT", "U": 1, "u": 2, "pu": 0, "b": [level], "a": []}
+    if parsed is None:
+        with pytest.raises(MalformedMessage):
+            DepthUpdate.parse(data)
+    else:
+        assert DepthUpdate.parse(data).bids == (parsed,)
