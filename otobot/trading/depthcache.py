@@ -24,7 +24,9 @@ class DepthCache:
 
     __slots__ = ("_frames", "_lines", "size")
 
-    def __init__(self, size: int = 256) -> None:
+    def __init__(self, size: int = 64) -> None:
+        # A frame is read by every bot within a few loop turns: a few frames per symbol is all the reuse there is,
+        # and a parsed frame of a few hundred levels weighs tens of kB.
         self.size = size
         self._frames: dict[str, DepthUpdate] = {}
         self._lines: dict[str, BookLine] = {}
