@@ -56,6 +56,7 @@ class BookFeed:
         self.reconnects = 0
         self.snapshots = 0
         self.frames = 0  # messages read, all connections: the watchdog's sign of life
+        self._last_message = 0.0  # time.monotonic() of the last one
         self.silent_closes = 0
         self._silent = False  # this connection was closed by the watchdog
         self._snapshot: asyncio.Task[bool] | None = None
@@ -95,23 +96,28 @@ class BookFeed:
             await asyncio.sleep(delay)
 
     async def _serve(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self._last_message = time.monotonic()
         self._start_snapshot()
         async for msg in ws:
             if msg.type == aiohttp.WSMsgType.TEXT:
                 self.frames += 1
+                self._last_message = time.monotonic()
                 self._on_text(msg.data)
 
     async def _watchdog(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        """Every `quiet_resnapshot_s` without a message: confirm the book over REST. If REST holds levels the synced
-        book never received, frames were due; if none comes within a grace, close the socket (the read loop then
-        reconnects). A quiet market (REST levels unchanged) never closes anything, whatever its update id does."""
-        seen = self.frames
+        """`quiet_resnapshot_s` after the last message or confirmation: confirm the book over REST. If REST holds
+        levels the synced book never received, frames were due; if none comes within a grace, close the socket
+        (the read loop then reconnects). A quiet market (REST levels unchanged) never closes anything, whatever its
+        update id does. Real time, not `clock`: it paces the socket, not the book's age."""
+        confirmed = time.monotonic()
         while True:
-            await asyncio.sleep(self.quiet_resnapshot_s)
-            if self.frames != seen:
-                seen = self.frames
+            wait = max(self._last_message, confirmed) + self.quiet_resnapshot_s - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
                 continue
+            seen = self.frames
             missed = await self._start_snapshot()
+            confirmed = time.monotonic()
             if not missed or self.frames != seen:
                 continue
             await asyncio.sleep(SILENT_GRACE_S)
