@@ -26,6 +26,7 @@ from otobot.secrets import DecryptError, MasterKeyError
 from otobot.store import Store
 from otobot.trading.bot import Bot
 from otobot.trading.cycle import build_machine
+from otobot.trading.depthcache import DepthCache
 from otobot.trading.ports import Clock, MetricsSink, Notify, SystemClock
 from otobot.trading.pricefeed import PriceFeeds
 
@@ -140,6 +141,7 @@ class Supervisor:
         self.price_feeds = PriceFeeds(settings.exchange.market_ws_url, settings.reliability) \
             if settings.exchange.shared_price_stream else None
         self.trade_cache = TradeCache()  # one decode per market frame for all bots on its symbol
+        self.depth_cache = DepthCache()  # and one per book frame, with one applied book per update
         self.slots: dict[str, _Slot] = {}
         self.file_errors: dict[str, str] = {}
         self._stop = asyncio.Event()
@@ -266,7 +268,7 @@ class Supervisor:
                 return
             bot = Bot(slot.cfg, self.settings, self.store, creds, self.machine, clock=self.clock,
                       notify=self.notify, metrics=self.metrics, price_feeds=self.price_feeds,
-                      trade_cache=self.trade_cache)
+                      trade_cache=self.trade_cache, depth_cache=self.depth_cache)
             slot.bot = bot
             slot.error = slot.why = None
             slot.started.set()

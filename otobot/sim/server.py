@@ -52,11 +52,12 @@ class _Conn:
         self.held: str | None = None  # a frame held back to be sent after the next one (reorder fault)
         self.queue: asyncio.Queue[str | None] = asyncio.Queue()
         self.cut_off = False
+        self.muted = False  # a half-open connection: open, pings answered, but no frame reaches the client
         self.writer = asyncio.create_task(self._write())
 
     def send(self, frame: str) -> None:
         """Queue a frame without awaiting: one slow client never stalls the matching engine."""
-        if self.ws.closed or self.cut_off:
+        if self.ws.closed or self.cut_off or self.muted:
             return
         if self.queue.qsize() >= MAX_QUEUED_FRAMES:
             self.cut_off = True  # too slow: the writer closes the connection instead of sending more
@@ -584,6 +585,13 @@ class Simulator:
             with contextlib.suppress(Exception):
                 await conn.ws.close(code=1006)
         return n
+
+    def mute_ws(self, which: str = "market") -> int:
+        """Silence the open websockets of a kind without closing them (a half-open connection); new ones are fine."""
+        muted = [conn for conn in self._conns if which in ("all", conn.kind)]
+        for conn in muted:
+            conn.muted = True
+        return len(muted)
 
     def _set_expired(self, user: str, expired: bool) -> None:
         self.exchange.account(user).expired = expired

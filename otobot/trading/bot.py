@@ -27,6 +27,7 @@ from otobot.trading import actions, autotoken, cycle, follow, inbox, manual, pau
 from otobot.trading.bookfeed import BookFeed
 from otobot.trading.cycle import LIVE_STATES, Cycle, Facts, State, Timers, decide, detach
 from otobot.trading.daybook import DayBook
+from otobot.trading.depthcache import DepthCache
 from otobot.trading.desk import Desk
 from otobot.trading.pauses import Pause
 from otobot.trading.ports import Clock, MetricsSink, Notify, SystemClock
@@ -43,7 +44,7 @@ class Bot:
     def __init__(self, user: UserConfig, settings: GlobalConfig, store: Store, credentials: Credentials,
                  machine: Machine, *, clock: Clock | None = None, notify: Notify | None = None,
                  metrics: MetricsSink | None = None, price_feeds: PriceFeeds | None = None,
-                 trade_cache: TradeCache | None = None) -> None:
+                 trade_cache: TradeCache | None = None, depth_cache: DepthCache | None = None) -> None:
         self.cfg = user
         self.name = user.name
         self.settings = settings
@@ -56,6 +57,7 @@ class Bot:
         self.metrics = metrics
         self.price_feeds = price_feeds
         self.trade_cache = trade_cache
+        self.depth_cache = depth_cache
         self.log = logger.bind(user=user.name, cycle="-")
         self.cycle = Cycle(on_change=self._on_transition)
         self._changes: list[tuple[str, str, str]] = []
@@ -174,8 +176,8 @@ class Bot:
         public = AlphaRest(self._session, self.settings.exchange.rest_url, None, timeout_s=self.rel.rest_timeout_s,
                            retries=self.rel.rest_retries, logger=self.log)
         self.depth = BookFeed(self._session, self.settings.exchange.market_ws_url, public, self.symbol,
-                              ping_interval_s=self.rel.ws_ping_interval_s, backoff_max_s=self.rel.ws_backoff_max_s,
-                              clock=self.clock.monotonic, logger=self.log)
+                              backoff_max_s=self.rel.ws_backoff_max_s,
+                              clock=self.clock.monotonic, logger=self.log, depth_cache=self.depth_cache)
         self._depth_task = asyncio.create_task(self._guard(self.depth.run), name=f"{self.name}-depth")
 
     def _unwatch_market(self) -> None:

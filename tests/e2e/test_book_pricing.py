@@ -48,6 +48,25 @@ async def test_book_pricing_trades_at_the_floor_cost(sim: Simulator, tmp_path: P
         assert cycle is not None and cycle.working_price > Decimal(48) * Decimal("0.99")
         assert cycle.working_price - cycle.pending_price < Decimal(48) * Decimal("0.002")  # ≈ one spread, not 1 %
 
+async def test_two_bots_on_one_symbol_share_the_decoded_frames_and_the_applied_book(sim: Simulator,
+                                                                                   tmp_path: Path) -> None:
+    users = {name: {"target": {"value": 40}, "order": {"quote_amount": 20}} for name in ("alice", "bob")}
+    config = write_config(tmp_path, sim, users)
+    for name in users:
+        book_user(tmp_path, name, {"mode": "book", "guard_ticks": 0})
+    async with running(config) as d:
+        alice, bob = await d.bot("alice"), await d.bot("bob")
+        await wait_for(lambda: alice.cycle.state == "finished" and bob.cycle.state == "finished", 40, "both done")
+        assert alice.depth is not None and bob.depth is not None
+        assert alice.depth.cache is not None and alice.depth.cache is bob.depth.cache
+        # Each on its own socket, yet one applied state serves both once they have read the same frames.
+        await wait_for(lambda: alice.depth is not None and bob.depth is not None
+                       and alice.depth.book.levels is bob.depth.book.levels, 10, "one shared book")
+        for name in users:
+            assert (await d.store.user_stats(name)).buy_quote >= Decimal(40)
+            await assert_clean(sim, d.store, name)
+
+
 def test_book_mode_refuses_percent_offsets_with_a_clear_message(tmp_path: Path) -> None:
     path = tmp_path / "bob.yaml"
     path.write_text(yaml.safe_dump({"token": "KOGE", "pricing": {"mode": "book", "buy_offset": 0.5}}))

@@ -1,4 +1,5 @@
-"""BookFeed over real websockets: bootstrap, a lost frame, a dropped socket and a quiet market, against the engine."""
+"""BookFeed over real websockets: bootstrap, a lost frame, a dropped socket, a quiet market and a silent socket, against
+the engine; feeds sharing one DepthCache."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from otobot.exchange.rest import AlphaRest
 from otobot.sim.matching import BUY, SELL
 from otobot.sim.server import Simulator
 from otobot.trading.bookfeed import BookFeed
+from otobot.trading.depthcache import DepthCache
 
 D = Decimal
 
@@ -89,3 +91,44 @@ async def test_a_quiet_market_keeps_the_book_fresh_through_rest_confirmations(
     assert first is not None
     await poll(lambda: (feed.book.updated_at or 0) > first + 0.5, 5, "the book confirmed again")
     assert feed.snapshots == 1 and same_as_engine(feed, quiet)  # confirmations, not resets
+
+
+async def test_feeds_on_one_cache_decode_each_frame_once_and_share_the_applied_book(
+        quiet: Simulator, feeds: Callable[..., Any]) -> None:
+    cache = DepthCache()
+    a: BookFeed = await feeds(quiet, depth_cache=cache)
+    b: BookFeed = await feeds(quiet, depth_cache=cache)
+    place_bid(quiet, "47.95", "0.5")
+    await poll(lambda: all((D("47.95"), D("0.5")) in f.book.bids() for f in (a, b)), 5, "the bid in both books")
+    assert same_as_engine(a, quiet) and same_as_engine(b, quiet)
+    assert a.book.levels is b.book.levels  # applied once, shown by both
+
+
+async def test_a_silent_depth_socket_is_detected_and_reconnected(quiet: Simulator, feeds: Callable[..., Any],
+                                                                 logs: list[str]) -> None:
+    feed: BookFeed = await feeds(quiet, quiet_resnapshot_s=0.2, rng=random.Random(1), backoff_max_s=0.2)
+    assert quiet.mute_ws("market") == 1  # open, but no frame reaches the feed any more
+    place_bid(quiet, "47.95", "0.5")
+    await poll(lambda: feed.silent_closes == 1 and feed.reconnects == 1 and not feed.book.needs_resync, 10,
+               "the silent socket closed and replaced")
+    assert any("sent nothing while the book changed on REST" in line for line in logs)
+    assert (D("47.95"), D("0.5")) in feed.book.bids()  # from REST: no frame ever carried it
+    assert any("Book stream" in line and "lost (silent" in line for line in logs)
+    frames = feed.frames
+    place_bid(quiet, "47.91", "0.1")  # the new socket carries frames again
+    await poll(lambda: (D("47.91"), D("0.1")) in feed.book.bids() and feed.frames > frames, 5, "a frame on the new one")
+    assert same_as_engine(feed, quiet) and feed.reconnects == 1
+
+
+async def test_a_quiet_market_is_confirmed_over_rest_and_never_reconnected(
+        make_sim: Callable[..., Any], feeds: Callable[..., Any]) -> None:
+    # The server pings every 0.1 s; without a client heartbeat those pings are still answered (autoping).
+    sim: Simulator = await make_sim(ws_heartbeat_s=0.1)
+    feed: BookFeed = await feeds(sim, quiet_resnapshot_s=0.2)
+    first = feed.book.updated_at
+    assert first is not None
+    await poll(lambda: (feed.book.updated_at or 0) > first + 1.0, 10, "a second of REST confirmations")
+    assert feed.reconnects == 0 and feed.silent_closes == 0 and feed.snapshots == 1 and feed.connected
+    place_bid(sim, "47.95", "0.5")
+    await poll(lambda: (D("47.95"), D("0.5")) in feed.book.bids(), 5, "the same socket still delivers")
+    assert feed.reconnects == 0
