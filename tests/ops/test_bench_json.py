@@ -28,3 +28,11 @@ async def test_bench_json_has_headline_keys_and_floor(tmp_path: Path) -> None:
     assert 0 < data["daemon_cpu_pct_of_core"] and 0 < data["sim_cpu_pct_of_core"] and "saturated" in data
     assert isinstance(data["cost_bps"], float)
     assert "floor (bare aiohttp client" in r.out and "daemon CPU per completed cycle" in r.out
+    # What the daemon read, from the simulator's own counters: each cycle has its user-stream reports, and the
+    # price frames of its symbol (the two users' fills at least).
+    assert data["frames_per_cycle"]["user"] >= 3 and data["frames_per_cycle"]["trade"] >= 1
+    assert 0 <= data["loop_lag_ms"]["p50"] <= data["loop_lag_ms"]["p99"] <= data["loop_lag_ms"]["max"]
+    assert data["gc_pause_ms"]["n"] >= 0 and data["sqlite_flush_ms"]["p50"] > 0
+    assert 0 < data["kept_up_pct"] <= 100
+    assert data["event_loop"] in ("asyncio", "uvloop")
+    assert "read per cycle:" in r.out
