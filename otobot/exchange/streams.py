@@ -24,8 +24,9 @@ from otobot.exchange.models import AggTrade, ExecutionReport
 
 
 def _market_decoder() -> Callable[[str], Any]:
-    """orjson when installed (`pip install otobot[fast]`), else the stdlib. Safe for market frames only: their
-    prices and quantities are strings, so no number ever passes through a binary float."""
+    """orjson when installed (`pip install otobot[fast]`), else the stdlib. Safe where every amount is a string
+    (market frames; executionReports per the §7 captures), so no number passes through a binary float: a report
+    that does carry a fractional number is decoded again exactly (`_report`)."""
     try:
         loads: Callable[[str], Any] = importlib.import_module("orjson").loads
     except ImportError:
@@ -406,7 +407,7 @@ class UserStream:
 
     def _on_text(self, raw: str) -> ExecutionReport | _Closed | None:
         try:
-            frame = p.loads(raw)
+            frame = _user_loads(raw)
             if not isinstance(frame, dict):
                 raise MalformedMessage("frame is not an object")
             if "result" in frame and "id" in frame:
@@ -427,7 +428,7 @@ class UserStream:
                 raise MalformedMessage("frame has no data object")
             kind = data.get("e")
             if kind == "executionReport":
-                return ExecutionReport.parse(data)
+                return _report(raw, data)
             if kind == "listenKeyExpired":
                 return _Closed("listen key expired", planned=True)
             self.log.debug("Ignoring user-stream event {!r}", kind)
@@ -435,3 +436,22 @@ class UserStream:
         except (ValueError, MalformedMessage) as exc:
             self._malformed(raw, exc)
             return None
+
+
+def _user_loads(raw: str) -> Any:
+    try:
+        return _fast_loads(raw)
+    except ValueError:
+        return p.loads(raw)  # orjson refuses integers wider than 64 bits, which the stdlib reads
+
+
+def _report(raw: str, data: Any) -> ExecutionReport:
+    try:
+        return ExecutionReport.parse(data)
+    except MalformedMessage:
+        if _fast_loads is p.loads:
+            raise
+    # orjson read some number with a fraction as a binary float, which parse refuses: decode the frame exactly
+    # (every such number a Decimal) and parse that, so an amount sent as a number is neither lost nor rounded.
+    frame = p.loads(raw)
+    return ExecutionReport.parse(frame.get("data") if isinstance(frame, dict) else None)
