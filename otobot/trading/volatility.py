@@ -5,6 +5,10 @@ from __future__ import annotations
 from collections import deque
 from decimal import Decimal
 
+# Expiry is lazy (profiled: it was a third of the cost of every trade): move_pct expires before it reads, and
+# old entries only ever sit at the deques' heads, so leaving them there changes no answer. This bounds memory.
+_EXPIRE_ABOVE = 64
+
 
 class PriceWindow:
     """Keeps (time, price) for `window_s` seconds with running min/max in amortised O(1) per price."""
@@ -21,8 +25,7 @@ class PriceWindow:
     def add(self, t: float, price: Decimal) -> None:
         if price == self._last:
             # Most trades repeat the last price (every bot's fill is a trade): the full path would pop each
-            # deque's tail and append the same price with the new time, so only the tails' time moves. Expiry
-            # waits for the next new price or move_pct, which expire before reading; no deque grows meanwhile.
+            # deque's tail and append the same price with the new time, so only the tails' time moves.
             self._minq[-1] = self._maxq[-1] = (t, price)
             return
         self._last = price
@@ -32,7 +35,8 @@ class PriceWindow:
         while self._maxq and self._maxq[-1][1] <= price:
             self._maxq.pop()
         self._maxq.append((t, price))
-        self._expire(t)
+        if len(self._minq) + len(self._maxq) > _EXPIRE_ABOVE:
+            self._expire(t)
 
     def _expire(self, now: float) -> None:
         cutoff = now - self.window_s
