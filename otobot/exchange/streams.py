@@ -19,13 +19,15 @@ import aiohttp
 from loguru import logger as default_logger
 
 from otobot.exchange import protocol as p
+from otobot.exchange.batches import ReadBatches
 from otobot.exchange.errors import AuthExpired, ExchangeError, MalformedMessage, RiskChallenge
 from otobot.exchange.models import AggTrade, ExecutionReport
 
 
 def _market_decoder() -> Callable[[str], Any]:
-    """orjson when installed (`pip install otobot[fast]`), else the stdlib. Safe for market frames only: their
-    prices and quantities are strings, so no number ever passes through a binary float."""
+    """orjson when installed (`pip install otobot[fast]`), else the stdlib. Safe where every amount is a string
+    (market frames; executionReports per the §7 captures), so no number passes through a binary float: a report
+    that does carry a fractional number is decoded again exactly (`_report`)."""
     try:
         loads: Callable[[str], Any] = importlib.import_module("orjson").loads
     except ImportError:
@@ -123,19 +125,21 @@ class _Malformed:
             self.log.warning("Skipped a malformed {} frame ({}; {} so far): {:.200}", self.what, exc, self.count, raw)
 
 
+_CLOSED = frozenset({aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED})
+
+
 class TradeCache:
     """Parsed trades of the last few market frames by their text: the bots on one symbol, each on its own
     socket, receive the same frame text, so one decode serves them all (profiled: the decode of every trade by
     every bot, O(users²), was the largest CPU cost of the price path at 100 users)."""
 
-    __slots__ = ("_trades", "size")
+    __slots__ = ("_trades", "get", "size")
 
     def __init__(self, size: int = 256) -> None:
         self.size = size
         self._trades: dict[str, AggTrade] = {}
-
-    def get(self, raw: str) -> AggTrade | None:
-        return self._trades.get(raw)
+        # The hit path of every frame: the dict's own lookup, no Python frame in between.
+        self.get: Callable[[str], AggTrade | None] = self._trades.get
 
     def put(self, raw: str, trade: AggTrade) -> None:
         if len(self._trades) >= self.size:
@@ -149,13 +153,18 @@ class MarketStream:
     def __init__(self, session: aiohttp.ClientSession, url: str, symbol: str, on_trade: Callable[[AggTrade], None],
                  *, ping_interval_s: float = 20.0, stale_after_s: float = 30.0, backoff_max_s: float = 30.0,
                  logger: Any = None, rng: random.Random | None = None, healthy_after_s: float = HEALTHY_AFTER_S,
-                 clock: Callable[[], float] = time.monotonic, trade_cache: TradeCache | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, trade_cache: TradeCache | None = None,
+                 read_every_s: float = 0.0) -> None:
         self.session = session
         self.url = url
         self.symbol = symbol
         self.trade_cache = trade_cache
+        self.read_every_s = read_every_s  # > 0: read the socket in batches (ReadBatches); 0: every frame at once
         self.stream = p.agg_trade_stream(symbol)
         self.on_trade = on_trade
+        # Not used for a heartbeat: aiohttp's `heartbeat=` re-arms a timer on every frame (profiled at a few % of
+        # the daemon at 100 users); the watchdog below notices a silent socket once per connection instead, and
+        # autoping still answers the server's pings. Kept so every stream takes the same settings.
         self.ping_interval_s = ping_interval_s
         self.stale_after_s = stale_after_s
         self.backoff_max_s = backoff_max_s
@@ -163,7 +172,7 @@ class MarketStream:
         self.rng = rng or random.Random()
         self.connected = False
         self.last_trade: AggTrade | None = None
-        self.last_message_monotonic = 0.0
+        self.frames = 0  # frames read on this stream: the watchdog's sign of life, a counter costs no clock call
         self.reconnects = 0
         self.backoff = Backoff(f"Market stream {self.stream}", backoff_max_s, self.rng, self.log,
                                healthy_after_s=healthy_after_s, clock=clock)
@@ -173,25 +182,19 @@ class MarketStream:
         while True:
             reason = "closed by the server"
             try:
-                async with self.session.ws_connect(self.url, heartbeat=self.ping_interval_s,
-                                                   timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
+                async with self.session.ws_connect(self.url, timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
                                                    autoping=True) as ws:
                     await ws.send_str(p.dumps({"method": "SUBSCRIBE", "params": [self.stream], "id": 1}))
                     self.connected = True
-                    self.last_message_monotonic = time.monotonic()
                     # One watchdog per connection instead of a timer per message: at hundreds of bots the
                     # per-message timeout was the single largest CPU cost (profiled).
-                    watchdog = asyncio.create_task(self._watchdog(ws))
+                    silent = asyncio.Event()
+                    watchdog = asyncio.create_task(self._watchdog(ws, silent))
                     try:
-                        async for msg in ws:
-                            if msg.type != aiohttp.WSMsgType.TEXT:
-                                continue
-                            self.last_message_monotonic = time.monotonic()
-                            self.backoff.served()  # the ack or a trade: the feed answers
-                            self._on_text(msg.data)
+                        await self._read(ws)
                     finally:
                         watchdog.cancel()
-                    if watchdog.done() and not watchdog.cancelled():
+                    if silent.is_set():  # the watchdog may still be in the close handshake when the read ends
                         reason = f"no message for {self.stale_after_s:.0f} s"
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 reason = f"{type(exc).__name__}: {exc}"
@@ -203,14 +206,39 @@ class MarketStream:
                              self.backoff.step, delay)
             await asyncio.sleep(delay)
 
-    async def _watchdog(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        """Close a silent connection; the read loop then reconnects."""
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """The per-frame path: runs ~60 times a second per bot at 100 users, so it does nothing it can skip."""
+        receive, on_text, text = ws.receive, self._on_text, aiohttp.WSMsgType.TEXT
+        batches = ReadBatches.of(ws, self.read_every_s)
+        try:
+            msg = await receive()
+            while msg.type not in _CLOSED:  # where `async for msg in ws` stops, without its extra coroutine
+                if msg.type is text:
+                    self.frames += 1
+                    self.backoff.served()  # the ack or a trade: the feed answers
+                    on_text(msg.data)
+                if batches is not None:
+                    batches.read_later()
+                msg = await receive()
+        finally:
+            if batches is not None:
+                batches.stop()
+
+    async def _watchdog(self, ws: aiohttp.ClientWebSocketResponse, silent: asyncio.Event) -> None:
+        """Close a connection silent for `stale_after_s`; the read loop then reconnects. Looks a few times per
+        period whether the frame count moved, so a silence is noticed between 1 and 1.25 periods after the last
+        frame, never before."""
+        tick = self.stale_after_s / 4
+        seen, quiet_since = self.frames, time.monotonic()
         while True:
-            idle = time.monotonic() - self.last_message_monotonic
-            if idle >= self.stale_after_s:
+            await asyncio.sleep(tick)
+            now = time.monotonic()
+            if self.frames != seen:
+                seen, quiet_since = self.frames, now
+            elif now - quiet_since >= self.stale_after_s:
+                silent.set()
                 await ws.close()
                 return
-            await asyncio.sleep(self.stale_after_s - idle)
 
     def _on_text(self, raw: str) -> bool:
         """Dispatch one frame; True when it was a trade (the feed is healthy)."""
@@ -406,7 +434,7 @@ class UserStream:
 
     def _on_text(self, raw: str) -> ExecutionReport | _Closed | None:
         try:
-            frame = p.loads(raw)
+            frame = _user_loads(raw)
             if not isinstance(frame, dict):
                 raise MalformedMessage("frame is not an object")
             if "result" in frame and "id" in frame:
@@ -427,7 +455,7 @@ class UserStream:
                 raise MalformedMessage("frame has no data object")
             kind = data.get("e")
             if kind == "executionReport":
-                return ExecutionReport.parse(data)
+                return _report(raw, data)
             if kind == "listenKeyExpired":
                 return _Closed("listen key expired", planned=True)
             self.log.debug("Ignoring user-stream event {!r}", kind)
@@ -435,3 +463,22 @@ class UserStream:
         except (ValueError, MalformedMessage) as exc:
             self._malformed(raw, exc)
             return None
+
+
+def _user_loads(raw: str) -> Any:
+    try:
+        return _fast_loads(raw)
+    except ValueError:
+        return p.loads(raw)  # orjson refuses integers wider than 64 bits, which the stdlib reads
+
+
+def _report(raw: str, data: Any) -> ExecutionReport:
+    try:
+        return ExecutionReport.parse(data)
+    except MalformedMessage:
+        if _fast_loads is p.loads:
+            raise
+    # orjson read some number with a fraction as a binary float, which parse refuses: decode the frame exactly
+    # (every such number a Decimal) and parse that, so an amount sent as a number is neither lost nor rounded.
+    frame = p.loads(raw)
+    return ExecutionReport.parse(frame.get("data") if isinstance(frame, dict) else None)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import date
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
@@ -33,9 +33,19 @@ def target_volume(kind: str, value: Decimal, mul_point: int) -> Decimal:
     return value
 
 
+DAY_MS = 86_400_000  # a UTC day in Unix time: no leap seconds, so every day starts at a multiple of this
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
 def utc_day(ms: int) -> str:
     """The UTC trading day of a timestamp, the day Alpha points are cut on (00:00 UTC)."""
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d")
+    return date.fromordinal(_EPOCH_ORDINAL + ms // DAY_MS).isoformat()
+
+
+def day_span(ms: int) -> tuple[str, int, int]:
+    """The UTC day of a timestamp and the milliseconds it spans, [start, end): the next midnight is `end`."""
+    start = ms - ms % DAY_MS
+    return utc_day(start), start, start + DAY_MS
 
 
 @dataclass(slots=True)
@@ -49,21 +59,34 @@ class DayBook:
     value: Decimal = Decimal(0)
     mul_point: int = 1
     target: Decimal = Decimal(0)  # today's goal as quote bought
+    # The span of `_span_day` in ms, so that asking "still today?" (every decision, every fill) is two integer
+    # comparisons until the next midnight, not a date formatted per call. Trusted only while `day` is that day.
+    _span_day: str = field(default="", init=False, repr=False, compare=False)
+    _start_ms: int = field(default=0, init=False, repr=False, compare=False)
+    _end_ms: int = field(default=0, init=False, repr=False, compare=False)
 
     def roll(self, now_ms: int) -> bool:
         """Start a new day at 00:00 UTC; True when it did."""
-        day = utc_day(now_ms)
+        if self._today(now_ms):
+            return False
+        day, self._start_ms, self._end_ms = day_span(now_ms)
+        self._span_day = day
         if day == self.day:
             return False
         self.day, self.volume, self.cycles = day, Decimal(0), 0
         return True
+
+    def _today(self, ms: int) -> bool:
+        if self._span_day == self.day:
+            return self._start_ms <= ms < self._end_ms
+        return utc_day(ms) == self.day  # `day` was set from outside (a restore): no span known for it yet
 
     def set_target(self, kind: str, value: Decimal, mul_point: int) -> None:
         self.kind, self.value, self.mul_point = kind, value, mul_point
         self.target = target_volume(kind, value, mul_point)
 
     def add_buy(self, quote: Decimal, time_ms: int) -> None:
-        if utc_day(time_ms) == self.day:
+        if self._today(time_ms):
             self.volume += quote
 
     @property
