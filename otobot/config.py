@@ -31,6 +31,9 @@ class ExchangeConfig:
     # Off: every bot owns its price websocket (the fixed design). On: one per symbol for the whole process,
     # which the benchmark shows is what makes hundreds of users per process affordable.
     shared_price_stream: bool = False
+    # > 0: a bot's own price socket is read in batches, at most this often (exchange/batches.py): one wake-up per
+    # batch instead of one per frame. Prices then arrive up to this late. 0 (default): every frame at once.
+    price_read_every_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +239,7 @@ def _exchange(ex: Reader) -> ExchangeConfig:
     market = ex.string("market_ws_url", None)
     user = ex.string("user_ws_url", None)
     shared = ex.boolean("shared_price_stream", False)
+    read_every = ex.number("price_read_every_s", 0.0, 0.0, 0.5)
     if not rest:
         ex.problems.append(
             f"key 'exchange.rest_url' is missing: it is required, so that no file trades on the real exchange by "
@@ -254,7 +258,8 @@ def _exchange(ex: Reader) -> ExchangeConfig:
         elif value is not None and not value.startswith(("wss://", "ws://")):
             ex.problem(key, value, f"expected a websocket URL like {default}")
     return ExchangeConfig(rest_url=rest, market_ws_url=market or protocol.REAL_MARKET_WS_URL,
-                          user_ws_url=user or protocol.REAL_USER_WS_URL, shared_price_stream=shared)
+                          user_ws_url=user or protocol.REAL_USER_WS_URL, shared_price_stream=shared,
+                          price_read_every_s=read_every)
 
 
 def is_binance_url(url: str) -> bool:

@@ -167,7 +167,8 @@ class Bot:
                                    ping_interval_s=self.rel.ws_ping_interval_s,
                                    stale_after_s=self.rel.market_stale_after_s,
                                    backoff_max_s=self.rel.ws_backoff_max_s, logger=self.log,
-                                   trade_cache=self.trade_cache)
+                                   trade_cache=self.trade_cache,
+                                   read_every_s=self.settings.exchange.price_read_every_s)
         self._market_task = asyncio.create_task(self._guard(self.market.run), name=f"{self.name}-market")
 
     def _watch_depth(self) -> None:

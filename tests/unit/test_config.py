@@ -233,12 +233,13 @@ def test_relative_paths_resolve_against_the_files_folder_and_absolute_ones_stay(
 
 def test_global_values_are_read_and_the_rest_url_loses_its_trailing_slash(tmp_path: Path) -> None:
     g = load_global(write(tmp_path, "otobot.yaml", (
-        "exchange: {rest_url: 'http://127.0.0.1:8080/', shared_price_stream: true,\n"
+        "exchange: {rest_url: 'http://127.0.0.1:8080/', shared_price_stream: true, price_read_every_s: 0.05,\n"
         "           market_ws_url: 'ws://127.0.0.1:8080/w3w/wsa/stream', user_ws_url: 'ws://127.0.0.1:8080/w3w/stream'}\n"
         "reliability: {rest_timeout_s: 3, rest_retries: 0, requests_per_second: 4.5}\n"
         "logging: {level: DEBUG}\n"
         "notify: {telegram: {bot_token: t, chat_id: '42'}, daily_summary_utc_hour: 7}\n")))
     assert g.exchange.rest_url == "http://127.0.0.1:8080" and g.exchange.shared_price_stream
+    assert g.exchange.price_read_every_s == 0.05
     assert (g.reliability.rest_timeout_s, g.reliability.rest_retries, g.reliability.requests_per_second) == (
         3.0, 0, 4.5)
     assert g.log_level == "DEBUG"
@@ -257,6 +258,8 @@ def test_global_values_are_read_and_the_rest_url_loses_its_trailing_slash(tmp_pa
     ("notify: {telegram: {bot_token: t}}", "key 'notify.telegram.chat_id' is missing"),
     ("notify: {daily_summary_utc_hour: 24}", "key 'notify.daily_summary_utc_hour' = 24: must be ≤ 23"),
     ("exchange: {shared_price_stream: 1}", "key 'exchange.shared_price_stream' = 1: expected true or false"),
+    ("exchange: {price_read_every_s: 2}", "key 'exchange.price_read_every_s' = 2.0: must be ≤ 0.5"),
+    ("exchange: {price_read_every_s: fast}", "key 'exchange.price_read_every_s' = 'fast': expected a number"),
 ])
 def test_global_file_mistakes_name_the_key_path_and_the_file(tmp_path: Path, yaml_text: str, words: str) -> None:
     path = write(tmp_path, "otobot.yaml", f"{yaml_text}\n")
