@@ -58,12 +58,21 @@ class _Control:
         return await self.sup.health()
 
 
+GC_THRESHOLDS = (50_000, 20, 20)  # young objects before a collection (default 700), then generations 1 and 2
+
+
 def freeze_startup_heap() -> None:
-    """Once, before the bots start: the ~100k objects of startup (modules, classes, settings) live as long as the
-    process, so the cyclic collector stops scanning them; a full collection then walks only what the bots made,
-    and its pause (which stops every bot at once) shrinks with it. Refcounting still frees what they drop."""
+    """Once, before the bots start: the garbage collector set for a process that allocates fast and keeps little.
+
+    The ~100k objects of startup (modules, classes, settings) live as long as the process: frozen, the collector
+    stops scanning them. The bots allocate a few objects per websocket frame, nearly all freed by refcounting at
+    once; with the default threshold (700) a collection ran every few hundred frames and promoted whatever was in
+    flight, so full collections came often and walked every bot's objects. Measured at 1,000 users (bench, pause
+    1 s): GC pauses took 10.7 s of a 19 s window (longest 459 ms) with the defaults, 17 pauses (longest 98 ms) with
+    these, and the daemon went from 197 to 277 cycles/s at 5.0 → 2.9 ms of CPU per cycle."""
     gc.collect()
     gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 async def run_daemon(config_path: Path, *, env: Mapping[str, str] | None = None) -> int:
