@@ -138,14 +138,38 @@ async def check_invariants(sim: Simulator, store: Store, user: str) -> Invariant
 
 
 @contextlib.asynccontextmanager
-async def local_http(handler: Callable[[web.Request], Any]) -> AsyncIterator[str]:
-    """A local HTTP server answering every POST with `handler` (a fake Bot API, a webhook); yields its base URL."""
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", handler)
+async def local_app(app: web.Application) -> AsyncIterator[int]:
+    """Serve `app` on 127.0.0.1, an ephemeral port; yields the port."""
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+        yield runner.addresses[0][1]
     finally:
         await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def local_http(handler: Callable[[web.Request], Any]) -> AsyncIterator[str]:
+    """A local HTTP server answering every POST with `handler` (a fake Bot API, a webhook); yields its base URL."""
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", handler)
+    async with local_app(app) as port:
+        yield f"http://127.0.0.1:{port}"
+
+
+class RecordingLog:
+    """Stands in for a loguru logger: keeps the INFO and WARNING lines, formatted; drops DEBUG."""
+
+    def __init__(self) -> None:
+        self.info_lines: list[str] = []
+        self.warnings: list[str] = []
+
+    def info(self, msg: str, *args: Any) -> None:
+        self.info_lines.append(msg.format(*args))
+
+    def warning(self, msg: str, *args: Any) -> None:
+        self.warnings.append(msg.format(*args))
+
+    def debug(self, msg: str, *args: Any) -> None:
+        pass

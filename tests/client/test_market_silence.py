@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import itertools
 from collections.abc import AsyncIterator
-from typing import Any
 
 import aiohttp
 import pytest
@@ -16,7 +15,7 @@ from aiohttp import web
 
 from otobot.exchange.models import AggTrade
 from otobot.exchange.streams import MarketStream
-from tests.helpers import wait_for
+from tests.helpers import RecordingLog, local_app, wait_for
 
 TRADE = ('{"stream":"alpha_1usdt@aggTrade","data":{"e":"aggTrade","s":"ALPHA_1USDT","a":%d,"p":"1.5",'
          '"q":"2","T":1700000000000,"m":false}}')
@@ -55,32 +54,13 @@ class SilentFeed:
 async def serving(feed: SilentFeed) -> AsyncIterator[str]:
     app = web.Application()
     app.router.add_get("/w3w/wsa/stream", feed.handle)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        yield f"ws://127.0.0.1:{runner.addresses[0][1]}/w3w/wsa/stream"
-    finally:
-        await runner.cleanup()
-
-
-class Log:
-    def __init__(self) -> None:
-        self.warnings: list[str] = []
-
-    def warning(self, msg: str, *args: Any) -> None:
-        self.warnings.append(msg.format(*args))
-
-    def info(self, msg: str, *args: Any) -> None:
-        pass
-
-    def debug(self, msg: str, *args: Any) -> None:
-        pass
+    async with local_app(app) as port:
+        yield f"ws://127.0.0.1:{port}/w3w/wsa/stream"
 
 
 @pytest.mark.parametrize("read_every_s", [0.0, 0.1])
 async def test_a_silent_market_socket_is_closed_and_reconnected_and_pings_are_answered(read_every_s: float) -> None:
-    feed, log, trades = SilentFeed(trades=3), Log(), []
+    feed, log, trades = SilentFeed(trades=3), RecordingLog(), []
 
     def on_trade(trade: AggTrade) -> None:
         trades.append(trade)
@@ -112,7 +92,7 @@ async def test_a_socket_read_in_batches_delivers_every_trade_in_order_a_batch_at
         arrivals.append((asyncio.get_running_loop().time(), trade.agg_id))
 
     async with serving(feed) as url, aiohttp.ClientSession() as session:
-        stream = MarketStream(session, url, "ALPHA_1USDT", on_trade, stale_after_s=30.0, logger=Log(),
+        stream = MarketStream(session, url, "ALPHA_1USDT", on_trade, stale_after_s=30.0, logger=RecordingLog(),
                               read_every_s=0.15)
         task = asyncio.create_task(stream.run())
         try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator
-from typing import Any
 
 import aiohttp
 import pytest
@@ -14,7 +13,7 @@ from otobot.exchange.models import AggTrade, ExecutionReport
 from otobot.exchange.rest import AlphaRest
 from otobot.exchange.streams import Backoff, MarketStream, UserStream, ordinal
 from otobot.sim.server import Simulator
-from tests.helpers import wait_for
+from tests.helpers import RecordingLog, wait_for
 
 
 class FakeClock:
@@ -25,19 +24,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-class RecordingLog:
-    """Stands in for a loguru logger: keeps INFO lines, drops the rest."""
-
-    def __init__(self) -> None:
-        self.info_lines: list[str] = []
-
-    def info(self, msg: str, *args: Any) -> None:
-        self.info_lines.append(msg.format(*args))
-
-    def warning(self, msg: str, *args: Any) -> None:
-        pass
 
 
 # ------------------------------------------------------------------ pure bookkeeping, no event loop

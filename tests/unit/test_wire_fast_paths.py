@@ -14,6 +14,7 @@ from otobot.exchange import protocol
 from otobot.exchange.errors import MalformedMessage
 from otobot.exchange.models import ExecutionReport
 from otobot.exchange.streams import UserStream
+from tests.helpers import RecordingLog
 
 CAPTURES = Path(__file__).parent.parent / "fixtures" / "captures_user_stream.jsonl"
 FRAMES = [line for line in CAPTURES.read_text().splitlines() if '"executionReport"' in line]
@@ -108,18 +109,7 @@ def test_a_malformed_report_is_still_refused_naming_the_field(raw: dict[str, Any
 # ------------------------------------------------------------------ the user stream's decode
 
 
-class _Log:
-    def __init__(self) -> None:
-        self.warnings: list[str] = []
-
-    def warning(self, msg: str, *args: Any) -> None:
-        self.warnings.append(msg.format(*args))
-
-    def debug(self, msg: str, *args: Any) -> None:
-        pass
-
-
-def _stream(log: _Log) -> UserStream:
+def _stream(log: RecordingLog) -> UserStream:
     async def ignore(*_: Any) -> None:
         pass
 
@@ -130,7 +120,7 @@ def _stream(log: _Log) -> UserStream:
 def test_a_report_with_amounts_sent_as_json_numbers_keeps_every_digit() -> None:
     frame = FRAMES[2].replace('"L":"0.22690469"', '"L":0.22690469').replace('"Z":"197.30724223"',
                                                                            '"Z":197.30724223000000000001')
-    log = _Log()
+    log = RecordingLog()
     report = _stream(log)._on_text(frame)
     assert isinstance(report, ExecutionReport) and not log.warnings
     assert report.last_price == Decimal("0.22690469")
@@ -140,12 +130,12 @@ def test_a_report_with_amounts_sent_as_json_numbers_keeps_every_digit() -> None:
 
 def test_a_report_with_an_event_id_wider_than_64_bits_is_read() -> None:
     frame = FRAMES[2].replace('"id":12501200714', '"id":123456789012345678901234567890')
-    report = _stream(_Log())._on_text(frame)
+    report = _stream(RecordingLog())._on_text(frame)
     assert isinstance(report, ExecutionReport) and report.event_id == "123456789012345678901234567890"
 
 
 def test_a_malformed_report_on_the_stream_is_skipped_and_logged_naming_the_field() -> None:
-    log = _Log()
+    log = RecordingLog()
     report = _stream(log)._on_text(FRAMES[2].replace('"z":"869.56000000"', '"z":"lots"'))
     assert report is None
     assert len(log.warnings) == 1 and "'z' is not a number" in log.warnings[0]
@@ -153,4 +143,4 @@ def test_a_malformed_report_on_the_stream_is_skipped_and_logged_naming_the_field
 
 @pytest.mark.parametrize("frame", FRAMES)
 def test_every_captured_frame_reads_the_same_through_the_stream(frame: str) -> None:
-    assert _stream(_Log())._on_text(frame) == ExecutionReport.parse(protocol.loads(frame)["data"])
+    assert _stream(RecordingLog())._on_text(frame) == ExecutionReport.parse(protocol.loads(frame)["data"])
