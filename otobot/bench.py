@@ -99,6 +99,9 @@ def _limit(r: dict[str, Any]) -> str | None:
     lag = (r.get("loop_lag_ms") or {}).get("p50", 0.0)
     # A loop whose 10 ms timer fires 50 ms late (p50) is behind its work, whatever the CPU share says: the rest of
     # the core goes to the GIL's other thread (SQLite checkpoints), the GC and the kernel's socket work.
+    if daemon >= 85 and sim >= 85:
+        return (f"the machine's cores: daemon {daemon:.0f} % and simulator {sim:.0f} % of a core each (the "
+                f"simulator shares this machine; on a real deployment the exchange is elsewhere)")
     if daemon >= 85 or lag >= LAG_SATURATED_MS:
         fs = r.get("frames_per_s") or {}
         load = (f"; it read {fs.get('trade', 0):,.0f} price, {fs.get('book', 0):,.0f} book and "
