@@ -201,16 +201,17 @@ async def _bench(users: int, duration: float, seed: int, burst: bool, chaos: boo
                  pause: float = 0.0, shared: bool = False) -> dict[str, Any]:
     timer = _GcTimer()
     gc.callbacks.append(timer)
-    try:
-        return await _bench_run(users, duration, seed, burst, chaos, pause, shared, timer.pauses)
-    finally:
-        gc.callbacks.remove(timer)
+    # Its database, configs and socket go when it ends: a 1,000-user run leaves ~90 MB behind otherwise.
+    with tempfile.TemporaryDirectory(prefix="otobot-bench-", ignore_cleanup_errors=True) as tmp:
+        try:
+            return await _bench_run(Path(tmp), users, duration, seed, burst, chaos, pause, shared, timer.pauses)
+        finally:
+            gc.callbacks.remove(timer)
 
 
-async def _bench_run(users: int, duration: float, seed: int, burst: bool, chaos: bool, pause: float, shared: bool,
-                     gc_pauses: list[float]) -> dict[str, Any]:
+async def _bench_run(root: Path, users: int, duration: float, seed: int, burst: bool, chaos: bool, pause: float,
+                     shared: bool, gc_pauses: list[float]) -> dict[str, Any]:
     logsetup.setup("WARNING")
-    root = Path(tempfile.mkdtemp(prefix="otobot-bench-"))
     port = _free_port()
     sim_cfg = _sim_config(root, users, seed, burst)
     sim = await asyncio.create_subprocess_exec(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -78,6 +79,7 @@ class GroupCommit:
         self.transactions = 0  # COMMITs attempted (observability and tests)
         self.writes = 0
         self.flush_s: deque[float] = deque(maxlen=100_000)  # how long each group held the loop (bench reads it)
+        self._held = False  # a checkpoint must finish: writes queue meanwhile (see Store._run_checkpoint)
 
     async def write(self, body: Callable[[sqlite3.Connection], T], *, now: bool = False) -> T:
         """`body` committed (with the other writes of this loop turn); `now`: an order's intent, the bot sends
@@ -86,7 +88,7 @@ class GroupCommit:
         fut: asyncio.Future[T] = loop.create_future()
         self._pending.append((body, fut))
         self._idle.clear()
-        if now and self._conn is not None:
+        if now and self._conn is not None and not self._held:
             batch, self._pending = self._pending, []
             self._flush(batch)  # the writes queued so far in this turn go in the same COMMIT
             if not self._busy:
@@ -98,12 +100,27 @@ class GroupCommit:
             loop.call_soon(self._start)
         return await fut
 
+    @contextlib.asynccontextmanager
+    async def held(self) -> AsyncIterator[None]:
+        """No COMMIT while inside: writes (intents too) wait, and go in one group when it ends."""
+        self._held = True
+        try:
+            yield
+        finally:
+            self._held = False
+            if self._pending and not self._busy:
+                self._busy = True
+                asyncio.get_running_loop().call_soon(self._start)
+
     async def drain(self) -> None:
         """Until nothing is pending or in flight (before the connection closes)."""
         await self._idle.wait()
 
     def _start(self) -> None:
         """The end of a loop turn in which writes arrived: commit them as one group."""
+        if self._held:
+            self._busy = False  # held(): its end schedules the flush of what waits
+            return
         batch, self._pending = self._pending, []
         if self._conn is None:
             if batch:

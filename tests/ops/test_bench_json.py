@@ -11,8 +11,10 @@ from tests.cli.clirun import otobot
 
 async def test_bench_json_has_headline_keys_and_floor(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
     r = await otobot("bench", "--users", "2", "--duration", "5", "--pause", "0.2", "--json", str(out),
-                     cwd=tmp_path, timeout=240)
+                     cwd=tmp_path, timeout=240, env={"TMPDIR": str(scratch)})
     assert r.code == 0, r.err
     data = json.loads(out.read_text())
     for key in ("cpu_ms_per_cycle", "reaction_p50_ms", "reaction_p99_ms", "floor_p50_ms", "floor_p99_ms",
@@ -36,3 +38,4 @@ async def test_bench_json_has_headline_keys_and_floor(tmp_path: Path) -> None:
     assert 0 < data["kept_up_pct"] <= 100
     assert data["event_loop"] in ("asyncio", "uvloop")
     assert "read per cycle:" in r.out
+    assert list(scratch.iterdir()) == []  # its database and configs went with it
