@@ -125,6 +125,9 @@ class GroupCommit:
         if self._conn is None:
             if batch:
                 self._task = asyncio.get_running_loop().create_task(self._commit(batch))
+            else:  # nothing came after all: not busy, so the next write schedules a group again
+                self._busy = False
+                self._idle.set()
             return
         self._busy = False
         if batch:  # empty when an intent's urgent commit took this turn's writes along
