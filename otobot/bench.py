@@ -22,10 +22,11 @@ import aiohttp
 import yaml
 from loguru import logger
 
-from otobot import benchfloor, eventloop, invariants, logsetup
+from otobot import benchfloor, eventloop, invariants
 from otobot.config import load_global
 from otobot.daemon import freeze_startup_heap
 from otobot.exchange.protocol import PLACE_OTO
+from otobot.ops import logsetup
 from otobot.sim.config import DEFAULT_SYMBOLS, sim_user
 from otobot.store import Store
 from otobot.supervisor import CredentialSource, Supervisor

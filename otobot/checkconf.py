@@ -11,7 +11,7 @@ from typing import TextIO
 
 from otobot.config import ConfigError, GlobalConfig, UserConfig, is_binance_url, load_global, scan_users
 from otobot.dbfile import DatabaseUnreadable
-from otobot.secrets import Keyring, MasterKeyError, NoMasterKey, decrypt_credentials, load_keys
+from otobot.ops.secrets import Keyring, MasterKeyError, NoMasterKey, decrypt_credentials, load_keys
 from otobot.storeopen import open_existing
 
 

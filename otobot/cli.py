@@ -23,7 +23,7 @@ from otobot.cli_args import (
     user_name,
     when,
 )
-from otobot.redact import Redactor
+from otobot.ops.redact import Redactor
 
 CONFIG_HELP = (f"daemon config file (default: ${CONFIG_ENV}, else ./config/otobot.yaml, else "
                "/etc/otobot/otobot.yaml); accepted before or after the command")

@@ -12,14 +12,15 @@ from typing import Any
 
 import aiohttp
 
-from otobot import control, logsetup, reports
+from otobot import reports
 from otobot.config import ConfigError, GlobalConfig, UserConfig, load_global, load_user, scan_users, user_files
 from otobot.dbfile import DatabaseUnreadable
 from otobot.exchange.credentials import Credentials
 from otobot.exchange.errors import ExchangeError
 from otobot.exchange.filters import fmt
 from otobot.exchange.rest import AlphaRest
-from otobot.secrets import Keyring, MasterKeyError, decrypt_credentials, load_keys
+from otobot.ops import control, logsetup
+from otobot.ops.secrets import Keyring, MasterKeyError, decrypt_credentials, load_keys
 from otobot.store import Store
 from otobot.storeopen import open_or_empty
 

@@ -12,11 +12,11 @@ import aiohttp
 
 from otobot.commands import CommandProblem, err, keyring_for, out, user_config, user_credentials
 from otobot.config import ConfigError, GlobalConfig, user_files
-from otobot.curl import CurlParseError, parse_curl_request
 from otobot.exchange.credentials import Credentials
 from otobot.exchange.errors import AuthExpired, ExchangeError
 from otobot.exchange.rest import AlphaRest
-from otobot.secrets import DecryptError, MasterKeyError, encrypt_credentials, generate_key_file
+from otobot.ops.curl import CurlParseError, parse_curl_request
+from otobot.ops.secrets import DecryptError, MasterKeyError, encrypt_credentials, generate_key_file
 from otobot.store import Store
 from otobot.storeopen import open_existing, open_or_empty, probe
 

@@ -22,7 +22,7 @@ from otobot.confdiff import user_changes
 from otobot.config import ConfigError, GlobalConfig, UserConfig, UsersScan, load_global, scan_users
 from otobot.exchange.credentials import Credentials
 from otobot.exchange.streams import TradeCache
-from otobot.secrets import DecryptError, MasterKeyError
+from otobot.ops.secrets import DecryptError, MasterKeyError
 from otobot.store import Store
 from otobot.trading.bot import Bot
 from otobot.trading.cycle import build_machine

@@ -10,7 +10,7 @@ from cryptography.fernet import Fernet
 
 from otobot.config import ConfigError, load_user
 from otobot.exchange.credentials import Credentials
-from otobot.secrets import Keyring, encrypt_credentials
+from otobot.ops.secrets import Keyring, encrypt_credentials
 from otobot.store import Store
 from otobot.yamlsafe import MAX_BYTES
 from tests.cli.clirun import otobot, refused

@@ -21,7 +21,7 @@ import yaml
 from cryptography.fernet import Fernet
 
 from otobot import eventloop
-from otobot.secrets import Keyring, encrypt_credentials
+from otobot.ops.secrets import Keyring, encrypt_credentials
 from otobot.sim.server import Simulator
 from otobot.store import Store
 from tests.e2e.test_process import REPO, daemon, db_cycles

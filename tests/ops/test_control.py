@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from otobot.control import (
+from otobot.ops.control import (
     MAX_CLIENTS,
     MAX_LINE_BYTES,
     ControlError,

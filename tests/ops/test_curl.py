@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from otobot.curl import CurlParseError, parse_curl
+from otobot.ops.curl import CurlParseError, parse_curl
 
 COOKIE = "bnc-uuid=0a1b2c3d-uuid; lang=en; cr00=AB12CD34EF56; p20t=web.123456.ABCDEF0123456789; logined=y"
 CSRF = "d41d8cd98f00b204e9800998ecf8427e"

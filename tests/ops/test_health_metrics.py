@@ -11,8 +11,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from otobot.health import HealthServer
-from otobot.metrics import Metrics
+from otobot.ops.health import HealthServer
+from otobot.ops.metrics import Metrics
 
 # One sample line of the text exposition format: name, optional {label="value",...}, a float.
 SAMPLE = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? '
@@ -183,7 +183,7 @@ def test_only_loopback_is_allowed() -> None:
 async def test_a_trading_bot_feeds_the_metrics(tmp_path: Path) -> None:
     """Through the real supervisor and simulator: orders, fills, REST latency and cycle durations are counted."""
     from otobot.config import load_global
-    from otobot.metrics import Metrics
+    from otobot.ops.metrics import Metrics
     from otobot.sim.config import default_sim_config
     from otobot.sim.server import Simulator
     from otobot.store import Store

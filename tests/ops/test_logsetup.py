@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from loguru import logger
 
-from otobot import logsetup
-from otobot.redact import Redactor
+from otobot.ops import logsetup
+from otobot.ops.redact import Redactor
 
 COOKIE = "p20t=web.777.SeCrEtSeSsIoN0042"
 CSRF = "c5rf0123456789abcdef0123456789ab"

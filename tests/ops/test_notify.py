@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 
 from otobot.config import NotifyConfig, TelegramConfig
-from otobot.notify import Notification, NotifyHub, TelegramNotifier, UserRoutes, WebhookNotifier
+from otobot.ops.notify import Notification, NotifyHub, TelegramNotifier, UserRoutes, WebhookNotifier
 from tests.helpers import local_http
 
 BOT_TOKEN = "123456:SECRET-bot-token"

@@ -8,7 +8,7 @@ import pytest
 from loguru import logger
 
 from otobot.exchange.credentials import Credentials
-from otobot.redact import Redactor, patcher, redacting_sink
+from otobot.ops.redact import Redactor, patcher, redacting_sink
 
 JAR = "cr00=AAAAcookieValue001; p20t=web.777.BBBBsession; lang=en"
 CSRF = "0123456789abcdef0123456789abcdef"

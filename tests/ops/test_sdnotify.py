@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from otobot.sdnotify import SdNotifier, status_text
+from otobot.ops.sdnotify import SdNotifier, status_text
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from otobot.exchange.credentials import Credentials
-from otobot.secrets import (
+from otobot.ops.secrets import (
     DecryptError,
     Keyring,
     MasterKeyError,

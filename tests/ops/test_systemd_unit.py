@@ -141,7 +141,7 @@ def test_unit_starts_after_the_network_and_installs_into_multi_user() -> None:
 
 
 def test_the_credential_name_matches_what_the_daemon_reads() -> None:
-    from otobot.secrets import SYSTEMD_CREDENTIAL
+    from otobot.ops.secrets import SYSTEMD_CREDENTIAL
 
     assert (one(parse(UNIT), "Service", "LoadCredential") or "").split(":")[0] == SYSTEMD_CREDENTIAL
 

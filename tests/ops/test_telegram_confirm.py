@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from otobot.ops.telegram import Command
+from otobot.ops.tgcommands import CommandAnswers
 from otobot.store import Store
-from otobot.telegram import Command
-from otobot.tgcommands import CommandAnswers
 
 
 class Controls:

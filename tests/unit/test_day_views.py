@@ -15,8 +15,8 @@ from otobot.chart import bar, target_column, volume_chart
 from otobot.confdiff import user_changes
 from otobot.config import load_user
 from otobot.history import Target, build_rows, daily_text, day_range
+from otobot.ops.telegram import Command, backoff_s, parse_update
 from otobot.records import UserStats
-from otobot.telegram import Command, backoff_s, parse_update
 
 
 @pytest.mark.parametrize(("value", "scale", "width", "expected"), [

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 from loguru import logger
 
-from otobot.metrics import Metrics
+from otobot.ops.metrics import Metrics
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

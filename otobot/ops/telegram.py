@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 from loguru import logger
 
-from otobot.notify import TELEGRAM_MAX_CHARS
+from otobot.ops.notify import TELEGRAM_MAX_CHARS
 from otobot.store import Store
 
 OFFSET_KEY = "telegram_update_offset"  # in the store's meta table: a restart never re-runs an old command

@@ -14,9 +14,9 @@ import aiohttp
 
 from otobot import history, points, reports
 from otobot.config import GlobalConfig
+from otobot.ops.telegram import BotApi, Command, Reply, TelegramCommands
 from otobot.reports import q2
 from otobot.store import Store
-from otobot.telegram import BotApi, Command, Reply, TelegramCommands
 
 HELP = """otobot commands:
 /status - every user: state, today's volume against the target
