@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 from loguru import logger
 
-from otobot.commands import keyring_for, socket_path
+from otobot.cli.commands import keyring_for, socket_path
 from otobot.config import GlobalConfig, load_global, user_files
 from otobot.dbfile import DatabaseLocked, DatabaseUnreadable, DbLock
 from otobot.exchange.credentials import Credentials

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from otobot.cli_args import ConfigNotFound, find_config, order_status, parse_when, positive_int, user_name
+from otobot.cli.args import ConfigNotFound, find_config, order_status, parse_when, positive_int, user_name
 
 NOW = datetime(2026, 11, 30, 12, 34, 56, tzinfo=UTC)
 MS = 1000

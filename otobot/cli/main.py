@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from otobot import __version__, eventloop
-from otobot.cli_args import (
+from otobot.cli.args import (
     CONFIG_ENV,
     CONFIG_SEARCH,
     ConfigNotFound,
@@ -179,7 +179,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from otobot.daemon import run_daemon
         return eventloop.run(run_daemon(Path(args.config)), os.environ)
     if command == "check":
-        from otobot.checkconf import check
+        from otobot.cli.check import check
         return check(Path(args.config))
     if command == "demo":
         from otobot.demo import run_demo
@@ -201,7 +201,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "audit":
         from otobot.audit_view import run_audit
         return asyncio.run(run_audit(args))
-    from otobot import commands
+    from otobot.cli import commands
     return asyncio.run(commands.dispatch(args))
 
 

@@ -61,7 +61,7 @@ def keyring_for(settings: GlobalConfig) -> Keyring:
 async def dispatch(args: argparse.Namespace) -> int:
     """Run one command; a problem the operator can fix is printed as one paragraph and exits 1."""
     logsetup.setup("WARNING")  # one-shot commands print their answer; only problems go to stderr
-    from otobot import creds_cli
+    from otobot.cli import creds as creds_cli
 
     if args.command == "creds" and args.creds_command == "gen-key":
         return creds_cli.gen_key(args.path)  # needs no config: it is how a first install starts
@@ -74,7 +74,7 @@ async def dispatch(args: argparse.Namespace) -> int:
 
 
 async def _run(settings: GlobalConfig, args: argparse.Namespace) -> int:
-    from otobot import creds_cli
+    from otobot.cli import creds as creds_cli
 
     as_json: bool = getattr(args, "json", False)
     if args.command == "ctl":

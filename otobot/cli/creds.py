@@ -10,7 +10,7 @@ from typing import BinaryIO
 
 import aiohttp
 
-from otobot.commands import CommandProblem, err, keyring_for, out, user_config, user_credentials
+from otobot.cli.commands import CommandProblem, err, keyring_for, out, user_config, user_credentials
 from otobot.config import ConfigError, GlobalConfig, user_files
 from otobot.exchange.credentials import Credentials
 from otobot.exchange.errors import AuthExpired, ExchangeError
