@@ -70,7 +70,7 @@ class GroupCommit:
                  on_commits: Callable[[int], None] | None = None) -> None:
         self._run = run
         self._conn = conn
-        self._on_commits = on_commits
+        self.on_commits = on_commits  # the writer's owner sets it: checkpoints follow the commits
         self._pending: list[tuple[Body, asyncio.Future[Any]]] = []
         self._busy = False
         self._idle = asyncio.Event()
@@ -149,8 +149,8 @@ class GroupCommit:
             self._deliver(batch, results)
         finally:
             self.flush_s.append(time.perf_counter() - started)
-        if self._on_commits is not None:
-            self._on_commits(self.transactions)
+        if self.on_commits is not None:
+            self.on_commits(self.transactions)
 
     async def _commit(self, batch: list[tuple[Body, asyncio.Future[Any]]]) -> None:
         bodies = [b for b, _ in batch]

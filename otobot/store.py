@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -14,7 +13,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
-from loguru import logger
 
 from otobot.dbfile import unreadable
 from otobot.exchange.filters import FEE_RATE, fmt
@@ -34,24 +32,11 @@ from otobot.records import (
 )
 from otobot.schema import migrate
 from otobot.trading.daybook import Holding
+from otobot.walcheckpoint import Checkpoints, writer_connection
 
 T = TypeVar("T")
 Statement = tuple[str, tuple[Any, ...]]
-CHECKPOINT_EVERY = 200  # commits between two checkpoints: about 1,500 WAL pages at ~7 pages a commit
-# ~16 MB of WAL: past this a checkpoint holds the writer so it completes and the WAL restarts. Measured with a
-# COMMIT every ~1.4 ms: the WAL file stays under ~26 MB (87 MB and growing without), holds of 1-13 ms every ~600.
-WAL_HOLD_FRAMES = 4_096
 
-
-def _writer(path: Path) -> sqlite3.Connection:
-    """The one write connection, owned by the event loop's thread (see groupcommit.GroupCommit)."""
-    c = sqlite3.connect(str(path), isolation_level=None)
-    c.row_factory = sqlite3.Row
-    c.execute("PRAGMA busy_timeout=5000")  # only a CLI command's short write can hold the lock
-    c.execute("PRAGMA synchronous=NORMAL")
-    c.execute("PRAGMA foreign_keys=ON")
-    c.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints fsync: they run on aiosqlite's thread instead
-    return c
 
 class Store:
     """One SQLite file (WAL) shared by every bot. Reads run whole in aiosqlite's worker thread (one trip per query);
@@ -61,9 +46,10 @@ class Store:
     def __init__(self, db: aiosqlite.Connection, writer: sqlite3.Connection | None = None) -> None:
         self._db = db
         self._writer = writer
-        self.group = GroupCommit(self._call, writer, self._commits_done if writer is not None else None)
-        self._checkpoint: asyncio.Task[None] | None = None
-        self.wal_frames = 0  # the WAL's length at the last checkpoint (observability and tests)
+        self.group = GroupCommit(self._call, writer)
+        self.checkpoints = Checkpoints(self._call, self.group)
+        if writer is not None:
+            self.group.on_commits = self.checkpoints.on_commits
 
     @classmethod
     async def open(cls, path: Path | str) -> Store:
@@ -92,7 +78,7 @@ class Store:
             await db.execute("PRAGMA synchronous=NORMAL")
             await db.execute("PRAGMA foreign_keys=ON")
             await db._execute(migrate, db._conn)  # type: ignore[no-untyped-call]
-            store = cls(db, _writer(path) if str(path) != ":memory:" else None)
+            store = cls(db, writer_connection(path) if str(path) != ":memory:" else None)
         except BaseException as exc:
             with contextlib.suppress(Exception):
                 await db.close()
@@ -103,42 +89,10 @@ class Store:
 
     async def close(self) -> None:
         await self.group.drain()
-        await self.drain_checkpoint()
+        await self.checkpoints.drain()
         if self._writer is not None:
             self._writer.close()
         await self._db.close()  # the last connection to close checkpoints the WAL into the file
-
-    def _commits_done(self, commits: int) -> None:
-        """Every CHECKPOINT_EVERY commits, copy the WAL into the file on aiosqlite's thread: its fsyncs never
-        block the loop."""
-        if commits % CHECKPOINT_EVERY or (self._checkpoint is not None and not self._checkpoint.done()):
-            return
-        self._checkpoint = asyncio.get_running_loop().create_task(self._run_checkpoint())
-
-    async def drain_checkpoint(self) -> None:
-        """Until the checkpoint under way (if any) has finished."""
-        if self._checkpoint is not None:
-            with contextlib.suppress(Exception):
-                await self._checkpoint
-
-    async def _run_checkpoint(self) -> None:
-        """A passive checkpoint never waits for the writer, but while commits keep coming it never finishes either,
-        so the WAL cannot start over and grows (measured: 87 MB in 20 s of commits every 1 ms). Past
-        WAL_HOLD_FRAMES the writer is held (its writes queue; the loop runs on) for one more passive checkpoint,
-        which then copies what the earlier ones left and completes; the next COMMIT starts the WAL from the top."""
-        try:
-            frames = await self._wal_checkpoint()
-            if frames > WAL_HOLD_FRAMES:
-                async with self.group.held():
-                    frames = await self._wal_checkpoint()
-        except sqlite3.Error as exc:
-            logger.warning("SQLite checkpoint failed ({}); the WAL grows until the next one succeeds", exc)
-            return
-        self.wal_frames = frames
-
-    async def _wal_checkpoint(self) -> int:
-        row = await self._call(lambda c: c.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())
-        return int(row[1]) if row is not None else 0
 
     async def schema_version(self) -> int:
         rows = await self._query("SELECT value FROM meta WHERE key='schema_version'")

@@ -157,10 +157,10 @@ async def test_a_checkpoint_past_the_bound_holds_the_writer_and_the_wal_starts_o
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Passive checkpoints alone never let the WAL start over while commits keep coming (measured: 87 MB in 20 s);
     past the bound a checkpoint holds the writer, completes, and the next COMMIT writes from the WAL's top."""
-    import otobot.store as store_module
+    import otobot.walcheckpoint as policy
 
-    monkeypatch.setattr(store_module, "CHECKPOINT_EVERY", 10**9)  # only the checkpoint this test runs
-    monkeypatch.setattr(store_module, "WAL_HOLD_FRAMES", 50)
+    monkeypatch.setattr(policy, "CHECKPOINT_EVERY", 10**9)  # only the checkpoint this test runs
+    monkeypatch.setattr(policy, "WAL_HOLD_FRAMES", 50)
     s = await Store.open(tmp_path / "w.db")
     try:
         await s.ensure_user("u", 1)
@@ -177,12 +177,12 @@ async def test_a_checkpoint_past_the_bound_holds_the_writer_and_the_wal_starts_o
                 await asyncio.sleep(0)
 
         task = asyncio.create_task(writer())
-        await s._run_checkpoint()
-        complete = s.wal_frames  # every frame so far is in the database file
+        await s.checkpoints.run()
+        complete = s.checkpoints.frames  # every frame so far is in the database file
         await wait_for(lambda: written >= 20, 10, "commits after the checkpoint")
         stop.set()
         await task
-        now = await s._wal_checkpoint()
+        now = await s.checkpoints.passive()
         assert complete > 300 and now < complete / 2, (complete, now)  # the WAL started over
         assert len(_rows(tmp_path / "w.db", "SELECT id FROM cycles")) == 200 + written
     finally:
