@@ -71,11 +71,9 @@ async def act(bot: Bot, a: cycle.Action) -> None:
 
 
 async def place_facts(bot: Bot) -> PlaceFacts:
+    if _balance_due(bot, 0.0):
+        await _read_balance(bot)
     now = bot.clock.monotonic()
-    if bot._quote_free is None or now - bot._balance_at > BALANCE_MAX_AGE_S:
-        assert bot.rest is not None
-        bal = await bot.rest.quote_balance(bot.cfg.quote)
-        bot._quote_free, bot._balance_at, bot._wallet = bal.free, now, bal
     free = bot._quote_free or Decimal(0)
     amount = min(bot.cfg.order_quote_amount, bot.book.remaining) or bot.cfg.order_quote_amount
     return PlaceFacts(
@@ -442,17 +440,23 @@ async def close_cycle(bot: Bot) -> None:
 async def _prefetch_balance(bot: Bot) -> None:
     """A balance read the next place would make on its way to the order, made now, inside the pause between
     cycles (measured: it put up to 45 ms into the p99 of the next OTO's reaction). Errors wait for that place."""
-    if bot._planned_wait <= 0 or bot.rest is None:
-        return
-    if bot._quote_free is not None and \
-            bot.clock.monotonic() + bot._planned_wait - bot._balance_at <= BALANCE_MAX_AGE_S:
+    if bot._planned_wait <= 0 or bot.rest is None or not _balance_due(bot, bot._planned_wait):
         return
     try:
-        bal = await bot.rest.quote_balance(bot.cfg.quote)
+        await _read_balance(bot)
     except ExchangeError as exc:
         if pauses.for_error(exc) in pauses.SESSION:
             raise
-        return
+
+
+def _balance_due(bot: Bot, within_s: float) -> bool:
+    """No balance read yet, or the last one will be older than BALANCE_MAX_AGE_S `within_s` from now."""
+    return bot._quote_free is None or bot.clock.monotonic() + within_s - bot._balance_at > BALANCE_MAX_AGE_S
+
+
+async def _read_balance(bot: Bot) -> None:
+    assert bot.rest is not None
+    bal = await bot.rest.quote_balance(bot.cfg.quote)
     bot._quote_free, bot._balance_at, bot._wallet = bal.free, bot.clock.monotonic(), bal
 
 
