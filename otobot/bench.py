@@ -296,6 +296,8 @@ async def _bench_run(root: Path, users: int, duration: float, seed: int, burst: 
                 result_extra["frames_per_s"] = {k: round(v / elapsed, 1) for k, v in frames.items()}
                 if cycles_total:
                     result_extra["frames_per_cycle"] = {k: round(v / cycles_total, 1) for k, v in frames.items()}
+                    requests = sum(stats1["requests"].values()) - sum(stats0["requests"].values())
+                    result_extra["requests_per_cycle"] = round(requests / cycles_total, 2)
                 result_extra["loop_lag_ms"] = {"p50": round(_pct(lag_ms, 0.5), 2), "p99": round(_pct(lag_ms, 0.99), 2),
                                                "max": round(max(lag_ms), 2) if lag_ms else 0.0}
                 result_extra["gc_pause_ms"] = {"n": len(window_gc), "total": round(sum(window_gc) * 1000, 1),
@@ -315,7 +317,8 @@ async def _bench_run(root: Path, users: int, duration: float, seed: int, burst: 
         sup.request_stop()
         await asyncio.wait_for(task, 60)
         await store.close()
-        floor = await _floor(port, users, pause, duration, progress) if not burst else {}
+        floor = (await _floor(port, users, pause, duration, progress, result_extra.get("frames_per_cycle"))
+                 if not burst else {})
         cycles_n = result_extra.get("cycles", 0)
         headline = {
             "cpu_ms_per_cycle": (round(result_extra["cpu_s_in_window"] * 1000 / cycles_n, 3)
@@ -350,12 +353,23 @@ async def _bench_run(root: Path, users: int, duration: float, seed: int, burst: 
             await asyncio.wait_for(sim.wait(), 10)
 
 
-async def _floor(port: int, users: int, pause: float, duration: float, progress: _Progress) -> dict[str, Any]:
-    """The same users, connections and pacing as a bare client (benchfloor), after the daemon has stopped."""
+async def _floor(port: int, users: int, pause: float, duration: float, progress: _Progress,
+                 frames_per_cycle: dict[str, float] | None) -> dict[str, Any]:
+    """The same users, connections and pacing as a bare client (benchfloor), after the daemon has stopped: first
+    its latency, then (when the daemon completed cycles) its CPU for the frames a cycle made the daemon read."""
     span = min(duration, 10.0)
     progress.say(f"measuring the floor: {users} bare clients for {span:g} s", force=True)
     pairs = [TOKENS[i % len(TOKENS)][1] for i in range(users)]
-    return await benchfloor.measure(port, pairs, pause, span)
+    floor: dict[str, Any] = dict(await benchfloor.measure(port, pairs, pause, span))
+    if not frames_per_cycle or not floor["floor_reactions_per_s"]:
+        return floor
+    # The market's own trades reach the bare clients anyway (the latency floor read nothing else): ask only for
+    # the rest, so both read the same frames per cycle.
+    own = floor["floor_frames_per_s"] / floor["floor_reactions_per_s"]
+    wanted = sum(frames_per_cycle.values())
+    progress.say(f"measuring the CPU floor: {users} bare clients reading {wanted:.1f} frames per cycle for "
+                 f"{span:g} s", force=True)
+    return {**floor, **await benchfloor.measure_cpu(port, pairs, pause, span, max(0.0, wanted - own))}
 
 
 async def _burst(http: aiohttp.ClientSession, port: int, bots: list[Any]) -> dict[str, Any]:
@@ -485,7 +499,12 @@ def _floor_line(r: dict[str, Any]) -> list[str]:
             f"{ratio(r['reaction_p99_ms'], f99)} (p99) of it",
             f"daemon CPU per completed cycle: {r['cpu_ms_per_cycle']} ms"
             + (f"; SQLite {r['sqlite_commits_per_cycle']} commits for {r['sqlite_writes_per_cycle']} writes per cycle"
-               if "sqlite_commits_per_cycle" in r else "")]
+               if "sqlite_commits_per_cycle" in r else ""),
+            *([f"CPU floor (bare aiohttp clients, same sockets and pacing, {r['floor_cpu_frames_per_cycle']} frames "
+               f"read and 1 POST per cycle; the daemon made {r.get('requests_per_cycle', '?')} requests per cycle): "
+               f"{r['floor_cpu_ms_per_cycle']} ms per cycle; otobot is "
+               f"{ratio(r['cpu_ms_per_cycle'], r['floor_cpu_ms_per_cycle'])} of it"]
+              if "floor_cpu_ms_per_cycle" in r else [])]
 
 
 def _render(r: dict[str, Any]) -> str:

@@ -382,14 +382,18 @@ class Exchange:
                                  quote + sum((tr.qty * tr.price for tr in trades), Decimal(0)), count + len(trades))
         buyer_is_maker = trades[0].buyer_is_maker
         for price, qty in by_price.items():
-            agg = next(self._agg_ids)
-            data = {"e": "aggTrade", "E": t, "T": t, "s": sym.pair, "a": agg, "p": d8(price), "q": d8(qty),
-                    "f": agg, "l": agg, "m": buyer_is_maker}
+            data = self.agg_trade(sym, price, qty, t, buyer_is_maker)
             recent = self.recent_trades[sym.pair]
             recent.append(data)
             if len(recent) > 1500:
                 del recent[:500]
             self.publish(sym, data)
+
+    def agg_trade(self, sym: SimSymbol, price: Decimal, qty: Decimal, t: int, buyer_is_maker: bool) -> dict[str, Any]:
+        """One aggTrade's `data` as captured (§7): ids as numbers, price and quantity as 8-decimal strings."""
+        agg = next(self._agg_ids)
+        return {"e": "aggTrade", "E": t, "T": t, "s": sym.pair, "a": agg, "p": d8(price), "q": d8(qty),
+                "f": agg, "l": agg, "m": buyer_is_maker}
 
     def _fill(self, o: SimOrder, tr: Trade, quote: Decimal, trade_id: int, t: int) -> None:
         account = self.accounts[o.user]

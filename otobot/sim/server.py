@@ -27,6 +27,7 @@ from otobot.sim.market import Market
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_QUEUED_FRAMES = 20_000  # a client this far behind is cut off rather than growing the server's memory
+MAX_ADMIN_TRADES = 1_000  # /_sim/trades: enough for any cycle's frames, bounded so a typo cannot flood every socket
 
 
 def ok(data: Any, **extra: Any) -> web.Response:
@@ -161,6 +162,7 @@ class Simulator:
         r.add_post("/_sim/shock", self._admin_shock)
         r.add_post("/_sim/market", self._admin_market)
         r.add_post("/_sim/spread", self._admin_spread)
+        r.add_post("/_sim/trades", self._admin_trades)
         r.add_get("/_sim/state", self._admin_state)
         r.add_get("/_sim/stats", self._admin_stats)
         return app
@@ -658,6 +660,23 @@ class Simulator:
         except (KeyError, ValueError, ArithmeticError) as exc:
             return web.json_response({"ok": False, "error": str(exc)}, status=400)
         return web.json_response({"ok": True, "symbol": body["symbol"], "bps": str(body["bps"])})
+
+    async def _admin_trades(self, request: web.Request) -> web.Response:
+        """Publish `n` aggTrade frames on a symbol's stream at its last price, `{"symbol": "ALPHA_118USDT", "n": 2}`,
+        touching no book, order or balance: the bench's CPU floor makes a cycle's frames this way without trading."""
+        body = await _admin_body(request)
+        sym = self.exchange.symbols.get(str(body.get("symbol")))
+        try:
+            n = int(body.get("n", 1))
+        except (TypeError, ValueError):
+            n = -1
+        if sym is None or not 0 <= n <= MAX_ADMIN_TRADES:
+            return web.json_response({"ok": False, "error": f"need a simulated symbol and 0 ≤ n ≤ {MAX_ADMIN_TRADES}; "
+                                      f"symbols: {sorted(self.exchange.symbols)}"}, status=400)
+        price, t = self.exchange.last_price[sym.pair], now_ms()
+        for _ in range(n):
+            self._publish(sym, self.exchange.agg_trade(sym, price, sym.min_qty, t, False))
+        return web.json_response({"ok": True, "published": n})
 
     async def _admin_stats(self, request: web.Request) -> web.Response:
         """Counters for the bench: websocket frames queued by kind, requests by path, open connections."""

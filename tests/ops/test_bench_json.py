@@ -38,4 +38,9 @@ async def test_bench_json_has_headline_keys_and_floor(tmp_path: Path) -> None:
     assert 0 < data["kept_up_pct"] <= 100
     assert data["event_loop"] in ("asyncio", "uvloop")
     assert "read per cycle:" in r.out
+    # The CPU floor: bare clients read (about) the daemon's frames per cycle, so the CPU figure has its floor too.
+    assert data["requests_per_cycle"] >= 1  # at least the OTO of each completed cycle
+    assert data["floor_cpu_cycles"] > 0 and data["floor_cpu_ms_per_cycle"] > 0
+    assert data["floor_cpu_frames_per_cycle"] >= data["frames_per_cycle"]["trade"]
+    assert "CPU floor (bare aiohttp clients" in r.out
     assert list(scratch.iterdir()) == []  # its database and configs went with it

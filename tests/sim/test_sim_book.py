@@ -18,6 +18,7 @@ from simkit import KOGE_PAIR, Api, capture, poll
 
 from otobot.exchange import protocol as p
 from otobot.exchange.book import BookTicker, DepthUpdate
+from otobot.exchange.models import AggTrade
 from otobot.exchange.rest import AlphaRest
 from otobot.sim.config import load_sim_config
 from otobot.sim.matching import BUY, SELL
@@ -172,6 +173,30 @@ async def test_spread_admin_moves_one_tokens_published_spread(quiet: Simulator, 
     assert spread_bps(koge.bids, koge.asks) < D(6)  # type: ignore[operator]
     async with http.post(quiet.rest_url + "/_sim/spread", json={"symbol": "NOPE", "bps": 40}) as r:
         assert r.status == 400 and "NOPE" in (await r.json())["error"]
+
+
+async def test_trades_admin_publishes_captured_shape_trades_to_every_socket_and_trades_nothing(
+        quiet: Simulator, http: aiohttp.ClientSession, market: Callable[..., Any]) -> None:
+    """The bench's CPU floor reads a cycle's frames this way: real aggTrade frames, no book or balance moved."""
+    stream = p.agg_trade_stream(KOGE_PAIR)
+    readers = [await market(quiet, stream) for _ in range(3)]
+    book_before = quiet.exchange.books[KOGE_PAIR].depth(BUY, 20), quiet.exchange.books[KOGE_PAIR].depth(SELL, 20)
+    async with http.post(quiet.rest_url + "/_sim/trades", json={"symbol": KOGE_PAIR, "n": 4}) as r:
+        assert r.status == 200 and (await r.json()) == {"ok": True, "published": 4}
+    await poll(lambda: all(len(x.of(stream)) == 4 for x in readers))
+    captured = capture("captures_agg_trade.jsonl")[0]["data"]
+    for reader in readers:
+        trades = reader.of(stream)
+        assert len(trades) == 4
+        for t in trades:
+            assert set(t) == set(captured) and kinds(t) == {k: kinds(captured)[k] for k in t}
+        assert len({t["a"] for t in trades}) == 4  # each its own aggregate id
+        assert {AggTrade.parse(t).price for t in trades} == {quiet.exchange.last_price[KOGE_PAIR]}
+    assert (quiet.exchange.books[KOGE_PAIR].depth(BUY, 20), quiet.exchange.books[KOGE_PAIR].depth(SELL, 20)) \
+        == book_before
+    for bad in ({"symbol": "NOPE", "n": 1}, {"symbol": KOGE_PAIR, "n": 5000}, {"symbol": KOGE_PAIR, "n": "x"}):
+        async with http.post(quiet.rest_url + "/_sim/trades", json=bad) as r:
+            assert r.status == 400 and "symbols" in (await r.json())["error"]
 
 
 async def test_crossed_book_setting_publishes_crossed_books_the_engine_never_has(
