@@ -305,7 +305,9 @@ async def _bench_run(root: Path, users: int, duration: float, seed: int, burst: 
             progress.say("measuring done; pausing the bots and adding up costs", force=True)
             lat_ms = [x * 1000 for b in bots for x in b.latencies]
             rss = _rss_mb()
-            # All at once: one by one, a saturated daemon took seconds per bot at 1,000 users.
+            # All at once: one by one, a saturated daemon took seconds per bot at 1,000 users. Each bot would warn
+            # that the operator paused it: the bench's own doing, a line per user, so only errors are shown now.
+            logsetup.setup("ERROR")
             await asyncio.gather(*(b.pause() for b in bots))
             if chaos:
                 with contextlib.suppress(Exception):
@@ -486,6 +488,20 @@ def run_bench(*, users: int, duration: float, seed: int, burst: bool, chaos: boo
     return 0 if ok else 1
 
 
+UNSOLD_SHOWN = 3  # the largest holdings by name; every user's is in --json
+
+
+def _unsold_lines(unsold: dict[str, dict[str, Any]]) -> list[str]:
+    """Base left unsold at the end: a total and the largest few, not a line per user (1,000 at 1,000 users)."""
+    if not unsold:
+        return []
+    worth = sorted(unsold.items(), key=lambda kv: Decimal(str(kv[1]["value_quote"])), reverse=True)
+    total = sum((Decimal(str(u["value_quote"])) for u in unsold.values()), Decimal(0))
+    largest = ", ".join(f"{user} {u['base']} ({u['value_quote']})" for user, u in worth[:UNSOLD_SHOWN])
+    more = "; the rest in --json" if len(worth) > UNSOLD_SHOWN else ""
+    return [f"  unsold at the end: {len(unsold)} users hold base worth {total} USDT; largest: {largest}{more}"]
+
+
 def _floor_line(r: dict[str, Any]) -> list[str]:
     if "floor_p50_ms" not in r:
         return []
@@ -548,8 +564,7 @@ def _render(r: dict[str, Any]) -> str:
                          f"over {c['cycles']} cycles")
             lines.append(f"  {'':<10} marked to market: loss {c['marked_loss_bps']} bps with "
                          f"{c['inventory_quote']} USDT of base still held counted at its value, not as loss")
-    for user, u in cost.get("unsold_base", {}).items():
-        lines.append(f"  unsold at the end: {user} {u['base']} (worth {u['value_quote']})")
+    lines.extend(_unsold_lines(cost.get("unsold_base", {})))
     if r.get("invariants"):
         inv = r["invariants"]
         lines.append(f"invariants: {inv['users_ok']}/{r['users']} users clean; duplicates {inv['duplicates']}, "
