@@ -292,6 +292,9 @@ async def _bench_run(root: Path, users: int, duration: float, seed: int, burst: 
                         result_extra["sqlite_flush_ms"] = {"p50": round(_pct(flushes, 0.5), 3),
                                                            "p99": round(_pct(flushes, 0.99), 3),
                                                            "max": round(max(flushes), 3)}
+                        # The writer's share of the CPU per cycle (wall time on the loop's thread; SQLite releases
+                        # the GIL while it works, so a --gil profile does not see it).
+                        result_extra["sqlite_ms_per_cycle"] = round(sum(flushes) / cycles_total, 3)
                 frames = {k: stats1["frames"].get(k, 0) - stats0["frames"].get(k, 0) for k in stats1["frames"]}
                 result_extra["frames_per_s"] = {k: round(v / elapsed, 1) for k, v in frames.items()}
                 if cycles_total:
@@ -515,6 +518,7 @@ def _floor_line(r: dict[str, Any]) -> list[str]:
             f"{ratio(r['reaction_p99_ms'], f99)} (p99) of it",
             f"daemon CPU per completed cycle: {r['cpu_ms_per_cycle']} ms"
             + (f"; SQLite {r['sqlite_commits_per_cycle']} commits for {r['sqlite_writes_per_cycle']} writes per cycle"
+               + (f", {r['sqlite_ms_per_cycle']} ms of it" if "sqlite_ms_per_cycle" in r else "")
                if "sqlite_commits_per_cycle" in r else ""),
             *([f"CPU floor (bare aiohttp clients, same sockets and pacing, {r['floor_cpu_frames_per_cycle']} frames "
                f"read and 1 POST per cycle; the daemon made {r.get('requests_per_cycle', '?')} requests per cycle): "

@@ -35,6 +35,7 @@ async def test_bench_json_has_headline_keys_and_floor(tmp_path: Path) -> None:
     assert data["frames_per_cycle"]["user"] >= 3 and data["frames_per_cycle"]["trade"] >= 1
     assert 0 <= data["loop_lag_ms"]["p50"] <= data["loop_lag_ms"]["p99"] <= data["loop_lag_ms"]["max"]
     assert data["gc_pause_ms"]["n"] >= 0 and data["sqlite_flush_ms"]["p50"] > 0
+    assert 0 < data["sqlite_ms_per_cycle"] < data["cpu_ms_per_cycle"] * 2  # wall time on the loop, not CPU
     assert 0 < data["kept_up_pct"] <= 100
     assert data["event_loop"] in ("asyncio", "uvloop")
     assert "read per cycle:" in r.out
