@@ -187,3 +187,36 @@ async def test_a_checkpoint_past_the_bound_holds_the_writer_and_the_wal_starts_o
         assert len(_rows(tmp_path / "w.db", "SELECT id FROM cycles")) == 200 + written
     finally:
         await s.close()
+
+
+async def test_under_load_the_writes_of_the_next_turns_join_the_group(store: Store, tmp_path: Path) -> None:
+    store.group.gap_s = 0.5  # wide, so a loaded machine cannot stretch two loop turns past it
+    await store.ensure_user("first", 1)  # committed at the end of its turn (nothing committed before)
+    before = store.group.transactions
+    b = asyncio.ensure_future(store.ensure_user("b", 1))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # a later turn: without the gap, b would have been committed alone by now
+    c = asyncio.ensure_future(store.ensure_user("c", 1))
+    await asyncio.gather(b, c)
+    assert store.group.transactions - before == 1
+    assert sorted(_rows(tmp_path / "g.db", "SELECT name FROM users")) == [("b",), ("c",), ("first",)]
+
+
+async def test_a_write_after_a_quiet_spell_commits_at_the_end_of_its_turn(store: Store, tmp_path: Path) -> None:
+    store.group.gap_s = 60.0
+    await asyncio.wait_for(store.ensure_user("lone", 1), 30)  # no COMMIT for 60 s before it: it does not wait
+    assert _rows(tmp_path / "g.db", "SELECT name FROM users") == [("lone",)]
+
+
+async def test_an_intent_never_waits_for_the_gap_and_takes_the_waiting_writes(store: Store, tmp_path: Path) -> None:
+    store.group.gap_s = 60.0
+    await store.ensure_user("first", 1)
+    waiting = asyncio.ensure_future(store.ensure_user("waiting", 1))
+    await asyncio.sleep(0)  # queued behind the gap (60 s)
+    before = store.group.transactions
+    await asyncio.wait_for(store.create_cycle(user="u", **INTENT), 30)  # type: ignore[arg-type]
+    assert store.group.transactions - before == 1
+    await asyncio.wait_for(waiting, 30)  # committed with the intent, not 60 s later
+    assert sorted(_rows(tmp_path / "g.db", "SELECT name FROM users")) == [("first",), ("waiting",)]
+    assert _rows(tmp_path / "g.db", "SELECT user, state FROM cycles") == [("u", "placing")]
+    await asyncio.wait_for(store.group.drain(), 30)  # nothing left scheduled: closing does not wait for the gap
