@@ -190,7 +190,7 @@ async def place(bot: Bot) -> None:
     reason = f"working {placed.working_order_id}, pending {placed.pending_order_id}"
     # The ids and the new state go to SQLite in one transaction.
     await bot.store.attach_oto(row.id, placed.working_order_id, placed.pending_order_id, None, bot.clock.time_ms(),
-                               transition=(bot.name, "placing", "pending", reason))
+                               transition=(bot.name, "placing", "pending", reason), carry=bot.carry)
     await bot._fire("placed", reason, persist=False)
 
 
@@ -315,7 +315,7 @@ async def settle_place(bot: Bot) -> None:
     elif isinstance(outcome, Found):
         working, pending_id = outcome.order, outcome.pending_id
         await bot.store.attach_oto(row.id, working.order_id, pending_id or "", working.order_list_id,
-                                   bot.clock.time_ms(), adopted=True)
+                                   bot.clock.time_ms(), adopted=True, carry=bot.carry)
         w, p = bot.orders.working, bot.orders.pending
         assert w is not None and p is not None
         w.order_id, w.status = working.order_id, "NEW"
@@ -415,7 +415,7 @@ async def close_cycle(bot: Bot) -> None:
     swept = row.kind == "sweep"
     manual.observe_close(bot, orders)
     await bot.store.close_cycle(row.id, bot.name, row.day, frm, why, bot.clock.time_ms(), "ready for the next cycle",
-                                count=not swept)
+                                count=not swept, carry=bot.carry)
     if row.symbol == bot.symbol:
         bot._dust += orders.base_bought() - orders.base_sold()  # what a SELL could not carry (fee, step)
     if swept:
