@@ -282,15 +282,9 @@ class Bot:
                 await startup.shutdown(self)
                 return
             await self._guarded(self._advance())
-            wake = self._next_wake()
-            try:
-                if wake is None:
-                    msg = await self.inbox.get()
-                else:
-                    async with asyncio.timeout(max(0.0, wake - self.clock.monotonic())):
-                        msg = await self.inbox.get()
-            except TimeoutError:
-                continue
+            msg = await inbox.next_message(self.inbox, self._next_wake(), self.clock.monotonic)
+            if msg is None:
+                continue  # the timer: advance
             await self._guarded(self._handle(msg))
             while not self.inbox.empty() and not self._stopping:
                 await self._guarded(self._handle(self.inbox.get_nowait()))
