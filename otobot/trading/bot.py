@@ -294,12 +294,14 @@ class Bot:
         on the exchange, and the next step starts by reading them. Session problems pause the user."""
         try:
             await step
+            return
         except (AuthExpired, RiskChallenge) as exc:
             await self._pause_for(exc)
         except ExchangeError as exc:
             retry = exc.retry_after if isinstance(exc, RateLimited) and exc.retry_after else 1.0
             self.log.warning("Exchange error in state {} ({}); trying again in {:.1f} s", self.cycle.state, exc, retry)
             self._retry_at = self.clock.monotonic() + retry  # a wake-up only: the state's own timer is kept
+        await self.flush_writes()  # a step cut short never reached its own flush: its state changes go now
 
     def _next_wake(self) -> float | None:
         wakes = [w for w in (self._deadline, self._retry_at, self._resync_at) if w is not None]
