@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from otobot.carry import Carry, Statement
 from otobot.dbfile import unreadable
 from otobot.exchange.filters import FEE_RATE, fmt
 from otobot.exchange.models import SymbolFilters, Token
@@ -35,7 +36,6 @@ from otobot.trading.daybook import Holding
 from otobot.walcheckpoint import Checkpoints, writer_connection
 
 T = TypeVar("T")
-Statement = tuple[str, tuple[Any, ...]]
 
 
 class Store:
@@ -112,20 +112,53 @@ class Store:
         args = tuple(params)
         return await self._call(lambda c: c.execute(sql, args).fetchall())
 
-    async def _tx(self, statements: list[Statement], *, now: bool = False) -> list[int]:
+    async def _tx(self, statements: list[Statement], *, now: bool = False, carry: Carry | None = None) -> list[int]:
         """Run statements in one transaction; returns each statement's lastrowid."""
-        return await self._write(lambda c: [c.execute(q, a).lastrowid or 0 for q, a in statements], now=now)
+        return await self._write(lambda c: [c.execute(q, a).lastrowid or 0 for q, a in statements], now=now,
+                                 carry=carry)
 
-    async def _write(self, body: Callable[[sqlite3.Connection], T], *, now: bool = False) -> T:
+    async def _write(self, body: Callable[[sqlite3.Connection], T], *, now: bool = False,
+                     carry: Carry | None = None) -> T:
         """A write transaction, group-committed with the others of this loop turn; returns after its COMMIT.
-        `now` for an order's intent: committed at once, the order request follows (see GroupCommit.write)."""
+        `now` for an order's intent: committed at once, the order request follows (see GroupCommit.write).
+        `carry`: the bot's deferred statements run first, in the same transaction (one write, not two)."""
+        if carry:
+            return await self.group.write(_carried(carry.take(), body), now=now)
         return await self.group.write(body, now=now)
+
+    async def flush(self, carry: Carry) -> None:
+        """The deferred statements as a write of their own (the end of a bot's step), when any are left."""
+        if carry:
+            await self._tx(carry.take())
 
     @staticmethod
     def _audit_stmt(ts_ms: int, user: str | None, cycle_id: int | None, kind: str, frm: str | None,
-                    to: str | None, reason: str | None) -> tuple[str, tuple[Any, ...]]:
+                    to: str | None, reason: str | None) -> Statement:
         return ("INSERT INTO audit(ts_ms, user, cycle_id, kind, from_state, to_state, reason) "
                 "VALUES (?,?,?,?,?,?,?)", (ts_ms, user, cycle_id, kind, frm, to, reason))
+
+    @staticmethod
+    def cycle_state_stmts(cycle_id: int, user: str, frm: str, to: str, reason: str, now_ms: int,
+                          *, closed: bool = False, cancelling: str | None = None) -> list[Statement]:
+        """A cycle's new state and its audit row (to run in one transaction, now or carried)."""
+        return [("UPDATE cycles SET state=?, reason=?, closed_ms=COALESCE(closed_ms, ?), "
+                 "cancelling=COALESCE(?, cancelling) WHERE id=?",
+                 (to, reason, now_ms if closed else None, cancelling, cycle_id)),
+                Store._audit_stmt(now_ms, user, cycle_id, "transition", frm, to, reason)]
+
+    @staticmethod
+    def transition_audit_stmt(now_ms: int, user: str, frm: str, to: str, reason: str) -> Statement:
+        """A transition with no cycle (idle ⇄ paused, finished): its audit row only."""
+        return Store._audit_stmt(now_ms, user, None, "transition", frm, to, reason)
+
+    @staticmethod
+    def order_status_stmts(order_id: str, status: str, now_ms: int,
+                           quantity: Decimal | None = None) -> list[Statement]:
+        """An order's status (and the pending leg's quantity) seen without a fill."""
+        if quantity is None:
+            return [("UPDATE orders SET status=?, updated_ms=? WHERE order_id=?", (status, now_ms, order_id))]
+        return [("UPDATE orders SET status=?, quantity=?, updated_ms=? WHERE order_id=?",
+                 (status, fmt(quantity), now_ms, order_id))]
 
     # ------------------------------------------------------------ users, pauses, audit
 
@@ -176,7 +209,7 @@ class Store:
 
     async def create_cycle(self, *, user: str, day: str, symbol: str, base_asset: str, quote_asset: str,
                            mul_point: int, working_price: Decimal, pending_price: Decimal, quantity: Decimal,
-                           pay_amount: Decimal, now_ms: int) -> tuple[int, int, int]:
+                           pay_amount: Decimal, now_ms: int, carry: Carry | None = None) -> tuple[int, int, int]:
         """Write the OTO intent (cycle in `placing` + both legs as INTENT) before the place request.
         Returns the cycle id and the working and pending legs' row ids."""
 
@@ -198,21 +231,17 @@ class Store:
             c.execute(*self._audit_stmt(now_ms, user, cycle_id, "transition", "idle", "placing", "OTO intent written"))
             return cycle_id, legs[0], legs[1]
 
-        return await self._write(run, now=True)
+        return await self._write(run, now=True, carry=carry)
 
     async def set_cycle_state(self, cycle_id: int, user: str, frm: str, to: str, reason: str, now_ms: int,
                               *, closed: bool = False, cancelling: str | None = None) -> None:
         """The cycle's new state and its audit row, atomically."""
-        await self._tx([
-            ("UPDATE cycles SET state=?, reason=?, closed_ms=COALESCE(closed_ms, ?), "
-             "cancelling=COALESCE(?, cancelling) WHERE id=?",
-             (to, reason, now_ms if closed else None, cancelling, cycle_id)),
-            self._audit_stmt(now_ms, user, cycle_id, "transition", frm, to, reason),
-        ])
+        await self._tx(self.cycle_state_stmts(cycle_id, user, frm, to, reason, now_ms, closed=closed,
+                                              cancelling=cancelling))
 
     async def attach_oto(self, cycle_id: int, working_id: str, pending_id: str, order_list_id: str | None,
                          now_ms: int, *, adopted: bool = False,
-                         transition: tuple[str, str, str, str] | None = None) -> None:
+                         transition: tuple[str, str, str, str] | None = None, carry: Carry | None = None) -> None:
         """Bind the exchange's ids to the intent rows (after the place response, or on adoption); with
         `transition` (user, from, to, reason) the cycle's new state is written in the same transaction."""
         stmts: list[tuple[str, tuple[Any, ...]]] = [
@@ -231,31 +260,27 @@ class Store:
             user, frm, to, reason = transition
             stmts += [("UPDATE cycles SET state=?, reason=? WHERE id=?", (to, reason, cycle_id)),
                       self._audit_stmt(now_ms, user, cycle_id, "transition", frm, to, reason)]
-        await self._tx(stmts)
+        await self._tx(stmts, carry=carry)
 
     async def add_order_intent(self, *, user: str, cycle_id: int, role: str, symbol: str, side: str,
-                               price: Decimal, quantity: Decimal, now_ms: int) -> int:
+                               price: Decimal, quantity: Decimal, now_ms: int, carry: Carry | None = None) -> int:
         ids = await self._tx([(
             "INSERT INTO orders(user, cycle_id, role, symbol, side, price, quantity, status, intent_ms, updated_ms)"
             " VALUES (?,?,?,?,?,?,?,'INTENT',?,?)",
-            (user, cycle_id, role, symbol, side, fmt(price), fmt(quantity), now_ms, now_ms))], now=True)
+            (user, cycle_id, role, symbol, side, fmt(price), fmt(quantity), now_ms, now_ms))], now=True, carry=carry)
         return ids[0]
 
-    async def attach_order(self, row_id: int, order_id: str, now_ms: int) -> None:
+    async def attach_order(self, row_id: int, order_id: str, now_ms: int, carry: Carry | None = None) -> None:
         await self._tx([("UPDATE orders SET order_id=?, status=CASE WHEN status='INTENT' THEN 'NEW' ELSE status END,"
-                         " updated_ms=? WHERE id=?", (order_id, now_ms, row_id))])
+                         " updated_ms=? WHERE id=?", (order_id, now_ms, row_id))], carry=carry)
 
     async def set_order_status(self, order_id: str, status: str, now_ms: int, quantity: Decimal | None = None) -> None:
-        if quantity is None:
-            await self._tx([("UPDATE orders SET status=?, updated_ms=? WHERE order_id=?", (status, now_ms, order_id))])
-        else:
-            await self._tx([("UPDATE orders SET status=?, quantity=?, updated_ms=? WHERE order_id=?",
-                             (status, fmt(quantity), now_ms, order_id))])
+        await self._tx(self.order_status_stmts(order_id, status, now_ms, quantity))
 
-    async def drop_intent(self, row_id: int, reason: str, now_ms: int) -> None:
+    async def drop_intent(self, row_id: int, reason: str, now_ms: int, carry: Carry | None = None) -> None:
         """An order intent the exchange never accepted (known failure or settled as never placed)."""
         await self._tx([("UPDATE orders SET status='NOT_PLACED', updated_ms=? WHERE id=? AND order_id IS NULL",
-                         (now_ms, row_id))])
+                         (now_ms, row_id))], carry=carry)
 
     async def live_cycle(self, user: str) -> CycleRow | None:
         marks = ",".join("?" * len(LIVE_CYCLE_STATES))
@@ -284,17 +309,17 @@ class Store:
 
     # ------------------------------------------------------------ fills: the idempotent path
 
-    async def apply_fill(self, fill: Fill) -> AppliedFill | None:
+    async def apply_fill(self, fill: Fill, carry: Carry | None = None) -> AppliedFill | None:
         """Record an execution once. Returns what it added, or None when it was already known.
 
         The key is (order id, cumulative qty): a duplicated event, a replay after reconnect and a REST
         backfill of the same execution all carry the same key, and an older event arriving after a newer
         one (reordered) adds nothing because its cumulative qty is not above what is recorded.
         """
-        return await self._write(lambda c: _apply_fill(c, fill))
+        return await self._write(lambda c: _apply_fill(c, fill), carry=carry)
 
     async def close_cycle(self, cycle_id: int, user: str, day: str, frm: str, why: str, now_ms: int,
-                          next_reason: str, *, count: bool = True) -> None:
+                          next_reason: str, *, count: bool = True, carry: Carry | None = None) -> None:
         """A finished cycle in one transaction: state `done` (from `frm`), counted for its day (a dust sweep is
         not a cycle: `count=False`), and the machine's done → idle, all in the audit trail."""
         await self._tx([
@@ -304,7 +329,7 @@ class Store:
             ("INSERT INTO daily_volume(user, day, cycles) VALUES (?,?,?) "
              "ON CONFLICT(user, day) DO UPDATE SET cycles=cycles+excluded.cycles", (user, day, int(count))),
             self._audit_stmt(now_ms, user, None, "transition", "done", "idle", next_reason),
-        ])
+        ], carry=carry)
 
     async def day_volume(self, user: str, day: str) -> DayVolume:
         rows = await self._query("SELECT buy_quote, sell_quote, fees_quote, cycles FROM daily_volume "
@@ -505,6 +530,17 @@ class Store:
 
 _DECIMAL_FILTER_FIELDS = frozenset({"tick_size", "step_size", "min_qty", "max_qty", "min_price", "max_price",
                                     "min_notional"})
+
+
+def _carried(pre: list[Statement], body: Callable[[sqlite3.Connection], T]) -> Callable[[sqlite3.Connection], T]:
+    """`body` after the deferred statements, in the same transaction (and savepoint)."""
+
+    def run(c: sqlite3.Connection) -> T:
+        for q, a in pre:
+            c.execute(q, a)
+        return body(c)
+
+    return run
 
 
 def _filters_json(s: SymbolFilters) -> dict[str, str]:

@@ -70,32 +70,38 @@ async def act(bot: Bot, a: cycle.Action) -> None:
 # ================================================================== between cycles: place, sweep, reload
 
 
-async def place_facts(bot: Bot) -> PlaceFacts:
+async def place_facts(bot: Bot) -> tuple[PlaceFacts, OtoOrder | pricing_book.NoQuote | None]:
+    """The guards' facts, and (pricing.mode book) the order the book gives: the one the guard judged is the one
+    placed, worked out once (it was twice, and a book going stale between the two paused the user `config`)."""
     if _balance_due(bot, 0.0):
         await _read_balance(bot)
     now = bot.clock.monotonic()
     free = bot._quote_free or Decimal(0)
     amount = min(bot.cfg.order_quote_amount, bot.book.remaining) or bot.cfg.order_quote_amount
+    booked = _book_order(bot, now) if _book_fed(bot) else None
     return PlaceFacts(
-        book_refusal=_book_refusal(bot, now),
-            paused_reason=bot.paused_reason,
+        book_refusal=_book_refusal(bot, booked),
+        paused_reason=bot.paused_reason,
         live_orders=bot.orders.live_count() + len(bot._stray_live) + (bot._late_cycle is not None),
         user_stream_up=bot.stream_up,
         price_age_s=None if bot.last_trade_at is None else now - bot.last_trade_at,
         max_price_age_s=bot.cfg.max_price_age_s, move_pct=float(bot.window.move_pct(now)),
         max_move_pct=float(bot.cfg.volatility_max_pct), volume_today=fmt(bot.book.volume),
         target_reached=bot.book.reached, balance_free=fmt(free),
-        balance_ok=free - bot.cfg.min_quote_reserve >= amount)
+        balance_ok=free - bot.cfg.min_quote_reserve >= amount), booked
 
 
-def _book_refusal(bot: Bot, now: float) -> str | None:
+def _book_fed(bot: Bot) -> bool:
+    return bot.cfg.pricing.mode == "book" and bot.depth is not None and bot.filters is not None
+
+
+def _book_refusal(bot: Bot, booked: OtoOrder | pricing_book.NoQuote | None) -> str | None:
     """pricing.mode book: why the book gives no order now (none yet, stale, a side empty or too thin)."""
     if bot.cfg.pricing.mode != "book":
         return None
-    if bot.depth is None or bot.filters is None:
+    if not _book_fed(bot):
         return "no book stream"
-    order = _book_order(bot, now)
-    return str(order) if isinstance(order, pricing_book.NoQuote) else None
+    return str(booked) if isinstance(booked, pricing_book.NoQuote) else None
 
 
 def _book_order(bot: Bot, now: float) -> OtoOrder | pricing_book.NoQuote:
@@ -129,7 +135,7 @@ def _waiting(bot: Bot, why: str | None) -> None:
 async def place(bot: Bot) -> None:
     assert bot.rest is not None and bot.filters is not None and bot.token is not None and bot.desk is not None
     try:
-        bot.cycle.facts = await place_facts(bot)
+        bot.cycle.facts, booked = await place_facts(bot)
     except ExchangeError as exc:
         if pauses.for_error(exc) in pauses.SESSION:
             raise
@@ -153,8 +159,7 @@ async def place(bot: Bot) -> None:
     last = bot.last_trade.price
     try:
         if bot.cfg.pricing.mode == "book":
-            booked = _book_order(bot, bot.clock.monotonic())
-            if isinstance(booked, pricing_book.NoQuote):  # the guard just said yes: only a FILTERS refusal is left
+            if not isinstance(booked, OtoOrder):  # the guard said yes to this very order: never reached
                 raise FilterError(str(booked))
             order = booked
         else:
@@ -190,7 +195,7 @@ async def place(bot: Bot) -> None:
     reason = f"working {placed.working_order_id}, pending {placed.pending_order_id}"
     # The ids and the new state go to SQLite in one transaction.
     await bot.store.attach_oto(row.id, placed.working_order_id, placed.pending_order_id, None, bot.clock.time_ms(),
-                               transition=(bot.name, "placing", "pending", reason))
+                               transition=(bot.name, "placing", "pending", reason), carry=bot.carry)
     await bot._fire("placed", reason, persist=False)
 
 
@@ -315,7 +320,7 @@ async def settle_place(bot: Bot) -> None:
     elif isinstance(outcome, Found):
         working, pending_id = outcome.order, outcome.pending_id
         await bot.store.attach_oto(row.id, working.order_id, pending_id or "", working.order_list_id,
-                                   bot.clock.time_ms(), adopted=True)
+                                   bot.clock.time_ms(), adopted=True, carry=bot.carry)
         w, p = bot.orders.working, bot.orders.pending
         assert w is not None and p is not None
         w.order_id, w.status = working.order_id, "NEW"
@@ -415,7 +420,7 @@ async def close_cycle(bot: Bot) -> None:
     swept = row.kind == "sweep"
     manual.observe_close(bot, orders)
     await bot.store.close_cycle(row.id, bot.name, row.day, frm, why, bot.clock.time_ms(), "ready for the next cycle",
-                                count=not swept)
+                                count=not swept, carry=bot.carry)
     if row.symbol == bot.symbol:
         bot._dust += orders.base_bought() - orders.base_sold()  # what a SELL could not carry (fee, step)
     if swept:

@@ -13,6 +13,7 @@ import aiohttp
 from loguru import logger
 from transitions import Machine
 
+from otobot.carry import Carry
 from otobot.config import GlobalConfig, UserConfig
 from otobot.exchange.credentials import Credentials
 from otobot.exchange.errors import AuthExpired, ExchangeError, RateLimited, RiskChallenge
@@ -62,6 +63,7 @@ class Bot:
         self.log = logger.bind(user=user.name, cycle="-")
         self.cycle = Cycle(on_change=self._on_transition)
         self._changes: list[tuple[str, str, str]] = []
+        self.carry = Carry()  # state changes not yet written: they ride in the next write, or the step's end
         self.orders = CycleOrders()
         self.cycle_row: CycleRow | None = None
         self.inbox: asyncio.Queue[inbox.Msg] = asyncio.Queue()
@@ -128,7 +130,7 @@ class Bot:
                                   limiter=RateLimiter(self.rel.requests_per_second, self.rel.request_burst),
                                   timeout_s=self.rel.rest_timeout_s, retries=self.rel.rest_retries,
                                   logger=self.log, on_latency=self._rest_latency if self.metrics else None)
-            self.desk = Desk(self.name, self.store, self.rest, self.clock, self._count_fill, self.log)
+            self.desk = Desk(self.name, self.store, self.rest, self.clock, self._count_fill, self.log, self.carry)
             await self.store.ensure_user(self.name, self.clock.time_ms())
             await startup.restore(self)
             try:
@@ -280,15 +282,9 @@ class Bot:
                 await startup.shutdown(self)
                 return
             await self._guarded(self._advance())
-            wake = self._next_wake()
-            try:
-                if wake is None:
-                    msg = await self.inbox.get()
-                else:
-                    async with asyncio.timeout(max(0.0, wake - self.clock.monotonic())):
-                        msg = await self.inbox.get()
-            except TimeoutError:
-                continue
+            msg = await inbox.next_message(self.inbox, self._next_wake(), self.clock.monotonic)
+            if msg is None:
+                continue  # the timer: advance
             await self._guarded(self._handle(msg))
             while not self.inbox.empty() and not self._stopping:
                 await self._guarded(self._handle(self.inbox.get_nowait()))
@@ -298,12 +294,14 @@ class Bot:
         on the exchange, and the next step starts by reading them. Session problems pause the user."""
         try:
             await step
+            return
         except (AuthExpired, RiskChallenge) as exc:
             await self._pause_for(exc)
         except ExchangeError as exc:
             retry = exc.retry_after if isinstance(exc, RateLimited) and exc.retry_after else 1.0
             self.log.warning("Exchange error in state {} ({}); trying again in {:.1f} s", self.cycle.state, exc, retry)
             self._retry_at = self.clock.monotonic() + retry  # a wake-up only: the state's own timer is kept
+        await self.flush_writes()  # a step cut short never reached its own flush: its state changes go now
 
     def _next_wake(self) -> float | None:
         wakes = [w for w in (self._deadline, self._retry_at, self._resync_at) if w is not None]
@@ -375,6 +373,7 @@ class Bot:
                 await self._resume("resumed by the operator")
             else:
                 raise ValueError(f"unknown command {cmd.name!r}")
+            await self.flush_writes()  # the operator reads SQLite next (audit, cycles)
             if not cmd.done.done():
                 cmd.done.set_result(self.status())
         except Exception as exc:
@@ -411,6 +410,7 @@ class Bot:
             last = key
             for action in todo:
                 await actions.act(self, action)
+        await self.flush_writes()
         manual.check_done(self)
 
     def _facts(self) -> Facts:
@@ -460,13 +460,20 @@ class Bot:
             if to == State.done and self.cycle_row is not None:
                 self._done_from = (frm, why)  # written with the cycle's close, one transaction (hot path)
                 continue
+            # Carried: written with the bot's next write (the fill, the close, the next intent) or at the end of
+            # this step, never later; memory holds the state meanwhile and nothing reads it back from SQLite.
             if self.cycle_row is not None and frm != State.done:
-                await self.store.set_cycle_state(self.cycle_row.id, self.name, frm, to, why, now_ms,
-                                                 closed=to in (State.done, State.idle), cancelling=self._cancelling)
+                self.carry.add(*self.store.cycle_state_stmts(
+                    self.cycle_row.id, self.name, frm, to, why, now_ms, closed=to in (State.done, State.idle),
+                    cancelling=self._cancelling))
             else:
-                await self.store.audit(now_ms, self.name, "transition", why, frm=frm, to=to)
+                self.carry.add(self.store.transition_audit_stmt(now_ms, self.name, frm, to, why))
         self._changes.clear()
         return ok
+
+    async def flush_writes(self) -> None:
+        """The deferred state changes, committed: at the end of every step, before an answer to the operator."""
+        await self.store.flush(self.carry)
 
     def _entered(self, state: State, *, restored: bool = False) -> None:
         now = self.clock.monotonic()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from otobot.carry import Carry
 from otobot.exchange.errors import ExchangeError, OrderNotFound, UnknownOutcome
 from otobot.exchange.filters import LimitOrder, OtoOrder, fmt
 from otobot.exchange.models import SELL, ExecutionReport, Order, OtoPlaced
@@ -78,8 +79,10 @@ class Desk:
     """Every order request and fill record of one user goes through here; the cycle's symbol is always the one
     its row says (a token changed in the file meanwhile does not move an old cycle's cancels and lookups)."""
 
-    def __init__(self, user: str, store: Store, rest: AlphaRest, clock: Clock, on_fill: OnFill, log: Any) -> None:
+    def __init__(self, user: str, store: Store, rest: AlphaRest, clock: Clock, on_fill: OnFill, log: Any,
+                 carry: Carry | None = None) -> None:
         self.user = user
+        self.carry = carry if carry is not None else Carry()  # the bot's deferred statements ride our writes
         self.store = store
         self.rest = rest
         self.clock = clock
@@ -97,7 +100,7 @@ class Desk:
         cycle_id, working_row, pending_row = await self.store.create_cycle(
             user=self.user, day=day, symbol=symbol, base_asset=base_asset, quote_asset=quote, mul_point=mul_point,
             working_price=order.working_price, pending_price=order.pending_price, quantity=order.quantity,
-            pay_amount=order.pay_amount, now_ms=now_ms)
+            pay_amount=order.pay_amount, now_ms=now_ms, carry=self.carry)
         row = CycleRow(id=cycle_id, user=self.user, day=day, symbol=symbol, base_asset=base_asset,
                        quote_asset=quote, mul_point=mul_point, state="placing", reason=None,
                        working_price=order.working_price, pending_price=order.pending_price,
@@ -116,7 +119,7 @@ class Desk:
 
     async def drop(self, orders: list[TrackedOrder], why: str) -> None:
         for o in orders:
-            await self.store.drop_intent(o.row_id, why, self.clock.time_ms())
+            await self.store.drop_intent(o.row_id, why, self.clock.time_ms(), carry=self.carry)
             o.status = "NOT_PLACED"
 
     async def place_sell(self, row: CycleRow, orders: CycleOrders, order: LimitOrder) -> TrackedOrder:
@@ -125,7 +128,7 @@ class Desk:
         now_ms = self.clock.time_ms()
         row_id = await self.store.add_order_intent(user=self.user, cycle_id=row.id, role="unwind", symbol=row.symbol,
                                                    side=SELL, price=order.price, quantity=order.quantity,
-                                                   now_ms=now_ms)
+                                                   now_ms=now_ms, carry=self.carry)
         tracked = TrackedOrder(row_id=row_id, role="unwind", order_id=None, side=SELL, price=order.price,
                                quantity=order.quantity, status="INTENT", intent_ms=now_ms)
         orders.unwinds.append(tracked)
@@ -136,7 +139,7 @@ class Desk:
         except ExchangeError as exc:
             await self.drop([tracked], str(exc))
             raise
-        await self.store.attach_order(row_id, order_id, self.clock.time_ms())
+        await self.store.attach_order(row_id, order_id, self.clock.time_ms(), carry=self.carry)
         tracked.order_id = order_id
         tracked.status = merge_status(tracked.status, "NEW")
         return tracked
@@ -213,7 +216,7 @@ class Desk:
         if found is None:
             return self._miss()
         self.misses = 0
-        await self.store.attach_order(u.row_id, found.order_id, self.clock.time_ms())
+        await self.store.attach_order(u.row_id, found.order_id, self.clock.time_ms(), carry=self.carry)
         u.order_id, u.status = found.order_id, "NEW"
         await self.store.audit(self.clock.time_ms(), self.user, "adopt", f"adopted unwind SELL {found.order_id}",
                                cycle_id=row.id)
@@ -236,7 +239,8 @@ class Desk:
         new_qty = ob.orig_qty if o.role == "pending" and ob.orig_qty > 0 and ob.orig_qty != o.quantity else None
         added = False
         if ob.cum_qty > o.cum_qty:
-            applied = await self.store.apply_fill(self._fill(cycle_id, o.order_id, o.side, ob, new_status, new_qty))
+            applied = await self.store.apply_fill(self._fill(cycle_id, o.order_id, o.side, ob, new_status, new_qty),
+                                                  carry=self.carry)
             if applied is not None:
                 added = True
                 o.cum_qty = ob.cum_qty
@@ -248,7 +252,8 @@ class Desk:
                     self.log.info("Backfilled a fill missed on the stream: order {} +{} (now {})", o.order_id,
                                   fmt(applied.qty), fmt(ob.cum_qty))
         elif new_status != o.status or new_qty is not None:
-            await self.store.set_order_status(o.order_id, new_status, self.clock.time_ms(), new_qty)
+            # A status without a fill: memory acts on it, SQLite only keeps it, so it rides in the next write.
+            self.carry.add(*self.store.order_status_stmts(o.order_id, new_status, self.clock.time_ms(), new_qty))
         o.status = new_status
         if new_qty is not None:
             o.quantity = new_qty
@@ -261,7 +266,8 @@ class Desk:
             return False
         if r.cum_qty > 0:
             ob = Observation.of_event(r, self.clock.time_ms())
-            applied = await self.store.apply_fill(self._fill(None, r.order_id, r.side, ob, r.status, None))
+            applied = await self.store.apply_fill(self._fill(None, r.order_id, r.side, ob, r.status, None),
+                                                  carry=self.carry)
             if applied is not None:
                 self.on_fill(r.side, applied.quote_qty, ob.time_ms)  # today's volume counts it too
         return True

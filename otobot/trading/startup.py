@@ -57,6 +57,7 @@ async def restore(bot: Bot) -> None:
     bot._entered(state, restored=True)
 
 async def load_cycle(bot: Bot, row: CycleRow) -> None:
+    await bot.flush_writes()  # the last cycle's deferred changes land before this one's rows are read
     bot.cycle_row = row
     bot.log = logger.bind(user=bot.name, cycle=row.id)
     base_in = row.quantity if row.kind == "sweep" else Decimal(0)
@@ -117,6 +118,7 @@ async def shutdown(bot: Bot) -> None:
             with contextlib.suppress(TimeoutError, ExchangeError):
                 async with asyncio.timeout(STOP_SETTLE_S):
                     await bot.desk.refresh(bot.cycle_row, bot.orders, "stopping: settling the cancel")
+        await bot.flush_writes()
         bot.log.info("Stopped in state {}", bot.cycle.state)
     finally:
         manual.abandon(bot, "the bot stopped before it finished")
