@@ -150,6 +150,9 @@ class Desk:
         """Ask the exchange to cancel `o` on its cycle's symbol. Gone already: REST tells what became of it."""
         if o.order_id is None or not o.live:
             return
+        # The carried state change (`cancelling`, and which leg) is on disk before the request, so a restart after
+        # it finds the cycle cancelling that leg, as the column was added for. Cancels are rare: this costs nothing.
+        await self.store.flush(self.carry)
         try:
             await self.rest.cancel(row.symbol, o.order_id)
         except OrderNotFound:

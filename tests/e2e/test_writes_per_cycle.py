@@ -59,3 +59,40 @@ async def test_a_cycle_writes_its_intent_ids_fills_and_close_and_nothing_else(si
         trail = [(r["from_state"], r["to_state"]) for r in reversed(cycles) if r["cycle_id"] == cid]
         assert trail == [("idle", "placing"), ("placing", "pending"), ("pending", "selling"),
                          ("selling", "done")], trail
+
+
+async def test_a_cancel_is_sent_only_after_the_cancelling_state_is_on_disk(sim: Simulator, tmp_path: Path) -> None:
+    """State changes ride in later writes, but not past a cancel request: a restart right after it must find the
+    cycle `cancelling` its working leg, not `pending` (the leg it cancels is what the column is for)."""
+    import sqlite3
+
+    from otobot.sim.matching import SELL
+
+    config = write_config(tmp_path, sim, {"alice": {"target": {"value": 1000}, "timeouts": {"buy_s": 1},
+                                                    "max_price_age_s": 3600}})
+    book = sim.exchange.books["ALPHA_22USDT"]
+    seen: list[tuple[str, str | None, str]] = []
+    async with running(config) as d:
+        bot = await d.bot("alice")
+        await wait_for(lambda: bot.last_trade is not None and bot.stream_up, what="price and stream")
+        sim.market.paused = True  # no asks: the next BUY rests until its timeout cancels it
+        for o in list(book.orders_of("mm")):
+            if o.side == SELL:
+                book.cancel(o.order_id)
+        assert bot.rest is not None
+        cancel = bot.rest.cancel
+
+        async def spied(symbol: str, order_id: str) -> Any:
+            # What a process killed at this instant leaves on disk, read through another connection.
+            with sqlite3.connect(d.settings.database) as c:
+                state, leg = c.execute("SELECT c.state, c.cancelling FROM cycles c JOIN orders o ON o.cycle_id=c.id "
+                                       "WHERE o.order_id=?", (order_id,)).fetchone()
+            seen.append((state, leg, order_id))
+            return await cancel(symbol, order_id)
+
+        bot.rest.cancel = spied  # type: ignore[method-assign]
+        await wait_for(lambda: seen, 30, "the BUY timeout's cancel request")
+        await wait_for(lambda: bot.cycle.state in ("idle", "done", "paused"), 30, "the cancelled cycle closed")
+        await d.supervisor.pause("alice")
+        await assert_clean(sim, d.store, "alice")
+    assert seen[0][:2] == ("cancelling", "working"), seen
