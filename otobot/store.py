@@ -33,7 +33,7 @@ from otobot.records import (
 )
 from otobot.schema import migrate
 from otobot.trading.daybook import Holding
-from otobot.walcheckpoint import Checkpoints, writer_connection
+from otobot.walcheckpoint import Checkpoints, switch_to_wal, writer_connection
 
 T = TypeVar("T")
 
@@ -72,7 +72,7 @@ class Store:
             db.row_factory = aiosqlite.Row
             # First: switching a new file to WAL takes a lock that several openers at once contend for.
             await db.execute("PRAGMA busy_timeout=5000")
-            await db.execute("PRAGMA journal_mode=WAL")
+            await switch_to_wal(db)
             # NORMAL in WAL mode is durable across process crashes (kill -9); only power loss can drop
             # the last commits, and reconciliation against the exchange repairs those.
             await db.execute("PRAGMA synchronous=NORMAL")

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 from pathlib import Path
+from typing import Any
 
+import aiosqlite
 import pytest
 
+from otobot import walcheckpoint
 from otobot.dbfile import DatabaseLocked, DatabaseUnreadable, DbLock, lock_path
 from otobot.schema import MIGRATIONS
 from otobot.store import Store
+from otobot.walcheckpoint import switch_to_wal
 
 
 def test_a_second_lock_on_the_same_database_names_the_holder(tmp_path: Path) -> None:
@@ -55,3 +60,47 @@ async def test_stores_opening_a_new_database_at_once_all_migrate_it(tmp_path: Pa
     finally:
         for s in stores:
             await s.close()
+
+
+async def _held_open(path: Path) -> tuple[sqlite3.Connection, aiosqlite.Connection]:
+    """Another opener in the middle of creating the file (an exclusive lock), and ours failing fast on it."""
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    db = await aiosqlite.connect(str(path))
+    await db.execute("PRAGMA busy_timeout=0")
+    return holder, db
+
+
+async def test_the_wal_switch_is_tried_again_while_another_opener_holds_the_new_file(tmp_path: Path) -> None:
+    holder, db = await _held_open(tmp_path / "new.db")
+    failed: list[str] = []
+    real = db.execute
+
+    async def execute(sql: str, *args: Any) -> Any:
+        try:
+            return await real(sql, *args)
+        except sqlite3.OperationalError as exc:
+            failed.append(str(exc))
+            holder.execute("COMMIT")  # the other opener is done with it
+            raise
+
+    db.execute = execute  # type: ignore[method-assign]
+    try:
+        await switch_to_wal(db)
+        row = await (await real("PRAGMA journal_mode")).fetchone()
+        assert failed == ["database is locked"] and row is not None and row[0] == "wal"
+    finally:
+        await db.close()
+        holder.close()
+
+
+async def test_the_wal_switch_gives_up_with_the_lock_error_when_the_file_stays_held(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(walcheckpoint, "WAL_SWITCH_S", 0.05)
+    holder, db = await _held_open(tmp_path / "new.db")
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            await switch_to_wal(db)
+    finally:
+        await db.close()
+        holder.close()
