@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 # Under load, a write that is not an intent waits for the group until this long after the previous COMMIT, so
 # more writes share one (a COMMIT costs ~0.1-0.2 ms however few it holds; at 100 users the writes of a cycle took
-# ~3.5 of them). A lone write commits at the end of its turn, as before; an intent never waits: it commits at once
-# and takes along everything queued so far, so no write is ever committed after a later intent.
+# ~3.5 of them). A lone write commits at the end of its turn, as before; an intent never waits: it commits at once,
+# on its own.
 COMMIT_GAP_S = 0.005
 Body = Callable[[sqlite3.Connection], Any]
 # Runs a function on aiosqlite's own thread (Store._call): the fallback writer of an in-memory database.
@@ -90,21 +90,18 @@ class GroupCommit:
         self._held = False  # a checkpoint must finish: writes queue meanwhile (see Store._run_checkpoint)
 
     async def write(self, body: Callable[[sqlite3.Connection], T], *, now: bool = False) -> T:
-        """`body` committed (with the other writes of this loop turn); `now`: an order's intent, the bot sends
-        its request next, so the group is committed at once, without waiting for the turn to end."""
+        """`body` committed (with the other writes of this loop turn, or of the gap); `now`: an order's intent, the
+        bot sends its request next, so it is committed at once, on its own, without waiting for the turn to end."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
+        if now and self._conn is not None and not self._held:
+            # Alone: the writes waiting for their group are other bots' (a bot awaits each of its writes before
+            # the next, so none of its own is waiting), and taking them along put up to a gap's worth of them
+            # between this bot's fill and its order (measured: reaction p50 1.3 → 2.1 ms at 100 users).
+            self._flush([(body, fut)])
+            return fut.result()  # done (or failed) by the commit: no loop turn between intent and request
         self._pending.append((body, fut))
         self._idle.clear()
-        if now and self._conn is not None and not self._held:
-            batch, self._pending = self._pending, []
-            self._flush(batch)  # the writes queued so far in this turn go in the same COMMIT
-            if self._busy and self._scheduled is not None:  # it took every waiting write: no group left to commit
-                self._scheduled.cancel()
-                self._scheduled, self._busy = None, False
-            if not self._busy:
-                self._idle.set()
-            return fut.result()  # done (or failed) by the commit: no loop turn between intent and request
         if not self._busy:
             self._busy = True
             # The rest of this loop turn's writers join the same transaction; under load (a COMMIT less than
@@ -144,7 +141,7 @@ class GroupCommit:
                 self._idle.set()
             return
         self._busy = False
-        if batch:  # empty when an intent's urgent commit took this turn's writes along
+        if batch:
             self._flush(batch)
         if not self._pending:
             self._idle.set()
