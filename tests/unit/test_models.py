@@ -387,6 +387,27 @@ def test_dumps_handles_nested_lists_strings_and_literals() -> None:
     assert protocol.loads(text)["a"][0] == D("1.10")
 
 
+_JSON_LEAVES = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.text(max_size=6)
+                | st.decimals(allow_nan=False, allow_infinity=False, places=12, min_value=D("-1e15"),
+                              max_value=D("1e15")))
+_JSON = st.recursive(_JSON_LEAVES, lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner)
+                     | st.dictionaries(st.text(alphabet="abcXYZ_09", max_size=5), inner, max_size=4), max_leaves=20)
+
+
+def test_the_fast_encoder_is_the_one_in_use_where_orjson_is_installed() -> None:
+    import importlib.util
+
+    assert (protocol._FAST_DUMPS is not None) == (importlib.util.find_spec("orjson") is not None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON)
+def test_the_fast_and_the_exact_encoder_write_the_same_text(value: Any) -> None:
+    """orjson (the fast extra) and the stdlib path must agree character for character: the simulator's frames
+    and the order bodies are written by whichever is installed."""
+    assert protocol.dumps(value) == protocol._dumps_exact(value)
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.dictionaries(st.text(max_size=8), st.decimals(allow_nan=False, allow_infinity=False, places=12,
                                                         min_value=D("-1e15"), max_value=D("1e15")), max_size=5))
