@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from otobot import points
+from otobot.pruning import Pruned
 from otobot.records import Fill
 from otobot.retention import BATCH_AUDIT, BATCH_CYCLES, DAY_MS, cutoff_ms, prune
 from otobot.schema import MIGRATIONS
-from otobot.store import Pruned, Store
+from otobot.store import Store
 
 D = Decimal
 TABLES = ("cycles", "orders", "fills", "audit")

@@ -7,18 +7,19 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
 
+from otobot import fillrecord, pruning
 from otobot.carry import Carry, Statement
 from otobot.dbfile import unreadable
-from otobot.exchange.filters import FEE_RATE, fmt
+from otobot.exchange.filters import fmt
 from otobot.exchange.models import SymbolFilters, Token
 from otobot.groupcommit import GroupCommit
+from otobot.pruning import Pruned
 from otobot.records import (
     LIVE_CYCLE_STATES,
     AppliedFill,
@@ -316,7 +317,7 @@ class Store:
         backfill of the same execution all carry the same key, and an older event arriving after a newer
         one (reordered) adds nothing because its cumulative qty is not above what is recorded.
         """
-        return await self._write(lambda c: _apply_fill(c, fill), carry=carry)
+        return await self._write(lambda c: fillrecord.apply_fill(c, fill), carry=carry)
 
     async def close_cycle(self, cycle_id: int, user: str, day: str, frm: str, why: str, now_ms: int,
                           next_reason: str, *, count: bool = True, carry: Carry | None = None) -> None:
@@ -525,7 +526,7 @@ class Store:
     async def prune_batch(self, cutoff_ms: int, cycles: int, audit: int) -> Pruned:
         """One short transaction of retention: up to `cycles` cycles closed before `cutoff_ms` (with their
         orders and fills) and up to `audit` audit rows older than it. Daily totals are never touched."""
-        return await self._write(lambda c: _prune_batch(c, cutoff_ms, cycles, audit))
+        return await self._write(lambda c: pruning.prune_batch(c, cutoff_ms, cycles, audit))
 
 
 _DECIMAL_FILTER_FIELDS = frozenset({"tick_size", "step_size", "min_qty", "max_qty", "min_price", "max_price",
@@ -549,87 +550,3 @@ def _filters_json(s: SymbolFilters) -> dict[str, str]:
 
 def _token_json(t: Token) -> dict[str, Any]:
     return {k: getattr(t, k) for k in t.__slots__}
-
-
-def _apply_fill(c: sqlite3.Connection, fill: Fill) -> AppliedFill | None:
-    row = c.execute("SELECT cum_qty, cum_quote, cycle_id, fee FROM orders WHERE order_id=?",
-                    (fill.order_id,)).fetchone()
-    if row is None:
-        return None
-    old_qty, old_quote, cycle_id, old_fee = dec0(row[0]), dec0(row[1]), int(row[2]), dec0(row[3])
-    if fill.cum_qty <= old_qty:
-        return None
-    qty = fill.cum_qty - old_qty
-    quote_qty = max(fill.cum_quote - old_quote, Decimal(0))
-    price = quote_qty / qty if qty else fill.price
-    commission = fill.commission if qty == fill.last_qty else Decimal(0)
-    if commission == 0:
-        # Missed or reordered events and REST backfills carry no commission: use the measured rate.
-        commission = qty * FEE_RATE if fill.side == "BUY" else quote_qty * FEE_RATE
-    cur = c.execute(
-        "INSERT OR IGNORE INTO fills(user, cycle_id, order_id, exec_key, side, price, qty, quote_qty,"
-        " commission, commission_asset, time_ms, source) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-        (fill.user, cycle_id, fill.order_id, f"{fill.order_id}:{fmt(fill.cum_qty)}", fill.side,
-         fmt(price), fmt(qty), fmt(quote_qty), fmt(commission), fill.commission_asset, fill.time_ms, fill.source))
-    if cur.rowcount == 0:
-        return None
-    fee_quote = commission if fill.side == "SELL" else commission * price
-    # A REST backfill carries no commission asset: keep the one recorded (the bot's memory does the same).
-    c.execute(
-        "UPDATE orders SET cum_qty=?, cum_quote=?, fee=?, fee_asset=COALESCE(NULLIF(?, ''), fee_asset), "
-        "status=COALESCE(?, status), "
-        "quantity=COALESCE(?, quantity), updated_ms=? WHERE order_id=?",
-        (fmt(fill.cum_qty), fmt(max(fill.cum_quote, old_quote)), fmt(commission + old_fee), fill.commission_asset,
-         fill.status, fmt(fill.quantity) if fill.quantity is not None else None, fill.time_ms, fill.order_id))
-    dv = c.execute("SELECT buy_quote, sell_quote, fees_quote, sell_fees_quote FROM daily_volume WHERE user=? AND day=?",
-                   (fill.user, fill.day)).fetchone()
-    buy, sell, fees, sell_fees = (dec0(dv[0]), dec0(dv[1]), dec0(dv[2]), dec0(dv[3])) if dv else (Decimal(0),) * 4
-    if fill.side == "BUY":
-        buy += quote_qty
-    else:
-        sell += quote_qty
-        sell_fees += fee_quote
-    fees += fee_quote
-    c.execute(
-        "INSERT INTO daily_volume(user, day, buy_quote, sell_quote, fees_quote, sell_fees_quote) "
-        "VALUES (?,?,?,?,?,?) ON CONFLICT(user, day) DO UPDATE SET buy_quote=excluded.buy_quote, "
-        "sell_quote=excluded.sell_quote, fees_quote=excluded.fees_quote, sell_fees_quote=excluded.sell_fees_quote",
-        (fill.user, fill.day, fmt(buy), fmt(sell), fmt(fees), fmt(sell_fees)))
-    return AppliedFill(qty=qty, quote_qty=quote_qty, commission=commission)
-
-
-# ---------------------------------------------------------------- retention (issue 10)
-@dataclass(frozen=True, slots=True)
-class Pruned:
-    """Rows one retention batch deleted, per table."""
-
-    cycles: int = 0
-    orders: int = 0
-    fills: int = 0
-    audit: int = 0
-
-    def __add__(self, other: Pruned) -> Pruned:
-        return Pruned(self.cycles + other.cycles, self.orders + other.orders, self.fills + other.fills,
-                      self.audit + other.audit)
-
-
-def _prune_batch(c: sqlite3.Connection, cutoff_ms: int, cycles: int, audit: int) -> Pruned:
-    # A cycle goes only once it is closed (closed_ms set) before the cutoff and its state is not live: a cycle
-    # still trading, or stuck waiting for an unknown outcome, keeps every row however old it is.
-    marks = ",".join("?" * len(LIVE_CYCLE_STATES))
-    ids = [r[0] for r in c.execute(
-        f"SELECT id FROM cycles WHERE closed_ms < ? AND state NOT IN ({marks}) ORDER BY closed_ms LIMIT ?",
-        (cutoff_ms, *LIVE_CYCLE_STATES, cycles))]
-    n_fills = n_orders = 0
-    if ids:
-        in_ids = ",".join("?" * len(ids))
-        n_fills = c.execute(f"DELETE FROM fills WHERE order_id IN (SELECT order_id FROM orders WHERE cycle_id IN "
-                            f"({in_ids}) AND order_id IS NOT NULL)", ids).rowcount
-        n_orders = c.execute(f"DELETE FROM orders WHERE cycle_id IN ({in_ids})", ids).rowcount
-        c.execute(f"DELETE FROM cycles WHERE id IN ({in_ids})", ids)
-    # An audit row outlives the cutoff while its cycle is still kept, so a live cycle's history stays whole.
-    n_audit = c.execute(
-        "DELETE FROM audit WHERE id IN (SELECT a.id FROM audit a WHERE a.ts_ms < ? AND (a.cycle_id IS NULL OR "
-        "NOT EXISTS (SELECT 1 FROM cycles WHERE cycles.id = a.cycle_id)) ORDER BY a.ts_ms LIMIT ?)",
-        (cutoff_ms, audit)).rowcount
-    return Pruned(len(ids), n_orders, n_fills, n_audit)

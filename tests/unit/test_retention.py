@@ -13,9 +13,10 @@ import pytest
 
 from otobot import points
 from otobot.config import ConfigError, load_global
+from otobot.pruning import Pruned
 from otobot.records import Fill
 from otobot.retention import DAY_MS, Retention, cutoff_ms, prune
-from otobot.store import Pruned, Store
+from otobot.store import Store
 from tests.helpers import wait_for
 
 D = Decimal
