@@ -77,9 +77,12 @@ class DayBook:
         return True
 
     def _today(self, ms: int) -> bool:
-        if self._span_day == self.day:
-            return self._start_ms <= ms < self._end_ms
-        return utc_day(ms) == self.day  # `day` was set from outside (a restore): no span known for it yet
+        if self._span_day != self.day:  # `day` was set from outside (a restore): learn its span once, from `ms`
+            day, start, end = day_span(ms)
+            if day != self.day:
+                return False
+            self._span_day, self._start_ms, self._end_ms = day, start, end
+        return self._start_ms <= ms < self._end_ms
 
     def set_target(self, kind: str, value: Decimal, mul_point: int) -> None:
         self.kind, self.value, self.mul_point = kind, value, mul_point

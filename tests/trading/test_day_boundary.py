@@ -92,3 +92,17 @@ def test_a_restored_day_rolls_at_its_own_midnight() -> None:
     book = DayBook(day="2025-11-30", volume=D("9"), cycles=2)
     assert not book.roll(MIDNIGHT - 1) and book.volume == 9
     assert book.roll(MIDNIGHT) and (book.day, book.volume) == ("2025-12-01", 0)
+
+
+def test_a_restored_day_learns_its_span_once_and_answers_every_later_question_the_same() -> None:
+    """After a restore the first question in the day fixes the span (no date formatted per decision after it);
+    a question about another day must not."""
+    book = DayBook(day="2025-12-01")
+    for at, counted in [(MIDNIGHT - 1, False), (MIDNIGHT + DAY_MS, False), (MIDNIGHT, True),
+                        (MIDNIGHT + DAY_MS - 1, True), (MIDNIGHT + DAY_MS, False), (MIDNIGHT - 1, False),
+                        (MIDNIGHT + 5, True)]:
+        before = book.volume
+        book.add_buy(D(1), at)
+        assert (book.volume - before == 1) is counted, at
+    assert not book.roll(MIDNIGHT + DAY_MS - 1) and book.volume == 3
+    assert book.roll(MIDNIGHT + DAY_MS) and (book.day, book.volume) == ("2025-12-02", 0)
