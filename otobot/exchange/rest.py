@@ -85,7 +85,8 @@ class AlphaRest:
                                             headers=self._headers(method == "POST"),
                                             timeout=self.timeout) as resp:
                 sent = True
-                text = await resp.text()
+                # Bytes: JSON names its own encoding, and `text()` worked out a charset per reply (profiled).
+                body_bytes = await resp.read()
                 status, headers = resp.status, resp.headers
         except aiohttp.ClientConnectorError as exc:
             # Could not connect: nothing reached the server, so even an order POST is a known failure.
@@ -101,7 +102,7 @@ class AlphaRest:
                 self.on_latency(path, elapsed)
         self.log.debug("{} {} → HTTP {} in {:.1f} ms", method, path, status, elapsed * 1000)
         try:
-            parsed = p.loads(text) if text else None
+            parsed = p.loads(body_bytes) if body_bytes else None
         except ValueError:
             parsed = None
         error = error_for(status, parsed, headers)
