@@ -414,17 +414,19 @@ class UserStream:
     async def _read(self, ws: aiohttp.ClientWebSocketResponse,
                     queue: asyncio.Queue[tuple[ExecutionReport, float] | _Closed]) -> None:
         closed = _Closed("closed by the server", planned=False)
+        receive, text = ws.receive, aiohttp.WSMsgType.TEXT
         try:
-            async for msg in ws:
-                if msg.type != aiohttp.WSMsgType.TEXT:
-                    continue
-                received = time.monotonic()
-                outcome = self._on_text(msg.data)
-                if isinstance(outcome, ExecutionReport):
-                    queue.put_nowait((outcome, received))
-                elif isinstance(outcome, _Closed):
-                    closed = outcome
-                    break
+            msg = await receive()
+            while msg.type not in _CLOSED:  # where `async for msg in ws` stops, without its extra coroutine
+                if msg.type is text:
+                    received = time.monotonic()
+                    outcome = self._on_text(msg.data)
+                    if isinstance(outcome, ExecutionReport):
+                        queue.put_nowait((outcome, received))
+                    elif isinstance(outcome, _Closed):
+                        closed = outcome
+                        break
+                msg = await receive()
             if ws.close_code not in (None, 1000) and not closed.planned:
                 closed = _Closed(f"closed by the server (code {ws.close_code})", planned=ws.close_code == 1001)
         except (aiohttp.ClientError, OSError) as exc:
