@@ -77,7 +77,6 @@ class GroupCommit:
         self._conn = conn
         self.gap_s = gap_s
         self._last_commit = -gap_s  # loop time of the last COMMIT on this thread
-        self._scheduled: asyncio.Handle | None = None  # the group's commit, at the turn's end or after the gap
         self.on_commits = on_commits  # the writer's owner sets it: checkpoints follow the commits
         self._pending: list[tuple[Body, asyncio.Future[Any]]] = []
         self._busy = False
@@ -107,7 +106,10 @@ class GroupCommit:
             # The rest of this loop turn's writers join the same transaction; under load (a COMMIT less than
             # gap_s ago) so do the writes of the turns until then.
             wait = self._last_commit + self.gap_s - loop.time() if self._conn is not None else 0.0
-            self._scheduled = loop.call_later(wait, self._start) if wait > 0 else loop.call_soon(self._start)
+            if wait > 0:
+                loop.call_later(wait, self._start)
+            else:
+                loop.call_soon(self._start)
         return await fut
 
     @contextlib.asynccontextmanager
@@ -120,7 +122,7 @@ class GroupCommit:
             self._held = False
             if self._pending and not self._busy:
                 self._busy = True
-                self._scheduled = asyncio.get_running_loop().call_soon(self._start)
+                asyncio.get_running_loop().call_soon(self._start)
 
     async def drain(self) -> None:
         """Until nothing is pending or in flight (before the connection closes)."""
@@ -128,7 +130,6 @@ class GroupCommit:
 
     def _start(self) -> None:
         """The end of a loop turn in which writes arrived (or of the gap after the last COMMIT): one group."""
-        self._scheduled = None
         if self._held:
             self._busy = False  # held(): its end schedules the flush of what waits
             return
