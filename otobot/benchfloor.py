@@ -28,7 +28,7 @@ Body = Callable[[], bytes]
 @dataclass
 class _Run:
     latencies: list[float] = field(default_factory=list)  # frame read → request headers written, one per reaction
-    frames: list[int] = field(default_factory=lambda: [0])  # text frames read by every client together
+    frames: int = 0  # text frames read by every client together
 
 
 async def _user(session: aiohttp.ClientSession, base: str, pair: str, pause: float, run: _Run,
@@ -44,7 +44,7 @@ async def _user(session: aiohttp.ClientSession, base: str, pair: str, pause: flo
             read = time.monotonic()
             if msg.type != aiohttp.WSMsgType.TEXT:
                 break
-            run.frames[0] += 1
+            run.frames += 1
             if read < ready_at or '"aggTrade"' not in msg.data:
                 continue
             # Frame read → request headers written to the socket (a trace hook): a floor a client cannot beat.
@@ -76,9 +76,9 @@ async def _run(port: int, pairs: Sequence[str], pause: float, duration: float, p
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), 30)
         run.latencies.clear()  # connection set-up is not steady state
-        frames0, cpu0, t0 = run.frames[0], time.process_time(), time.monotonic()
+        frames0, cpu0, t0 = run.frames, time.process_time(), time.monotonic()
         await asyncio.sleep(duration)
-        cut, frames, cpu = len(run.latencies), run.frames[0] - frames0, time.process_time() - cpu0
+        cut, frames, cpu = len(run.latencies), run.frames - frames0, time.process_time() - cpu0
         elapsed = time.monotonic() - t0
         for t in tasks:
             t.cancel()

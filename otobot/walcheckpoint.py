@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 from loguru import logger
 
 from otobot.groupcommit import GroupCommit
@@ -24,7 +25,7 @@ Call = Callable[[Callable[[sqlite3.Connection], Any]], Awaitable[Any]]
 WAL_SWITCH_S = 5.0  # as long as the busy timeout: how long openers of a new file may contend for its WAL switch
 
 
-async def switch_to_wal(db: Any) -> None:
+async def switch_to_wal(db: aiosqlite.Connection) -> None:
     """`PRAGMA journal_mode=WAL` on an aiosqlite connection. Several openers of a new file (the daemon and a CLI
     command) contend for the exclusive lock the switch takes, and SQLite answers "database is locked" at once
     there, without its busy handler (seen about once in 20 runs of 8 openers on a loaded machine): so the switch
