@@ -455,6 +455,9 @@ def run_bench(*, users: int, duration: float, seed: int, burst: bool, chaos: boo
     except (ImportError, ValueError, OSError):
         pass
     result = eventloop.run(_bench(users, duration, seed, burst, chaos, pause, shared), os.environ)
+    split = benchreport.cpu_split(result)
+    if split is not None:
+        result["cpu_split_ms_per_cycle"] = split
     print(benchreport.render(result))
     if json_path is not None:
         json_path.write_text(json.dumps(result, indent=2))

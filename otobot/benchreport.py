@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 LAG_SATURATED_MS = 50.0
-
+CPU_TARGET_MS = 1.0  # daemon CPU per completed cycle at 100 users that the performance issue (#12) asks for
 
 
 def limit(r: dict[str, Any]) -> str | None:
@@ -47,6 +47,17 @@ def unsold_lines(unsold: dict[str, dict[str, Any]]) -> list[str]:
     return [f"  unsold at the end: {len(unsold)} users hold base worth {total} USDT; largest: {largest}{more}"]
 
 
+def cpu_split(r: dict[str, Any]) -> dict[str, float] | None:
+    """A cycle's CPU in three parts measured in the same run: the CPU floor (what bare aiohttp clients spend on the
+    same frames and POST), the writes (SQLite's COMMITs and the statements' bodies, timed on the loop) and the
+    rest, otobot's own work. `own_budget_ms`: what CPU_TARGET_MS would leave for that rest."""
+    cpu, floor, writes = r.get("cpu_ms_per_cycle"), r.get("floor_cpu_ms_per_cycle"), r.get("sqlite_ms_per_cycle")
+    if cpu is None or floor is None or writes is None:
+        return None
+    return {"floor_ms": floor, "writes_ms": writes, "own_ms": round(cpu - floor - writes, 3),
+            "own_budget_ms": round(CPU_TARGET_MS - floor - writes, 3)}
+
+
 def floor_lines(r: dict[str, Any]) -> list[str]:
     if "floor_p50_ms" not in r:
         return []
@@ -66,7 +77,20 @@ def floor_lines(r: dict[str, Any]) -> list[str]:
                f"read and 1 POST per cycle; the daemon made {r.get('requests_per_cycle', '?')} requests per cycle): "
                f"{r['floor_cpu_ms_per_cycle']} ms per cycle; otobot is "
                f"{ratio(r['cpu_ms_per_cycle'], r['floor_cpu_ms_per_cycle'])} of it"]
-              if "floor_cpu_ms_per_cycle" in r else [])]
+              if "floor_cpu_ms_per_cycle" in r else []),
+            *split_lines(r)]
+
+
+def split_lines(r: dict[str, Any]) -> list[str]:
+    split = cpu_split(r)
+    if split is None:
+        return []
+    budget = split["own_budget_ms"]
+    left = (f"a {CPU_TARGET_MS} ms cycle would leave {budget} ms for it" if budget > 0 else
+            f"a {CPU_TARGET_MS} ms cycle is below the floor and the writes together: it would leave nothing "
+            f"({budget} ms) for it")
+    return [f"where a cycle's CPU goes: {split['floor_ms']} ms the CPU floor + {split['writes_ms']} ms the SQLite "
+            f"writes + {split['own_ms']} ms otobot's own work (parsing, deciding, the state machine); {left}"]
 
 
 def render(r: dict[str, Any]) -> str:

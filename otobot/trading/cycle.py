@@ -182,23 +182,33 @@ class Cycle:
         return self.facts.balance_ok
 
     def refusal(self) -> str | None:
-        """The first place guard that says no, as a sentence for the log; None when all say yes."""
-        f = self.facts
-        reasons = {
-            "not_paused": f"the user is paused ({f.paused_reason})",
-            "no_live_oto": f"{f.live_orders} order(s) of the last cycle are still live",
-            "user_stream_up": "the user-data stream is not connected and reconciled",
-            "price_is_fresh": ("no trade price yet" if f.price_age_s is None
-                               else f"the last trade price is {f.price_age_s:.1f} s old (max {f.max_price_age_s} s)"),
-            "book_is_fresh": f"waiting for the order book ({f.book_refusal})",
-            "volatility_ok": f"the price moved {f.move_pct:.2f} % within the window (max {f.max_move_pct} %)",
-            "target_open": f"today's target is reached (volume {f.volume_today})",
-            "balance_ok": f"free quote balance {f.balance_free} is below the order size plus reserve",
-        }
+        """The first place guard that says no, as a sentence for the log; None when all say yes. Asked before
+        every placement, so the sentences are written only for a guard that refuses."""
         for guard in PLACE_GUARDS:
             if not getattr(self, guard)():
-                return reasons[guard]
+                return self._reason(guard)
         return None
+
+    def _reason(self, guard: str) -> str:
+        f = self.facts
+        if guard == "not_paused":
+            return f"the user is paused ({f.paused_reason})"
+        if guard == "no_live_oto":
+            return f"{f.live_orders} order(s) of the last cycle are still live"
+        if guard == "user_stream_up":
+            return "the user-data stream is not connected and reconciled"
+        if guard == "price_is_fresh":
+            return ("no trade price yet" if f.price_age_s is None
+                    else f"the last trade price is {f.price_age_s:.1f} s old (max {f.max_price_age_s} s)")
+        if guard == "book_is_fresh":
+            return f"waiting for the order book ({f.book_refusal})"
+        if guard == "volatility_ok":
+            return f"the price moved {f.move_pct:.2f} % within the window (max {f.max_move_pct} %)"
+        if guard == "target_open":
+            return f"today's target is reached (volume {f.volume_today})"
+        if guard == "balance_ok":
+            return f"free quote balance {f.balance_free} is below the order size plus reserve"
+        raise KeyError(f"no words for the place guard {guard!r}")
 
     # ---- one callback: persist + log (the bot passes it in)
     def _changed(self, event: Any) -> None:
