@@ -9,6 +9,7 @@ import importlib.util
 import json
 import os
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -16,13 +17,13 @@ import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import yaml
 from loguru import logger
 
-from otobot import benchfloor, benchreport, eventloop, invariants
+from otobot import benchfloor, benchreport, benchwrites, eventloop, invariants
 from otobot.config import load_global
 from otobot.daemon import freeze_startup_heap
 from otobot.exchange.protocol import PLACE_OTO
@@ -172,19 +173,20 @@ class _GcTimer:
 
 
 async def _bench(users: int, duration: float, seed: int, burst: bool, chaos: bool,
-                 pause: float = 0.0, shared: bool = False) -> dict[str, Any]:
+                 pause: float = 0.0, shared: bool = False, writes_floor: bool = False) -> dict[str, Any]:
     timer = _GcTimer()
     gc.callbacks.append(timer)
     # Its database, configs and socket go when it ends: a 1,000-user run leaves ~90 MB behind otherwise.
     with tempfile.TemporaryDirectory(prefix="otobot-bench-", ignore_cleanup_errors=True) as tmp:
         try:
-            return await _bench_run(Path(tmp), users, duration, seed, burst, chaos, pause, shared, timer.pauses)
+            return await _bench_run(Path(tmp), users, duration, seed, burst, chaos, pause, shared, timer.pauses,
+                                    writes_floor)
         finally:
             gc.callbacks.remove(timer)
 
 
 async def _bench_run(root: Path, users: int, duration: float, seed: int, burst: bool, chaos: bool, pause: float,
-                     shared: bool, gc_pauses: list[float]) -> dict[str, Any]:
+                     shared: bool, gc_pauses: list[float], writes_floor: bool = False) -> dict[str, Any]:
     logsetup.setup("WARNING")
     port = _free_port()
     sim_cfg = _sim_config(root, users, seed, burst)
@@ -199,6 +201,7 @@ async def _bench_run(root: Path, users: int, duration: float, seed: int, burst: 
         config = _write_config(root, port, users, burst=burst, pause=pause, shared=shared)
         settings = load_global(config)
         store = await Store.open(settings.database)
+        recorder = _record_writes(store) if writes_floor else None
         sup = Supervisor(settings, store, CredentialSource(store, None))
         freeze_startup_heap()  # as the daemon does before its bots start
         cpu0 = time.process_time()
@@ -225,6 +228,7 @@ async def _bench_run(root: Path, users: int, duration: float, seed: int, burst: 
                 group = getattr(store, "group", None)
                 tx0 = (group.transactions, group.writes) if group is not None else None
                 flush0 = len(group.flush_s) if group is not None else 0
+                recorded0 = len(recorder.transactions) if recorder is not None else 0
                 stats0 = await _admin(http, port, "stats")
                 gc_pauses.clear()
                 lags: list[float] = []
@@ -243,6 +247,9 @@ async def _bench_run(root: Path, users: int, duration: float, seed: int, burst: 
                         await _inject(http, port, i, seed)
                 elapsed = time.monotonic() - t0
                 cpu = time.process_time() - cpu_t0
+                if recorder is not None:
+                    recorded = range(recorded0, len(recorder.transactions))
+                    recorder.stop()
                 sim_cpu = _proc_cpu_s(sim.pid) - sim_cpu0
                 lag_task.cancel()
                 stats1 = await _admin(http, port, "stats")
@@ -309,7 +316,7 @@ async def _bench_run(root: Path, users: int, duration: float, seed: int, burst: 
         if served and "cycles_per_s" in result_extra:
             # What the same simulator served the bare clients: the most this run could have completed.
             headline["kept_up_pct"] = round(100 * min(1.0, result_extra["cycles_per_s"] / served), 1)
-        return {
+        result = {
             **headline, **floor,
             "users": users, "users_connected": ready, "duration_s": duration, "seed": seed,
             "mode": "burst" if burst else ("chaos" if chaos else "steady"), "pause_between_cycles_s": pause,
@@ -324,6 +331,12 @@ async def _bench_run(root: Path, users: int, duration: float, seed: int, burst: 
             "cpu_s_total": round(time.process_time() - cpu0, 2),
             "cost": cost, "injected": injected, "invariants": checked,
         }
+        if recorder is not None and cycles_n and not burst:
+            progress.say(f"replaying the window's {len(recorded)} write transactions into a new file", force=True)
+            spent = benchwrites.replay(recorder.transactions, root / "replay.db", recorded)
+            result["writes_floor_ms_per_cycle"] = round(spent * 1000 / cycles_n, 3)
+            result["writes_floor_transactions"] = len(recorded)
+        return result
     finally:
         with contextlib.suppress(ProcessLookupError):
             sim.terminate()
@@ -441,12 +454,23 @@ async def _check(http: aiohttp.ClientSession, port: int, store: Store, bots: lis
     return totals
 
 
+def _record_writes(store: Store) -> benchwrites.Recorder | None:
+    """--writes-floor: the writer's connection records every transaction from here on (its SQL and parameters)."""
+    group = store.group
+    conn = group._conn  # the bench's own hook into the writer; the daemon never swaps its connection
+    if conn is None:
+        return None
+    recorder = benchwrites.Recorder(conn)
+    group._conn = cast(sqlite3.Connection, recorder)
+    return recorder
+
+
 def _has_orjson() -> bool:
     return importlib.util.find_spec("orjson") is not None
 
 
 def run_bench(*, users: int, duration: float, seed: int, burst: bool, chaos: bool, json_path: Path | None,
-              pause: float = 0.0, shared: bool = False) -> int:
+              pause: float = 0.0, shared: bool = False, writes_floor: bool = False) -> int:
     try:
         import resource
 
@@ -454,7 +478,7 @@ def run_bench(*, users: int, duration: float, seed: int, burst: bool, chaos: boo
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 8 * users + 256)), hard))
     except (ImportError, ValueError, OSError):
         pass
-    result = eventloop.run(_bench(users, duration, seed, burst, chaos, pause, shared), os.environ)
+    result = eventloop.run(_bench(users, duration, seed, burst, chaos, pause, shared, writes_floor), os.environ)
     split = benchreport.cpu_split(result)
     if split is not None:
         result["cpu_split_ms_per_cycle"] = split

@@ -89,8 +89,11 @@ def split_lines(r: dict[str, Any]) -> list[str]:
     left = (f"a {CPU_TARGET_MS} ms cycle would leave {budget} ms for it" if budget > 0 else
             f"a {CPU_TARGET_MS} ms cycle is below the floor and the writes together: it would leave nothing "
             f"({budget} ms) for it")
+    replayed = r.get("writes_floor_ms_per_cycle")
+    alone = (f" (SQLite alone, replaying the window's {r.get('writes_floor_transactions')} write transactions into "
+             f"a new file: {replayed} ms)" if replayed is not None else "")
     return [f"where a cycle's CPU goes: {split['floor_ms']} ms the CPU floor + {split['writes_ms']} ms the SQLite "
-            f"writes + {split['own_ms']} ms otobot's own work (parsing, deciding, the state machine); {left}"]
+            f"writes{alone} + {split['own_ms']} ms otobot's own work (parsing, deciding, the state machine); {left}"]
 
 
 def render(r: dict[str, Any]) -> str:

@@ -118,6 +118,9 @@ def _parser() -> argparse.ArgumentParser:
     be.add_argument("--shared-price-stream", action="store_true",
                     help="one price websocket per symbol for all bots (exchange.shared_price_stream)")
     be.add_argument("--chaos", action="store_true", help="inject faults and check the invariants")
+    be.add_argument("--writes-floor", action="store_true",
+                    help="record the window's SQLite writes and time SQLite alone replaying them into a new file "
+                         "(the recording costs the daemon a little CPU and memory while it measures)")
     be.add_argument("--json", type=Path, default=None, help="write the results as JSON here")
     pl = cmd("plan", "what each candidate token would cost to reach a target, from the public book (no session)")
     pl.add_argument("user", nargs="?", help="plan from this user's file (token, target, quote amount, pause)")
@@ -190,7 +193,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from otobot.bench import run_bench
         result: int = run_bench(users=args.users, duration=args.duration, seed=args.seed, burst=args.burst,
                                 chaos=args.chaos, json_path=args.json, pause=args.pause,
-                                shared=args.shared_price_stream)
+                                shared=args.shared_price_stream, writes_floor=args.writes_floor)
         return result
     if command == "plan":
         from otobot.plan import main_plan

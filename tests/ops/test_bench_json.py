@@ -13,7 +13,7 @@ async def test_bench_json_has_headline_keys_and_floor(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    r = await otobot("bench", "--users", "2", "--duration", "5", "--pause", "0.2", "--json", str(out),
+    r = await otobot("bench", "--users", "2", "--duration", "5", "--pause", "0.2", "--writes-floor", "--json", str(out),
                      cwd=tmp_path, timeout=240, env={"TMPDIR": str(scratch)})
     assert r.code == 0, r.err
     data = json.loads(out.read_text())
@@ -44,4 +44,9 @@ async def test_bench_json_has_headline_keys_and_floor(tmp_path: Path) -> None:
     assert data["floor_cpu_cycles"] > 0 and data["floor_cpu_ms_per_cycle"] > 0
     assert data["floor_cpu_frames_per_cycle"] >= data["frames_per_cycle"]["trade"]
     assert "CPU floor (bare aiohttp clients" in r.out
+    # The split of a cycle's CPU, and SQLite alone replaying the window's recorded writes.
+    split = data["cpu_split_ms_per_cycle"]
+    assert split["floor_ms"] == data["floor_cpu_ms_per_cycle"] and split["writes_ms"] == data["sqlite_ms_per_cycle"]
+    assert data["writes_floor_transactions"] > 0 and data["writes_floor_ms_per_cycle"] > 0
+    assert "where a cycle's CPU goes:" in r.out and "SQLite alone, replaying the window's" in r.out
     assert list(scratch.iterdir()) == []  # its database and configs went with it
