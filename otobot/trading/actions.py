@@ -11,7 +11,7 @@ from loguru import logger
 from otobot.exchange.errors import ExchangeError, InsufficientBalance, RateLimited, UnknownOutcome
 from otobot.exchange.filters import FilterError, OtoOrder, build_limit, floor_to, fmt, sellable
 from otobot.exchange.models import SELL
-from otobot.trading import autotoken, catalog, cycle, manual, pauses, pricing_book, startup, strategy
+from otobot.trading import autotoken, catalog, cycle, feeds, manual, pauses, pricing_book, startup, strategy
 from otobot.trading.cycle import PlaceFacts
 from otobot.trading.desk import Found, Missing, Observation, Unknown
 from otobot.trading.pauses import Pause
@@ -278,9 +278,9 @@ async def apply_config(bot: Bot) -> None:
             await bot._pause(Pause.config, pauses.help_text(Pause.config, bot.name, detail=str(exc),
                                                             path=str(cfg.path)))
             return
-        bot._unwatch_market()
+        feeds.unwatch(bot)
         startup.use_market(bot, market)
-        bot._watch_market()
+        feeds.watch(bot)
         bot._dust = next((h.quantity for h in await bot.store.holdings(bot.name) if h.symbol == bot.symbol),
                          Decimal(0))
         bot.log.info("Now trading {} on {}", market.token.symbol, market.symbol)

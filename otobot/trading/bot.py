@@ -24,7 +24,7 @@ from otobot.exchange.rest import AlphaRest
 from otobot.exchange.streams import MarketStream, TradeCache, UserStream
 from otobot.records import CycleRow
 from otobot.store import Store
-from otobot.trading import actions, autotoken, cycle, follow, inbox, manual, pauses, startup
+from otobot.trading import actions, autotoken, cycle, feeds, follow, inbox, manual, pauses, startup
 from otobot.trading.bookfeed import BookFeed
 from otobot.trading.cycle import LIVE_STATES, Cycle, Facts, State, Timers, decide, detach
 from otobot.trading.daybook import DayBook
@@ -147,57 +147,16 @@ class Bot:
                                               ping_interval_s=self.rel.ws_ping_interval_s,
                                               backoff_max_s=self.rel.ws_backoff_max_s, logger=self.log)
                 tasks = [asyncio.create_task(self._guard(self._user_stream_loop), name=f"{self.name}-user")]
-                self._watch_market()
+                feeds.watch(self)
             try:
                 await self._drive()
             finally:
-                self._unwatch_market()
+                feeds.unwatch(self)
                 for t in tasks:
                     t.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 detach(self.machine, self.cycle)
                 manual.abandon(self, "the bot stopped before it finished (see the log)")
-
-    def _watch_market(self) -> None:
-        """Follow the current symbol's trades (a token change moves this at a cycle boundary), and its book."""
-        self._watch_depth()
-        if self.price_feeds is not None:
-            self.market = self.price_feeds.subscribe(self.symbol, self._on_trade)
-            return
-        assert self._session is not None
-        self.market = MarketStream(self._session, self.settings.exchange.market_ws_url, self.symbol, self._on_trade,
-                                   ping_interval_s=self.rel.ws_ping_interval_s,
-                                   stale_after_s=self.rel.market_stale_after_s,
-                                   backoff_max_s=self.rel.ws_backoff_max_s, logger=self.log,
-                                   trade_cache=self.trade_cache,
-                                   read_every_s=self.settings.exchange.price_read_every_s)
-        self._market_task = asyncio.create_task(self._guard(self.market.run), name=f"{self.name}-market")
-
-    def _watch_depth(self) -> None:
-        """pricing.mode book: keep the symbol's order book. Its REST snapshots go through a public client
-        (no cookies, no limiter), so they never spend the user's order rate budget."""
-        if self.cfg.pricing.mode != "book":
-            return
-        assert self._session is not None
-        public = AlphaRest(self._session, self.settings.exchange.rest_url, None, timeout_s=self.rel.rest_timeout_s,
-                           retries=self.rel.rest_retries, logger=self.log)
-        self.depth = BookFeed(self._session, self.settings.exchange.market_ws_url, public, self.symbol,
-                              backoff_max_s=self.rel.ws_backoff_max_s,
-                              clock=self.clock.monotonic, logger=self.log, depth_cache=self.depth_cache)
-        self._depth_task = asyncio.create_task(self._guard(self.depth.run), name=f"{self.name}-depth")
-
-    def _unwatch_market(self) -> None:
-        if self.price_feeds is not None and self.symbol:
-            self.price_feeds.unsubscribe(self.symbol, self._on_trade)
-        if self._market_task is not None:
-            self._market_task.cancel()  # awaited by nobody on purpose: it only reads a socket
-            self._market_task = None
-        if self._depth_task is not None:
-            self._depth_task.cancel()
-            self._depth_task = None
-        self.depth = None
-        self.last_trade = self.last_trade_at = None
-        self.window = PriceWindow(self.cfg.volatility_window_s)
 
     async def stop(self) -> None:
         """Graceful stop: no new cycle; a working BUY not yet filled is cancelled; the rest waits on the book.
