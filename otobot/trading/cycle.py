@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum, StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 import transitions
 from transitions import Machine
@@ -88,9 +88,9 @@ FACT_REASONS = {
 # ------------------------------------------------------------------ timers
 
 
-@dataclass(frozen=True, slots=True)
-class Timers:
-    """How long each state may last before its timer acts (seconds; from the user's and reliability config)."""
+class Timers(NamedTuple):
+    """How long each state may last before its timer acts (seconds; from the user's and reliability config). A
+    NamedTuple: built on every state entry, and a frozen dataclass pays a setattr call per field."""
 
     buy_s: float
     sell_s: float

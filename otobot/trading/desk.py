@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from otobot.carry import Carry
 from otobot.exchange.errors import ExchangeError, OrderNotFound, UnknownOutcome
@@ -46,9 +46,9 @@ class Unknown:
 Settled = Found | Missing | Unknown
 
 
-@dataclass(frozen=True, slots=True)
-class Observation:
-    """One view of an order, from a stream event or a REST row, normalised for `record`."""
+class Observation(NamedTuple):
+    """One view of an order, from a stream event or a REST row, normalised for `record`. A NamedTuple: built for
+    every report, and a frozen dataclass pays a setattr call per field."""
 
     status: str
     cum_qty: Decimal
