@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 LAG_SATURATED_MS = 50.0
+FLOOR_READ_SHORT = 0.95  # a CPU floor that read fewer of the daemon's frames than this share is flagged as low
 CPU_TARGET_MS = 1.0  # daemon CPU per completed cycle at 100 users that the performance issue (#12) asks for
 
 
@@ -92,8 +93,13 @@ def split_lines(r: dict[str, Any]) -> list[str]:
     replayed = r.get("writes_floor_ms_per_cycle")
     alone = (f" (SQLite alone, replaying the window's {r.get('writes_floor_transactions')} write transactions into "
              f"a new file: {replayed} ms)" if replayed is not None else "")
-    return [f"where a cycle's CPU goes: {split['floor_ms']} ms the CPU floor + {split['writes_ms']} ms the SQLite "
-            f"writes{alone} + {split['own_ms']} ms otobot's own work (parsing, deciding, the state machine); {left}"]
+    read = sum((r.get("frames_per_cycle") or {}).values())
+    floor_read = r.get("floor_cpu_frames_per_cycle") or 0
+    short = (f" (the floor's clients read {floor_read} of the daemon's {read:.1f} frames a cycle before the simulator "
+             f"ran out, so the floor is low and the rest high)" if floor_read < FLOOR_READ_SHORT * read else "")
+    return [f"where a cycle's CPU goes: {split['floor_ms']} ms the CPU floor{short} + {split['writes_ms']} ms the "
+            f"SQLite writes{alone} + {split['own_ms']} ms otobot's own work (parsing, deciding, the state machine); "
+            f"{left}"]
 
 
 def render(r: dict[str, Any]) -> str:

@@ -36,3 +36,12 @@ def test_the_line_says_when_the_target_leaves_nothing() -> None:
     assert "would leave nothing (-0.11 ms)" in line
     (line,) = split_lines({"cpu_ms_per_cycle": 0.9, "floor_cpu_ms_per_cycle": 0.3, "sqlite_ms_per_cycle": 0.2})
     assert "a 1.0 ms cycle would leave 0.5 ms for it" in line
+
+
+def test_the_line_says_when_the_floor_read_fewer_frames_than_the_daemon() -> None:
+    base = {"cpu_ms_per_cycle": 3.043, "floor_cpu_ms_per_cycle": 2.538, "sqlite_ms_per_cycle": 0.417,
+            "frames_per_cycle": {"trade": 526.9, "book": 1.5, "user": 4.9}}
+    (line,) = split_lines({**base, "floor_cpu_frames_per_cycle": 396.4})
+    assert "the floor's clients read 396.4 of the daemon's 533.3 frames a cycle before the simulator ran out" in line
+    (line,) = split_lines({**base, "floor_cpu_frames_per_cycle": 530.0})
+    assert "ran out" not in line
