@@ -25,6 +25,7 @@ class Recorder:
         self.transactions: list[list[Statement]] = []
         self._current: list[Statement] | None = None
         self._on = True
+        self.truncated = False  # a transaction came past MAX_TRANSACTIONS: the recording misses the rest
 
     def stop(self) -> None:
         self._on = False
@@ -36,6 +37,8 @@ class Recorder:
                 self._current = [] if len(self.transactions) < MAX_TRANSACTIONS else None
                 if self._current is not None:
                     self.transactions.append(self._current)
+                else:
+                    self.truncated = True
             if self._current is not None:
                 self._current.append((sql, params))
         return self.conn.execute(sql, params)
