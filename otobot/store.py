@@ -275,9 +275,6 @@ class Store:
         await self._tx([("UPDATE orders SET order_id=?, status=CASE WHEN status='INTENT' THEN 'NEW' ELSE status END,"
                          " updated_ms=? WHERE id=?", (order_id, now_ms, row_id))], carry=carry)
 
-    async def set_order_status(self, order_id: str, status: str, now_ms: int, quantity: Decimal | None = None) -> None:
-        await self._tx(self.order_status_stmts(order_id, status, now_ms, quantity))
-
     async def drop_intent(self, row_id: int, reason: str, now_ms: int, carry: Carry | None = None) -> None:
         """An order intent the exchange never accepted (known failure or settled as never placed)."""
         await self._tx([("UPDATE orders SET status='NOT_PLACED', updated_ms=? WHERE id=? AND order_id IS NULL",

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from otobot.carry import Carry
 from otobot.exchange.models import SymbolFilters, Token
 from otobot.records import Fill, UserStats
 from otobot.schema import MIGRATIONS
@@ -374,11 +375,19 @@ async def test_symbol_filters_come_back_equal_with_exact_decimals(store: Store, 
 # ------------------------------------------------------------------ reports
 
 
+async def _set_order_status(store: Store, order_id: str, status: str, now_ms: int,
+                            quantity: Decimal | None = None) -> None:
+    """A status without a fill, as the desk writes it: carried, then flushed."""
+    carry = Carry()
+    carry.add(*store.order_status_stmts(order_id, status, now_ms, quantity))
+    await store.flush(carry)
+
+
 async def test_orders_page_filters_by_status_and_time_newest_first(store: Store) -> None:
     a = await placed_cycle(store, working="1", pending="2", now_ms=1000)
     b = await placed_cycle(store, working="3", pending="4", now_ms=2000)
     await placed_cycle(store, user="bob", working="5", pending="6", now_ms=1500)
-    await store.set_order_status("1", "FILLED", 3000)
+    await _set_order_status(store, "1", "FILLED", 3000)
     ids = [o.order_id for o in await store.orders_page("alice")]
     assert ids == ["4", "3", "2", "1"]
     assert [o.order_id for o in await store.orders_page("alice", status="filled")] == ["1"]
@@ -390,7 +399,7 @@ async def test_orders_page_filters_by_status_and_time_newest_first(store: Store)
 
 async def test_set_order_status_can_write_the_activated_quantity(store: Store) -> None:
     cycle_id = await placed_cycle(store)
-    await store.set_order_status("51481850", "NEW", T0 + 1, D("869.47"))
+    await _set_order_status(store, "51481850", "NEW", T0 + 1, D("869.47"))
     pending = (await store.cycle_orders(cycle_id))[1]
     assert (pending.status, pending.quantity, pending.updated_ms) == ("NEW", D("869.47"), T0 + 1)
 
