@@ -29,9 +29,6 @@ class DecryptError(MasterKeyError):
     """A stored blob that none of the configured keys can open (wrong key, or corrupted)."""
 
 
-KeyError_ = MasterKeyError  # the name the daemon imports
-
-
 def load_keys(env: Mapping[str, str], key_file: Path | None, credentials_dir: Path | None) -> list[bytes]:
     """Newest key first; older ones still decrypt, so keys rotate without downtime. Never read from YAML.
 
