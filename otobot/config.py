@@ -64,6 +64,9 @@ class TelegramConfig:
     commands: bool = True
     allowed_chat_ids: tuple[str, ...] = ()
     poll_timeout_s: float = 25.0  # Telegram holds a getUpdates this long when nothing happens (max 50)
+    # A command older than this (Telegram's message date) is answered "ignored" and not run: after downtime a
+    # /pause or /resume from hours ago would act on a market that has moved (Telegram keeps updates 24 h).
+    max_command_age_s: float = 120.0
 
     def command_chats(self) -> frozenset[str]:
         return frozenset(self.allowed_chat_ids or (self.chat_id,))
@@ -158,7 +161,8 @@ def _notify(r: Reader) -> NotifyConfig:
         telegram = TelegramConfig(bot_token=tg.required_string("bot_token"), chat_id=tg.required_string("chat_id"),
                                   base_url=tg.string("base_url", "https://api.telegram.org") or "",
                                   commands=tg.boolean("commands", True), allowed_chat_ids=_chat_ids(tg),
-                                  poll_timeout_s=tg.number("poll_timeout_s", 25.0, 1, 50))
+                                  poll_timeout_s=tg.number("poll_timeout_s", 25.0, 1, 50),
+                                  max_command_age_s=tg.number("max_command_age_s", 120.0, 5, 86400))
     else:
         tg.seen.update(tg.data)  # absent section: nothing to check
     tg.finish()
