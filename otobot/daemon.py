@@ -27,6 +27,7 @@ from otobot.ops.redact import Redactor
 from otobot.ops.sdnotify import SdNotifier, status_text
 from otobot.ops.secrets import MasterKeyError, decrypt_credentials
 from otobot.ops.tgcommands import telegram_commands
+from otobot.ops.tgoutbox import TelegramChats
 from otobot.retention import Retention
 from otobot.store import Store
 from otobot.summary import DailySummary, live_of
@@ -121,7 +122,9 @@ async def _serve(settings: GlobalConfig, redactor: Redactor, sd: SdNotifier) -> 
         stack.push_async_callback(store.close)
         decrypt = _decrypter(settings)
         notify_session = await stack.enter_async_context(aiohttp.ClientSession())
-        global_notifiers = build_notifiers(notify_session, settings.notify)
+        chats = TelegramChats()  # one paced outbox per Telegram chat, whoever notifies it
+        stack.push_async_callback(chats.close)  # after the hub has handed over what it held
+        global_notifiers = build_notifiers(notify_session, settings.notify, chats)
         hub = NotifyHub(global_notifiers)
         metrics = Metrics()
 
@@ -130,7 +133,7 @@ async def _serve(settings: GlobalConfig, redactor: Redactor, sd: SdNotifier) -> 
 
         sup = Supervisor(settings, store, _RedactingSource(store, decrypt, redactor), notify=notify, metrics=metrics)
         hub.route = UserRoutes(notify_session, global_notifiers,
-                               lambda user: sup.slots[user].cfg.notify if user in sup.slots else None)
+                               lambda user: sup.slots[user].cfg.notify if user in sup.slots else None, chats)
         sup.on_reload.append(lambda phase: sd.reloading() if phase == "reloading" else sd.ready())
         await _start_control(stack, ControlServer(socket_path(settings), _Control(sup)))
         if settings.health_port:
