@@ -77,6 +77,9 @@ class NotifyConfig:
     telegram: TelegramConfig | None = None
     webhook_url: str | None = None
     daily_summary_utc_hour: int = 0
+    # A bot waiting longer than this (volatility, a stale price: it trades nothing meanwhile) is notified, once
+    # per wait; 0: never. Short waits are the strategy working; a long one is worth a look.
+    long_wait_s: float = 900.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +170,8 @@ def _notify(r: Reader) -> NotifyConfig:
         tg.seen.update(tg.data)  # absent section: nothing to check
     tg.finish()
     hour = r.integer("daily_summary_utc_hour", 0, 0, 23) or 0
-    return NotifyConfig(telegram=telegram, webhook_url=r.string("webhook_url", None), daily_summary_utc_hour=hour)
+    return NotifyConfig(telegram=telegram, webhook_url=r.string("webhook_url", None), daily_summary_utc_hour=hour,
+                        long_wait_s=r.number("long_wait_s", 900.0, 0, 7 * 86400))
 
 
 def _chat_ids(r: Reader) -> tuple[str, ...]:

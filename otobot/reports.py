@@ -24,6 +24,18 @@ def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return "\n".join(lines)
 
 
+def waiting_text(waiting: Any) -> str | None:
+    """A bot's waiting reason as people read it: "volatility 4.2 % > 3 % in 60 s since 12:01" (UTC); None when it
+    is not waiting. `waiting` is the live row's {"reason", "text", "since_ms"} or None."""
+    if not isinstance(waiting, dict) or not waiting.get("reason"):
+        return None
+    text = str(waiting.get("text") or waiting["reason"])
+    since = waiting.get("since_ms")
+    if isinstance(since, int | float) and not isinstance(since, bool):
+        text += " since " + datetime.fromtimestamp(since / 1000, UTC).strftime("%H:%M")
+    return text
+
+
 def q2(d: Decimal) -> str:
     return fmt(d.quantize(Decimal("0.01")))
 
@@ -65,6 +77,8 @@ async def status_rows(settings: GlobalConfig, store: Store, live: dict[str, Any]
             "left_est": left if per_cycle else "-",
             **(await _cost(store, stats)),
             "paused": (lv or {}).get("paused") or await store.pause_reason(name),
+            "waiting": waiting_text((lv or {}).get("waiting")),
+            "waiting_reason": ((lv or {}).get("waiting") or {}).get("reason"),
             "token_choice": (lv or {}).get("token_choice"),
         })
     return rows

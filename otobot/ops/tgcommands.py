@@ -15,7 +15,7 @@ import aiohttp
 from otobot import history, points, reports
 from otobot.config import GlobalConfig
 from otobot.ops.telegram import BotApi, Command, Reply, TelegramCommands
-from otobot.reports import q2
+from otobot.reports import q2, waiting_text
 from otobot.store import Store
 
 HELP = """otobot commands:
@@ -171,7 +171,8 @@ def status_text(status: dict[str, Any], user: str | None = None) -> str:
         if row is None:
             known = ", ".join(u.get("user", "?") for u in users) or "none"
             return f"no running bot for {user} (running: {known})"
-        return "\n".join(f"{k}: {'-' if v is None else v}" for k, v in row.items())
+        return "\n".join(f"{k}: {'-' if v is None else (waiting_text(v) if k == 'waiting' else v)}"
+                         for k, v in row.items())
     lines = []
     for u in users:
         line = f"{u.get('user')}: {u.get('state')}"
@@ -180,6 +181,8 @@ def status_text(status: dict[str, Any], user: str | None = None) -> str:
                      f"({u.get('pct_done')}%) · {u.get('cycles_today')} cycles")
         if u.get("paused"):
             line += f" · paused: {u['paused']}"
+        elif waiting_text(u.get("waiting")):
+            line += f" · waiting: {waiting_text(u.get('waiting'))}"
         if u.get("error"):
             line += f" · error: {u['error']}"
         lines.append(line)
