@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Callable
@@ -372,6 +373,13 @@ def load_user(path: Path | str) -> UserConfig:
                     raise InvalidOperation
             except (InvalidOperation, ValueError):
                 u.problem("ladder_pct", ladder_raw, "expected a list of percents in [0, 100), e.g. [0.2, 0.5, 1]")
+                ladder = UnwindConfig().ladder_pct
+            if any(b < a for a, b in itertools.pairwise(ladder)):
+                # Rungs are tried in order until the base is sold: a descending ladder sells at the deepest
+                # discount first, and the cheaper rungs after it never run.
+                u.problem("ladder_pct", ladder_raw, "each rung must be at least the one before it (the first "
+                          "rung is tried first: a descending ladder sells at its lowest price at once), e.g. "
+                          f"{sorted(float(x) for x in ladder)}")
                 ladder = UnwindConfig().ladder_pct
         rung = u.number("rung_timeout_s", 5.0, 0.5, 600)
         u.finish()
