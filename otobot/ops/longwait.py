@@ -9,7 +9,7 @@ from typing import Any
 
 from loguru import logger
 
-from otobot.reports import waiting_text
+from otobot.views.reports import waiting_text
 
 CHECK_EVERY_S = 10.0
 

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import aiohttp
 from loguru import logger
 
-from otobot.config import NotifyConfig
+from otobot.config.settings import NotifyConfig
 from otobot.ops.telegram import BotApi
 from otobot.ops.tgoutbox import TelegramChats
 from otobot.ops.tgtext import TELEGRAM_MAX_CHARS

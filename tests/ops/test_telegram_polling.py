@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from otobot.ops.telegram import OFFSET_KEY, Reply
-from otobot.store import Store
+from otobot.store.db import Store
 from tests.botapi import CHAT, USERNAME, FakeBotApi, serve_bot_api
 from tests.helpers import wait_for
 from tests.ops.test_telegram import StubControls, poller, reply_to

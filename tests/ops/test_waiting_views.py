@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from otobot import history
 from otobot.ops.longwait import LongWaits
 from otobot.ops.tgcommands import status_text
-from otobot.reports import waiting_text
-from otobot.summary import Figures, user_text
+from otobot.views import history
+from otobot.views.reports import waiting_text
+from otobot.views.summary import Figures, user_text
 
 SINCE_MS = int(datetime(2026, 12, 6, 12, 1, tzinfo=UTC).timestamp() * 1000)
 VOLATILITY = {"reason": "volatility", "text": "volatility 4.2 % > 3 % in 60 s", "since_ms": SINCE_MS}
