@@ -117,7 +117,7 @@ class NotifyHub:
                 oldest = self._queue.get_nowait()
                 self._queue.task_done()
                 self.dropped += 1
-                logger.warning("Notification queue full ({} waiting); dropped the oldest ({} for {})",
+                logger.error("Notification queue full ({} waiting); dropped the oldest ({} for {})",
                                self._queue.maxsize, oldest.kind, oldest.user or "all")
             self._queue.put_nowait(event)
         except Exception as exc:  # a notification is never worth an exception in a trading bot
