@@ -18,6 +18,20 @@ PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 HealthCheck = Callable[[], dict[str, Any] | Awaitable[dict[str, Any]]]
 
 
+def price_stream_state(row: dict[str, Any]) -> str:
+    """A bot's price stream from its status row: `fresh` (connected, last trade within max_price_age_s), `stale`
+    (connected, but the last trade is older: the bot will not trade on it), `down`, or `none` (no token yet)."""
+    stream = row.get("market_stream")
+    if stream in ("none", "down", "fresh", "stale"):
+        return str(stream)
+    if stream != "up":
+        return "down"
+    age, limit = row.get("price_age_s"), row.get("max_price_age_s")
+    if not isinstance(age, int | float) or not isinstance(limit, int | float):
+        return "stale" if age is None and limit is not None else "fresh"
+    return "fresh" if age <= limit else "stale"
+
+
 class HealthServer:
     """Binds loopback only: the endpoints are unauthenticated, so they are for a local agent or an SSH tunnel."""
 

@@ -134,9 +134,18 @@ def ctl_text(action: str, result: dict[str, Any]) -> str:
                  f"{'ok' if result.get('database') else 'NOT readable'}"]
         for name, u in sorted((result.get("users") or {}).items()):
             stream = "user stream up" if u.get("user_stream") else "user stream DOWN"
+            if u.get("price_stream"):
+                price = str(u["price_stream"])
+                age = u.get("price_age_s")
+                stream += f", price stream {price.upper() if price == 'down' else price}" + (
+                    f" (last trade {age:.0f} s ago)" if isinstance(age, int | float) and price == "stale" else "")
             extra = f", paused {u['paused']}" if u.get("paused") else ""
             extra += f", error {u['error']}" if u.get("error") else ""
             lines.append(f"{name}: {u.get('state')}, {stream}{extra}")
+        telegram = result.get("telegram")
+        if isinstance(telegram, dict):
+            lines.append("telegram commands: " + (f"FAILING: {telegram.get('problem')}" if telegram.get("problem")
+                                                  else str(telegram.get("state"))))
         return "\n".join(lines)
     if action == "reload":
         parts = [f"{k}: {', '.join(v)}" for k, v in result.items() if v and k != "errors"]

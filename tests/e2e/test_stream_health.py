@@ -1,0 +1,41 @@
+"""Health covers each bot's price stream: a price stream that cannot connect is `down` and the daemon unhealthy,
+while the user stream is up (it used to report healthy)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from otobot.sim.server import Simulator
+from otobot.views.reports import ctl_text
+from tests.e2e.test_daemon_ops import closed_port
+from tests.helpers import running, wait_for, write_config
+
+
+async def test_a_dead_price_stream_is_down_in_health(sim: Simulator, tmp_path: Path) -> None:
+    config = write_config(tmp_path, sim, {"alice": {"target": {"value": 10**6}}})
+    cfg = yaml.safe_load(config.read_text())
+    cfg["exchange"]["market_ws_url"] = f"ws://127.0.0.1:{closed_port()}/w3w/wsa/stream"  # nothing listens
+    config.write_text(yaml.safe_dump(cfg))
+    async with running(config) as d:
+        bot = await d.bot("alice")
+        await wait_for(lambda: bot.stream_up, 30, "alice's user stream up")
+        health = await d.supervisor.health()
+    alice = health["users"]["alice"]
+    assert alice["user_stream"] is True and alice["price_stream"] == "down"
+    assert health["ok"] is False
+    assert "alice: " in ctl_text("health", health) and "price stream DOWN" in ctl_text("health", health)
+
+
+async def test_a_live_price_stream_is_fresh(sim: Simulator, tmp_path: Path) -> None:
+    config = write_config(tmp_path, sim, {"alice": {"target": {"value": 10**6}}})
+    async with running(config) as d:
+        await d.bot("alice")
+
+        async def fresh() -> bool:
+            return (await d.supervisor.health())["users"]["alice"]["price_stream"] == "fresh"
+        await wait_for(fresh, 30, "alice's price stream fresh")
+        health = await d.supervisor.health()
+    assert health["ok"] is True
+    assert "price stream fresh" in ctl_text("health", health)
