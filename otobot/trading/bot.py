@@ -18,10 +18,10 @@ from otobot.config import GlobalConfig, UserConfig
 from otobot.exchange.credentials import Credentials
 from otobot.exchange.errors import AuthExpired, ExchangeError, RateLimited, RiskChallenge
 from otobot.exchange.filters import fmt
-from otobot.exchange.models import AggTrade, ExecutionReport, SymbolFilters, Token
+from otobot.exchange.models import AggTrade, SymbolFilters, Token
 from otobot.exchange.ratelimit import RateLimiter
 from otobot.exchange.rest import AlphaRest
-from otobot.exchange.streams import MarketStream, TradeCache, UserStream
+from otobot.exchange.streams import MarketStream, TradeCache
 from otobot.records import CycleRow
 from otobot.store import Store
 from otobot.trading import actions, autotoken, cycle, feeds, follow, inbox, manual, pauses, startup
@@ -33,6 +33,7 @@ from otobot.trading.pauses import Pause
 from otobot.trading.ports import Clock, MetricsSink, Notify, SystemClock
 from otobot.trading.pricefeed import PriceFeeds
 from otobot.trading.state import TradingState
+from otobot.trading.userfeed import UserFeed
 from otobot.trading.volatility import PriceWindow
 
 _ZERO = Decimal(0)
@@ -75,7 +76,7 @@ class Bot:
         self.connected = False  # user stream subscribed (a reconcile may still be owed)
         self.down_since: float | None = self.clock.monotonic()
         self.market: MarketStream | None = None
-        self.user_stream: UserStream | None = None
+        self.user_feed: UserFeed | None = None
         self.rest: AlphaRest | None = None
         self.desk: Desk | None = None
         self.session: aiohttp.ClientSession | None = None
@@ -91,7 +92,6 @@ class Bot:
         self._stopping = False
         self._stop_done: asyncio.Future[Any] | None = None
         self._attached = False  # the machine drives self.cycle (after _restore): status shows "starting" before
-        self._facts_memo: tuple[tuple[Any, ...], Facts] | None = None  # _facts: the last values and their Facts
         self._fire_log: tuple[Any, int | None, Any] | None = None  # _fire: (bot.log, cycle id, bound to that id)
 
     # Read-only views of the state for readers outside trading/ (supervisor, bench, tests).
@@ -126,12 +126,9 @@ class Bot:
                 await self._pause_for(exc)
             tasks: list[asyncio.Task[None]] = []
             if self.filters is not None:
-                self.user_stream = UserStream(session, self.settings.exchange.user_ws_url, self.rest,
-                                              on_event=self._on_event, on_synced=self._on_synced,
-                                              on_down=self._on_down, renew_every_s=self.rel.listen_key_renew_s,
-                                              ping_interval_s=self.rel.ws_ping_interval_s,
-                                              backoff_max_s=self.rel.ws_backoff_max_s, logger=self.log)
-                tasks = [asyncio.create_task(self.guard(self._user_stream_loop), name=f"{self.name}-user")]
+                self.user_feed = UserFeed(session, self.settings, self.rest, self.inbox, self._creds_changed,
+                                          self.clock, self.log)
+                tasks = [asyncio.create_task(self.guard(self.user_feed.run), name=f"{self.name}-user")]
                 feeds.watch(self)
             try:
                 await self._drive()
@@ -185,18 +182,6 @@ class Bot:
         except BaseException as exc:
             await self.inbox.put(inbox.Crashed(exc))
 
-    async def _user_stream_loop(self) -> None:
-        assert self.user_stream is not None
-        while True:
-            try:
-                await self.user_stream.run()
-                return
-            except (AuthExpired, RiskChallenge) as exc:
-                await self.inbox.put(inbox.AuthLost(exc))
-                # No retry loop against dead cookies: wait for new credentials (ctl resume / reload).
-                await self._creds_changed.wait()
-                self._creds_changed.clear()
-
     # ================================================================== stream callbacks
 
     def on_trade(self, trade: AggTrade) -> None:
@@ -204,19 +189,6 @@ class Bot:
         self.last_trade = trade
         self.last_trade_at = now
         self.window.add(now, trade.price)
-
-    async def _on_event(self, report: ExecutionReport) -> None:
-        received = getattr(self.user_stream, "last_receive_monotonic", None) or self.clock.monotonic()
-        self.inbox.put_nowait(inbox.Exec(report, received))
-
-    async def _on_synced(self) -> None:
-        # The stream buffers events until this returns: reconciliation sees REST first, then the replay.
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.inbox.put_nowait(inbox.Synced(fut))
-        await fut
-
-    async def _on_down(self) -> None:
-        self.inbox.put_nowait(inbox.Down())
 
     # ================================================================== the driver
 
@@ -363,9 +335,7 @@ class Bot:
         manual.check_done(self)
 
     def _facts(self) -> Facts:
-        """What decide() looks at. The driver asks after every message and step, and a third of the time (bench,
-        100 users) nothing changed: the last Facts is handed out again while every value is the same (comparing
-        is cheaper than building a frozen dataclass of 19 fields; `orders` is the same object, read live)."""
+        """What decide() looks at: the state, with what the driver reads of the market and the settings."""
         state, st = self.cycle.state, self.state
         new_day = state in (State.idle, State.finished) and st.book.roll(self.clock.time_ms())
         if new_day:
@@ -374,19 +344,10 @@ class Bot:
         if self.filters is not None and state in (State.cancelled, State.unwinding):
             leftover = st.orders.leftover(self.filters.step_size)
             sellable = actions.sellable_now(self, leftover)
-        op = st.manual
-        values = (  # in Facts' field order
-            st.deadline, st.orders, st.cancelling, st.paused_reason, st.next_cfg is not None, st.book.reached,
-            new_day, self.filters is not None, actions.sweepable(self) if state is State.idle else _ZERO, leftover,
-            sellable, st.fills_confirmed, len(self.cfg.unwind.ladder_pct), st.paused_reason == Pause.unwind_failed,
-            st.late_cycle is not None, op is not None, op is not None and op.flatten_pending, self.cfg.buy_timeout_s,
-            self.cfg.sell_timeout_s)
-        memo = self._facts_memo
-        if memo is not None and memo[0] == values:
-            return memo[1]
-        facts = Facts(*values)
-        self._facts_memo = (values, facts)
-        return facts
+        return st.facts(new_day=new_day, can_trade=self.filters is not None,
+                        dust=actions.sweepable(self) if state is State.idle else _ZERO, leftover=leftover,
+                        sellable=sellable, rungs=len(self.cfg.unwind.ladder_pct), buy_s=self.cfg.buy_timeout_s,
+                        sell_s=self.cfg.sell_timeout_s)
 
     # ================================================================== transitions
 
