@@ -15,8 +15,8 @@ import aiohttp
 from loguru import logger
 
 from otobot.cli.commands import keyring_for, socket_path
-from otobot.config import GlobalConfig, load_global, user_files
-from otobot.dbfile import DatabaseLocked, DatabaseUnreadable, DbLock
+from otobot.config.settings import GlobalConfig, load_global, user_files
+from otobot.store.dbfile import DatabaseLocked, DatabaseUnreadable, DbLock
 from otobot.exchange.credentials import Credentials
 from otobot.ops import logsetup
 from otobot.ops.control import MAX_PATH_BYTES, ControlServer, ControlSocketBusy
@@ -27,10 +27,10 @@ from otobot.ops.redact import Redactor
 from otobot.ops.sdnotify import SdNotifier, status_text
 from otobot.ops.secrets import MasterKeyError, decrypt_credentials
 from otobot.ops.tgcommands import telegram_commands
-from otobot.retention import Retention
-from otobot.store import Store
-from otobot.summary import DailySummary, live_of
-from otobot.supervisor import CredentialsMissing, CredentialSource, Supervisor, as_config_error
+from otobot.store.retention import Retention
+from otobot.store.db import Store
+from otobot.views.summary import DailySummary, live_of
+from otobot.daemon.supervisor import CredentialsMissing, CredentialSource, Supervisor, as_config_error
 
 
 class _Control:

@@ -13,8 +13,8 @@ from typing import Any
 
 import aiohttp
 
-from otobot import points
-from otobot.config import ConfigError, ReliabilityConfig, UserConfig, load_global, load_user, user_files
+from otobot.trading import daybook as points
+from otobot.config.settings import ConfigError, ReliabilityConfig, UserConfig, load_global, load_user, user_files
 from otobot.exchange import protocol as p
 from otobot.exchange.book import DepthSnapshot
 from otobot.exchange.errors import ExchangeError, MalformedMessage
@@ -22,7 +22,7 @@ from otobot.exchange.filters import FEE_RATE, fmt
 from otobot.exchange.models import SymbolFilters, Token
 from otobot.exchange.rest import AlphaRest
 from otobot.ops import logsetup
-from otobot.reports import table
+from otobot.views.reports import table
 from otobot.trading.planner import Candidate, CycleCost, Target, choose, cycle_cost, plan_token
 
 AUTO = "auto"

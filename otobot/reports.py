@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from otobot import points
-from otobot.config import GlobalConfig, scan_users
+from otobot.trading import daybook as points
+from otobot.config.settings import GlobalConfig, scan_users
 from otobot.exchange.filters import fmt
-from otobot.records import UserStats
-from otobot.store import Store
+from otobot.store.records import UserStats
+from otobot.store.db import Store
 from otobot.trading.daybook import DayBook, marked_loss
 
 

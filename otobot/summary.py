@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from otobot import history, points
-from otobot.config import GlobalConfig, scan_users
+from otobot.views import history
+
+from otobot.trading import daybook as points
+from otobot.config.settings import GlobalConfig, scan_users
 from otobot.exchange.filters import fmt
-from otobot.reports import q2
-from otobot.store import Store
+from otobot.views.reports import q2
+from otobot.store.db import Store
 
 if TYPE_CHECKING:
     from otobot.trading.bot import Bot

@@ -12,17 +12,17 @@ from typing import Any
 
 import aiohttp
 
-from otobot import reports
-from otobot.config import ConfigError, GlobalConfig, UserConfig, load_global, load_user, scan_users, user_files
-from otobot.dbfile import DatabaseUnreadable
+from otobot.views import reports
+from otobot.config.settings import ConfigError, GlobalConfig, UserConfig, load_global, load_user, scan_users, user_files
+from otobot.store.dbfile import DatabaseUnreadable
 from otobot.exchange.credentials import Credentials
 from otobot.exchange.errors import ExchangeError
 from otobot.exchange.filters import fmt
 from otobot.exchange.rest import AlphaRest
 from otobot.ops import control, logsetup
 from otobot.ops.secrets import Keyring, MasterKeyError, decrypt_credentials, load_keys
-from otobot.store import Store
-from otobot.storeopen import open_or_empty
+from otobot.store.db import Store
+from otobot.store.opening import open_or_empty
 
 MANUAL_TIMEOUT_S = 900.0  # ctl cancel / flatten: the whole unwind ladder may run before the report
 
@@ -216,7 +216,7 @@ async def balance(settings: GlobalConfig, store: Store, user: str, as_json: bool
     rows += [{"asset": b.asset, "wallet": "alpha", "free": fmt(b.free), "locked": fmt(b.locked),
               "total": fmt(b.total)} for b in alpha]
     hint = quote.shortfall_hint(cfg.order_quote_amount + cfg.min_quote_reserve)
-    from otobot.points import utc_day
+    from otobot.trading.daybook import utc_day
     ours = await store.day_volume(user, utc_day(int(time.time() * 1000)))
     today = {"exchange_volume": fmt(volume.total), "otobot_bought": fmt(ours.buy_quote),
              "otobot_sold": fmt(ours.sell_quote)}

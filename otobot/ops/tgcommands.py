@@ -12,11 +12,15 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from otobot import history, points, reports
-from otobot.config import GlobalConfig
+from otobot.views import history
+
+from otobot.trading import daybook as points
+
+from otobot.views import reports
+from otobot.config.settings import GlobalConfig
 from otobot.ops.telegram import BotApi, Command, Reply, TelegramCommands
-from otobot.reports import q2
-from otobot.store import Store
+from otobot.views.reports import q2
+from otobot.store.db import Store
 
 HELP = """otobot commands:
 /status - every user: state, today's volume against the target

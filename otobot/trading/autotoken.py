@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from otobot import plan
-from otobot.config import UserConfig
+from otobot.trading import plan
+from otobot.config.settings import UserConfig
 from otobot.exchange.errors import ExchangeError, MalformedMessage
 from otobot.exchange.models import Token
 from otobot.exchange.rest import AlphaRest

@@ -6,7 +6,7 @@ import asyncio
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any
 
-from otobot import reports
+from otobot.views import reports
 from otobot.exchange.filters import floor_to, fmt, sellable
 from otobot.exchange.models import SELL
 from otobot.trading import strategy
