@@ -14,11 +14,11 @@ import yaml
 from aiohttp import web
 
 from otobot.bench import invariants
-from otobot.config.settings import GlobalConfig, load_global
 from otobot.bench.invariants import Invariants
+from otobot.config.settings import GlobalConfig, load_global
+from otobot.daemon.supervisor import CredentialSource, Supervisor
 from otobot.sim.server import Simulator
 from otobot.store.db import Store
-from otobot.daemon.supervisor import CredentialSource, Supervisor
 
 FAST_USER: dict[str, Any] = {
     "token": "KOGE",

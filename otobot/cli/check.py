@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import TextIO
 
 from otobot.config.settings import ConfigError, GlobalConfig, UserConfig, is_binance_url, load_global, scan_users
-from otobot.store.dbfile import DatabaseUnreadable
 from otobot.ops.secrets import Keyring, MasterKeyError, NoMasterKey, decrypt_credentials, load_keys
+from otobot.store.dbfile import DatabaseUnreadable
 from otobot.store.opening import open_existing
 
 

@@ -13,8 +13,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from otobot import __version__
-
-from otobot.daemon import eventloop
 from otobot.cli.args import (
     CONFIG_ENV,
     CONFIG_SEARCH,
@@ -25,6 +23,7 @@ from otobot.cli.args import (
     user_name,
     when,
 )
+from otobot.daemon import eventloop
 from otobot.ops.redact import Redactor
 
 CONFIG_HELP = (f"daemon config file (default: ${CONFIG_ENV}, else ./config/otobot.yaml, else "
@@ -198,7 +197,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                                 shared=args.shared_price_stream, writes_floor=args.writes_floor)
         return result
     if command == "plan":
-        from otobot.trading.plan import main_plan
+        from otobot.cli.plan import main_plan
         return main_plan(args)
     if command == "history":
         from otobot.views.history import run_history
@@ -206,8 +205,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "audit":
         from otobot.views.audit import run_audit
         return asyncio.run(run_audit(args))
-    from otobot.cli import commands
-    return asyncio.run(commands.dispatch(args))
+    from otobot.cli.commands import dispatch
+    return asyncio.run(dispatch(args))
 
 
 def _sim(args: argparse.Namespace) -> int:

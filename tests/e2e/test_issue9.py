@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from otobot.config.settings import load_global, scan_users
+from otobot.daemon.supervisor import CredentialSource, Supervisor, _Slot
 from otobot.exchange import protocol as p
 from otobot.exchange.filters import fmt, pay_amount
 from otobot.sim.config import default_sim_config
 from otobot.sim.matching import BUY, SELL
 from otobot.sim.server import Simulator
 from otobot.store.db import Store
-from otobot.daemon.supervisor import CredentialSource, Supervisor, _Slot
 from otobot.trading.bot import Bot
 from tests.helpers import Daemon, assert_clean, check_invariants, running, wait_for, write_config, write_user
 

@@ -9,11 +9,10 @@ import aiohttp
 import pytest
 import yaml
 
-from otobot.trading import plan
-
-from otobot.views import reports
 from otobot.sim.server import Simulator
+from otobot.trading import plan
 from otobot.trading.planner import Target
+from otobot.views import reports
 from tests.e2e.test_plan import varied  # noqa: F401  (the sim-varied.yaml simulator fixture)
 from tests.helpers import assert_clean, running, wait_for, write_config
 

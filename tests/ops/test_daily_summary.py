@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from otobot.trading.daybook import utc_day, volume_points
 from otobot.sim.server import Simulator
 from otobot.store.db import Store
+from otobot.trading.daybook import utc_day, volume_points
 from otobot.views.summary import SENT_KEY, DailySummary, covered_day, due_day, live_of
 from tests.botapi import serve_bot_api
 from tests.e2e.test_day_to_day import with_telegram

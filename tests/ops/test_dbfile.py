@@ -12,9 +12,9 @@ import aiosqlite
 import pytest
 
 from otobot.store import wal as walcheckpoint
+from otobot.store.db import Store
 from otobot.store.dbfile import DatabaseLocked, DatabaseUnreadable, DbLock, lock_path
 from otobot.store.schema import MIGRATIONS
-from otobot.store.db import Store
 from otobot.store.wal import switch_to_wal
 
 

@@ -183,11 +183,11 @@ def test_only_loopback_is_allowed() -> None:
 async def test_a_trading_bot_feeds_the_metrics(tmp_path: Path) -> None:
     """Through the real supervisor and simulator: orders, fills, REST latency and cycle durations are counted."""
     from otobot.config.settings import load_global
+    from otobot.daemon.supervisor import CredentialSource, Supervisor
     from otobot.ops.metrics import Metrics
     from otobot.sim.config import default_sim_config
     from otobot.sim.server import Simulator
     from otobot.store.db import Store
-    from otobot.daemon.supervisor import CredentialSource, Supervisor
     from tests.helpers import wait_for, write_config
 
     sim = Simulator(default_sim_config(users=1, seed=2))

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from otobot.bench.db import generate, template_cycle, write_config
 from otobot.config.settings import load_global, scan_users
+from otobot.store.db import Store
 from otobot.store.retention import DAY_MS, cutoff_ms, prune
 from otobot.store.schema import MIGRATIONS
-from otobot.store.db import Store
 
 NOW_MS = 1_764_500_000_000
 

@@ -13,9 +13,9 @@ import pytest
 
 from otobot.bench import writes as benchwrites
 from otobot.bench.run import _record_writes
+from otobot.store.db import Store
 from otobot.store.groupcommit import run_group
 from otobot.store.records import Fill
-from otobot.store.db import Store
 
 TABLES = ("users", "cycles", "orders", "fills", "daily_volume", "audit", "sqlite_sequence")
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from otobot.config.settings import ConfigError, load_global, load_user, scan_users
-from otobot.exchange import protocol
 from otobot.config.yamlsafe import MAX_ALIASES, MAX_BYTES, YamlProblem, load_yaml, read_yaml
+from otobot.exchange import protocol
 
 
 def user(tmp_path: Path, text: str, name: str = "alice.yaml") -> Path:

@@ -14,12 +14,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from otobot.trading import daybook as points
+from otobot.store.db import Store
 from otobot.store.pruning import Pruned
 from otobot.store.records import Fill
 from otobot.store.retention import BATCH_AUDIT, BATCH_CYCLES, DAY_MS, cutoff_ms, prune
 from otobot.store.schema import MIGRATIONS
-from otobot.store.db import Store
+from otobot.trading import daybook as points
 
 D = Decimal
 TABLES = ("cycles", "orders", "fills", "audit")

@@ -15,11 +15,11 @@ from typing import Any
 
 import yaml
 
-from otobot.views import reports
 from otobot.config.settings import load_global
 from otobot.sim.config import default_sim_config
 from otobot.sim.server import Simulator
 from otobot.store.db import Store
+from otobot.views import reports
 
 # (user, token, target kind, target value, quote per cycle): 3 users on 2 tokens, one a 4x points token.
 DEMO_USERS: tuple[tuple[str, str, str, str, str], ...] = (

@@ -7,8 +7,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from otobot.config.settings import GlobalConfig, load_global
-from otobot.store.dbfile import DatabaseUnreadable, unreadable
 from otobot.store.db import Store
+from otobot.store.dbfile import DatabaseUnreadable, unreadable
 
 
 async def open_existing(path: Path) -> Store:

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from loguru import logger
 
-from otobot.store.pruning import Pruned
 from otobot.store.db import Store
+from otobot.store.pruning import Pruned
 
 DAY_MS = 86_400_000
 # A batch is one short write transaction: 20 cycles carry 100 order and fill rows, plus up to 100 audit rows.

@@ -13,13 +13,12 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from otobot.exchange.filters import fmt
+from otobot.exchange.models import SymbolFilters, Token
 from otobot.store import fills as fillrecord
-
 from otobot.store import pruning
 from otobot.store.carry import Carry, Statement
 from otobot.store.dbfile import unreadable
-from otobot.exchange.filters import fmt
-from otobot.exchange.models import SymbolFilters, Token
 from otobot.store.groupcommit import GroupCommit
 from otobot.store.pruning import Pruned
 from otobot.store.records import (
@@ -28,6 +27,7 @@ from otobot.store.records import (
     CycleRow,
     DayVolume,
     Fill,
+    Holding,
     OrderRow,
     UserStats,
     cycle_row,
@@ -35,7 +35,6 @@ from otobot.store.records import (
     order_row,
 )
 from otobot.store.schema import migrate
-from otobot.trading.daybook import Holding
 from otobot.store.wal import Checkpoints, switch_to_wal, writer_connection
 
 T = TypeVar("T")

@@ -17,7 +17,6 @@ import aiohttp
 from loguru import logger
 from transitions import Machine
 
-from otobot.views.audit import reload_record
 from otobot.config.diff import user_changes
 from otobot.config.settings import ConfigError, GlobalConfig, UserConfig, UsersScan, load_global, scan_users
 from otobot.exchange.credentials import Credentials
@@ -29,6 +28,7 @@ from otobot.trading.cycle import build_machine
 from otobot.trading.depthcache import DepthCache
 from otobot.trading.ports import Clock, MetricsSink, Notify, SystemClock
 from otobot.trading.pricefeed import PriceFeeds
+from otobot.views.audit import reload_record
 
 STOP_GRACE_S = 8.0  # systemd's TimeoutStopSec is 20 s; the issue asks for an exit within 10 s
 
