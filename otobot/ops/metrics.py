@@ -22,7 +22,8 @@ DECLARED: dict[str, tuple[str, str]] = {
                                           "user and stream."),
     "bot_restarts_total": ("counter", "Bot crashes restarted by the supervisor, by user."),
     "volume_quote": ("gauge", "Today's traded volume in the quote asset (float export of a Decimal), by user."),
-    "loss_quote": ("gauge", "Today's realised loss in the quote asset (float export of a Decimal), by user."),
+    "loss_quote": ("gauge", "Today's loss in the quote asset: bought - sold + fees, unsold base counted until sold "
+                            "(float export of a Decimal), by user; set as each cycle closes."),
 }
 
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")

@@ -39,3 +39,24 @@ async def test_a_live_price_stream_is_fresh(sim: Simulator, tmp_path: Path) -> N
         health = await d.supervisor.health()
     assert health["ok"] is True
     assert "price stream fresh" in ctl_text("health", health)
+
+
+async def test_a_quiet_price_stream_is_stale_and_the_bot_says_it_waits(sim: Simulator, tmp_path: Path) -> None:
+    config = write_config(tmp_path, sim, {"alice": {"target": {"value": 10**6}, "max_price_age_s": 1,
+                                                    "pause_between_cycles_s": 2}})
+    async with running(config) as d:
+        bot = await d.bot("alice")
+        await wait_for(lambda: bot.cycles_completed >= 1, 20, "first cycle")
+        sim.market.paused = True  # no trades but its own, and it pauses 2 s between cycles: the price ages
+
+        async def stale() -> bool:
+            return (await d.supervisor.health())["users"]["alice"]["price_stream"] == "stale"
+        await wait_for(stale, 30, "alice's price stream stale")
+        health = await d.supervisor.health()
+
+        async def waiting() -> bool:
+            row = (await d.supervisor.status())["users"][0]
+            return (row.get("waiting") or {}).get("reason") == "stale_price"
+        await wait_for(waiting, 30, "alice waiting for a fresh price")
+    assert health["ok"] is True  # connected: shown, not failed
+    assert "price stream stale (last trade" in ctl_text("health", health)
