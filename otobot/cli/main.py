@@ -136,7 +136,8 @@ def _parser() -> argparse.ArgumentParser:
              json=True)
     hi.add_argument("user", type=user_name)
     hi.add_argument("--days", type=int, default=14, help="how many UTC days back, today included (default 14)")
-    au = cmd("audit", "a user's pauses, resumes, reloads (key by key), adoptions and strays, newest last")
+    au = cmd("audit", "a user's pauses, resumes, reloads (key by key), adoptions and strays, newest last",
+             json=True)
     au.add_argument("user", type=user_name)
     au.add_argument("--since", type=when, help="2026-11-25, 2026-11-25T10:00 (UTC), epoch ms, today, yesterday, "
                                               "or an age: 30m, 2h, 1d")

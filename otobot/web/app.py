@@ -1,0 +1,169 @@
+"""The dashboard's routes: two pages, their static files and the JSON endpoints behind them (read-only)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+from loguru import logger
+
+from otobot import reports
+from otobot.config import USER_NAME, GlobalConfig
+from otobot.exchange.filters import fmt
+from otobot.store import Store
+from otobot.web import data
+from otobot.web.tape import PriceTape
+
+Live = Callable[[], Awaitable[dict[str, Any]]]
+
+OVERVIEW_FRESH_S = 1.0  # one computation serves every browser polling within this long (they poll every 2 s)
+HISTORY_DAYS = 14
+CYCLES_SHOWN = 100
+STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
+_STATIC_NAME = re.compile(r"[a-z0-9_-]+\.(html|js|css|svg)")
+# Everything from this origin, nothing inline, no frames: the page shows money and must not be framed or injected.
+HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+           "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+
+
+def _static_files() -> dict[str, bytes]:
+    folder = resources.files("otobot.web") / "static"
+    return {f.name: f.read_bytes() for f in folder.iterdir() if _STATIC_NAME.fullmatch(f.name)}
+
+
+class Dashboard:
+    """Read-only views of the running daemon: what `status`, `history`, `orders`, `audit` and `tokens` print.
+
+    Built by the daemon with its store, its current settings, its live status and the price tape, and mounted on
+    the health server (ops never imports this package)."""
+
+    def __init__(self, store: Store, settings: Callable[[], GlobalConfig], live: Live,
+                 tape: PriceTape | None = None, *, clock: Callable[[], float] = time.time) -> None:
+        self.store, self.settings, self.live, self.tape, self.clock = store, settings, live, tape, clock
+        self.files = _static_files()
+        self._overview: tuple[float, dict[str, Any]] | None = None
+        self._overview_lock = asyncio.Lock()
+
+    def add_routes(self, app: web.Application) -> None:
+        r = app.router
+        r.add_get("/", self._page("overview.html"))
+        r.add_get("/users/{user}", self._page("user.html"))
+        r.add_get("/static/{name}", self._static)
+        r.add_get("/api/overview", self._api_overview)
+        r.add_get("/api/tokens", self._api_tokens)
+        r.add_get("/api/users/{user}/history", self._api_history)
+        r.add_get("/api/users/{user}/stats", self._api_stats)
+        r.add_get("/api/users/{user}/cycles", self._api_cycles)
+        r.add_get("/api/users/{user}/cycles/{cycle}", self._api_cycle)
+        r.add_get("/api/users/{user}/orders", self._api_orders)
+        r.add_get("/api/users/{user}/audit", self._api_audit)
+        r.add_get("/api/users/{user}/market", self._api_market)
+
+    # ------------------------------------------------------------ pages and files
+
+    def _page(self, name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def page(request: web.Request) -> web.Response:
+            return web.Response(body=self.files[name], content_type="text/html", charset="utf-8", headers=HEADERS)
+        return page
+
+    async def _static(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        body = self.files.get(name)
+        if body is None:
+            raise web.HTTPNotFound(text=f"no static file {name}")
+        kind = STATIC_TYPES["." + name.rsplit(".", 1)[1]]
+        return web.Response(body=body, content_type=kind, charset="utf-8", headers=HEADERS)
+
+    # ------------------------------------------------------------ JSON
+
+    async def overview(self) -> dict[str, Any]:
+        """`otobot status --json` with totals; computed once per OVERVIEW_FRESH_S however many browsers poll."""
+        async with self._overview_lock:
+            now = self.clock()
+            if self._overview is None or now - self._overview[0] >= OVERVIEW_FRESH_S:
+                self._overview = (now, await data.overview(self.settings(), self.store, await self._live()))
+            return self._overview[1]
+
+    async def _live(self) -> dict[str, Any] | None:
+        try:
+            return await self.live()
+        except Exception as exc:  # a status that fails shows the database's view, never a 500
+            logger.warning("The dashboard read no live status: {}", exc)
+            return None
+
+    async def _api_overview(self, request: web.Request) -> web.Response:
+        return _json(await self.overview())
+
+    async def _api_tokens(self, request: web.Request) -> web.Response:
+        return _json(await reports.token_rows(self.store))
+
+    async def _user(self, request: web.Request) -> str:
+        user = request.match_info["user"]
+        if not USER_NAME.fullmatch(user) or not await data.known_user(self.settings(), self.store, user):
+            raise web.HTTPNotFound(text=json.dumps({"error": f"no user {user!r}"}), content_type="application/json")
+        return user
+
+    async def _api_history(self, request: web.Request) -> web.Response:
+        user = await self._user(request)
+        days = _int(request, "days", HISTORY_DAYS, 1, 3660)
+        return _json(await data.user_history(self.settings(), self.store, user, days, int(self.clock() * 1000)))
+
+    async def _api_stats(self, request: web.Request) -> web.Response:
+        return _json(await reports.stats_row(self.store, await self._user(request)))
+
+    async def _api_cycles(self, request: web.Request) -> web.Response:
+        user = await self._user(request)
+        return _json(await reports.cycle_rows(self.store, user, _int(request, "limit", CYCLES_SHOWN, 1, 1000)))
+
+    async def _api_cycle(self, request: web.Request) -> web.Response:
+        user = await self._user(request)
+        try:
+            cycle_id = int(request.match_info["cycle"])
+        except ValueError:
+            raise web.HTTPBadRequest(text="a cycle is a number") from None
+        detail = await reports.cycle_detail(self.store, user, cycle_id)
+        if detail is None:
+            raise web.HTTPNotFound(text=json.dumps({"error": f"{user} has no cycle {cycle_id}"}),
+                                   content_type="application/json")
+        return _json(detail)
+
+    async def _api_orders(self, request: web.Request) -> web.Response:
+        user = await self._user(request)
+        return _json(await reports.order_rows(self.store, user, status=None, since_ms=None, until_ms=None,
+                                              limit=_int(request, "limit", 30, 1, 1000),
+                                              page=_int(request, "page", 1, 1, 1_000_000)))
+
+    async def _api_audit(self, request: web.Request) -> web.Response:
+        return _json(await data.user_audit(self.store, await self._user(request)))
+
+    async def _api_market(self, request: web.Request) -> web.Response:
+        """The user's token with its filters, and the last hour's prices the bots saw on its symbol."""
+        user = await self._user(request)
+        token, symbol = await data.user_token(self.settings(), self.store, user, await self._live())
+        since = int(self.clock() * 1000) - 3_600_000
+        prices = self.tape.points(symbol, since) if self.tape is not None and symbol else []
+        return _json({"user": user, "symbol": symbol, "token": token,
+                      "prices": [[ms, fmt(price)] for ms, price in prices]})
+
+
+def _int(request: web.Request, key: str, default: int, lo: int, hi: int) -> int:
+    text = request.query.get(key)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise web.HTTPBadRequest(text=f"{key}={text!r}: expected a whole number from {lo} to {hi}") from None
+    if not lo <= value <= hi:
+        raise web.HTTPBadRequest(text=f"{key}={value}: expected a whole number from {lo} to {hi}")
+    return value
+
+
+def _json(body: Any) -> web.Response:
+    return web.Response(text=json.dumps(body, default=str), content_type="application/json", headers=HEADERS)
