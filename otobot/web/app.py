@@ -14,7 +14,7 @@ from aiohttp import web
 from loguru import logger
 
 from otobot import reports
-from otobot.config import USER_NAME, GlobalConfig
+from otobot.config import USER_NAME, GlobalConfig, scan_users
 from otobot.exchange.filters import fmt
 from otobot.store import Store
 from otobot.web import data
@@ -23,6 +23,10 @@ from otobot.web.tape import PriceTape
 Live = Callable[[], Awaitable[dict[str, Any]]]
 
 OVERVIEW_FRESH_S = 1.0  # one computation serves every browser polling within this long (they poll every 2 s)
+# ...and at least this many times as long as it took: however slow the database, the dashboard never takes more
+# than about a fifth of the event loop the bots run on.
+OVERVIEW_COST_FACTOR = 5.0
+USERS_FRESH_S = 5.0  # the users folder is parsed at most this often (100 YAML files: ~90 ms); reloads need SIGHUP
 HISTORY_DAYS = 14
 CYCLES_SHOWN = 100
 STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
@@ -49,6 +53,8 @@ class Dashboard:
         self.files = _static_files()
         self._overview: tuple[float, dict[str, Any]] | None = None
         self._overview_lock = asyncio.Lock()
+        self._overview_cost_s = 0.0
+        self._users: tuple[float, data.Users] | None = None
 
     def add_routes(self, app: web.Application) -> None:
         r = app.router
@@ -86,9 +92,18 @@ class Dashboard:
         """`otobot status --json` with totals; computed once per OVERVIEW_FRESH_S however many browsers poll."""
         async with self._overview_lock:
             now = self.clock()
-            if self._overview is None or now - self._overview[0] >= OVERVIEW_FRESH_S:
+            fresh_for = max(OVERVIEW_FRESH_S, OVERVIEW_COST_FACTOR * self._overview_cost_s)
+            if self._overview is None or now - self._overview[0] >= fresh_for:
+                started = time.perf_counter()
                 self._overview = (now, await data.overview(self.settings(), self.store, await self._live()))
+                self._overview_cost_s = time.perf_counter() - started
             return self._overview[1]
+
+    def users(self) -> data.Users:
+        now = self.clock()
+        if self._users is None or now - self._users[0] >= USERS_FRESH_S:
+            self._users = (now, scan_users(self.settings().users_dir).users)
+        return self._users[1]
 
     async def _live(self) -> dict[str, Any] | None:
         try:
@@ -105,14 +120,15 @@ class Dashboard:
 
     async def _user(self, request: web.Request) -> str:
         user = request.match_info["user"]
-        if not USER_NAME.fullmatch(user) or not await data.known_user(self.settings(), self.store, user):
+        if not USER_NAME.fullmatch(user) or not await data.known_user(self.users(), self.store, user):
             raise web.HTTPNotFound(text=json.dumps({"error": f"no user {user!r}"}), content_type="application/json")
         return user
 
     async def _api_history(self, request: web.Request) -> web.Response:
         user = await self._user(request)
         days = _int(request, "days", HISTORY_DAYS, 1, 3660)
-        return _json(await data.user_history(self.settings(), self.store, user, days, int(self.clock() * 1000)))
+        return _json(await data.user_history(self.settings(), self.store, user, days, int(self.clock() * 1000),
+                                             self.users()))
 
     async def _api_stats(self, request: web.Request) -> web.Response:
         return _json(await reports.stats_row(self.store, await self._user(request)))
@@ -145,7 +161,7 @@ class Dashboard:
     async def _api_market(self, request: web.Request) -> web.Response:
         """The user's token with its filters, and the last hour's prices the bots saw on its symbol."""
         user = await self._user(request)
-        token, symbol = await data.user_token(self.settings(), self.store, user, await self._live())
+        token, symbol = await data.user_token(self.users(), self.store, user, await self._live())
         since = int(self.clock() * 1000) - 3_600_000
         prices = self.tape.points(symbol, since) if self.tape is not None and symbol else []
         return _json({"user": user, "symbol": symbol, "token": token,

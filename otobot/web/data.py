@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from otobot import history, points, reports
 from otobot.audit_view import KINDS, audit_entries
-from otobot.config import GlobalConfig, scan_users
+from otobot.config import GlobalConfig, UserConfig
 from otobot.exchange.filters import fmt
 from otobot.store import Store
 from otobot.trading.pauses import Pause
@@ -65,13 +66,17 @@ async def overview(settings: GlobalConfig, store: Store, live: dict[str, Any] | 
             "fixes": {r["user"]: fix for r in rows if (fix := fix_for(r["user"], r.get("paused")))}}
 
 
-async def known_user(settings: GlobalConfig, store: Store, user: str) -> bool:
-    return user in scan_users(settings.users_dir).users or user in {u["name"] for u in await store.users()}
+Users = Mapping[str, UserConfig]  # the users folder as scanned (name → valid file)
 
 
-async def user_history(settings: GlobalConfig, store: Store, user: str, days: int, now_ms: int) -> dict[str, Any]:
+async def known_user(users: Users, store: Store, user: str) -> bool:
+    return user in users or user in {u["name"] for u in await store.users()}
+
+
+async def user_history(settings: GlobalConfig, store: Store, user: str, days: int, now_ms: int,
+                       users: Users) -> dict[str, Any]:
     """`otobot history USER --days N --json`."""
-    target = await history.user_target(settings, store, user)
+    target = await history.user_target(settings, store, user, users)
     rows = await history.history(store, user, target, points.utc_day(now_ms), days)
     return history.json_doc(user, target, rows)
 
@@ -81,11 +86,11 @@ async def user_audit(store: Store, user: str) -> list[dict[str, Any]]:
     return audit_entries(await store.audit_since(user, 0, KINDS), user)[-AUDIT_SHOWN:]
 
 
-async def user_token(settings: GlobalConfig, store: Store, user: str, live: dict[str, Any] | None,
+async def user_token(users: Users, store: Store, user: str, live: dict[str, Any] | None,
                      ) -> tuple[dict[str, Any] | None, str | None]:
     """The row of `otobot tokens --json` for the token the user trades, and the symbol its price chart shows."""
     lv = next((u for u in (live or {}).get("users", []) if u.get("user") == user), None)
-    cfg = scan_users(settings.users_dir).users.get(user)
+    cfg = users.get(user)
     alias = (lv or {}).get("token") or (cfg.token if cfg else None)
     if alias is None:
         return None, None

@@ -53,6 +53,11 @@ async def test_a_user_page_reads_history_cycles_fills_audit_and_token(sim: Simul
         d = s.daemon
         await wait_for(lambda: traded(d.store, "alice"), 30, "alice's first cycle that bought and sold")
         await d.supervisor.pause("alice", "operator")
+        # a cycle in flight finishes after the pause: wait, so that her figures stand still while compared
+
+        async def settled() -> bool:
+            return await d.store.live_cycle("alice") is None
+        await wait_for(settled, 30, "alice's last cycle to settle")
 
         hist: Any = await s.json("/api/users/alice/history?days=3")
         target = await history.user_target(d.settings, d.store, "alice")

@@ -1,4 +1,4 @@
-"""The price tape behind the dashboard's chart: one point per second per symbol, an hour long, each trade once."""
+"""The dashboard's pure parts: the price tape behind its chart, the ticker `otobot price` reads, the cost cap."""
 
 from __future__ import annotations
 
@@ -47,3 +47,30 @@ def test_the_ticker_parses_the_official_fields_and_defaults_a_missing_range_to_t
     assert (bare.symbol, bare.high, bare.low, bare.trades) == ("ALPHA_9USDT", Decimal("1.5"), Decimal("1.5"), 0)
     with pytest.raises(MalformedMessage):
         Ticker24h.parse({"highPrice": "1"}, "ALPHA_9USDT")
+
+
+async def test_a_slow_overview_is_computed_at_most_a_fifth_of_the_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """However slow the database, browsers polling the overview leave the bots' event loop ≥ 4/5 of its time."""
+    import asyncio
+
+    from otobot.web import app as web_app
+
+    calls: list[int] = []
+
+    async def slow_overview(settings: object, store: object, live: object) -> dict[str, object]:
+        calls.append(1)
+        await asyncio.sleep(0.05)
+        return {"n": len(calls)}
+
+    async def live() -> dict[str, object]:
+        return {"users": []}
+
+    now = [1000.0]
+    monkeypatch.setattr(web_app.data, "overview", slow_overview)
+    monkeypatch.setattr(web_app, "OVERVIEW_FRESH_S", 0.0)
+    dash = web_app.Dashboard(None, lambda: None, live, clock=lambda: now[0])  # type: ignore[arg-type]
+    assert await dash.overview() == {"n": 1}
+    now[0] += 0.1  # within 5 × the ≥ 50 ms it took
+    assert await dash.overview() == {"n": 1}
+    now[0] += 1000
+    assert await dash.overview() == {"n": 2}
