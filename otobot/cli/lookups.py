@@ -8,13 +8,13 @@ from typing import Any
 
 import aiohttp
 
-from otobot import reports
-from otobot.config import GlobalConfig
+from otobot.config.settings import GlobalConfig
 from otobot.exchange.errors import ExchangeError
 from otobot.exchange.filters import fmt
 from otobot.exchange.rest import AlphaRest
 from otobot.exchange.ticker import Ticker24h
-from otobot.store import Store
+from otobot.store.db import Store
+from otobot.views import reports
 
 _PAIR = re.compile(r"(ALPHA_\d+)(USDT|USDC)", re.IGNORECASE)
 

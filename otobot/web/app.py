@@ -13,10 +13,10 @@ from typing import Any
 from aiohttp import web
 from loguru import logger
 
-from otobot import reports
-from otobot.config import USER_NAME, GlobalConfig, scan_users
+from otobot.config.settings import USER_NAME, GlobalConfig, scan_users
 from otobot.exchange.filters import fmt
-from otobot.store import Store
+from otobot.store.db import Store
+from otobot.views import reports
 from otobot.web import data
 from otobot.web.tape import PriceTape
 

@@ -6,12 +6,13 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from otobot import history, points, reports
-from otobot.audit_view import KINDS, audit_entries
-from otobot.config import GlobalConfig, UserConfig
+from otobot.config.settings import GlobalConfig, UserConfig
 from otobot.exchange.filters import fmt
-from otobot.store import Store
+from otobot.store.db import Store
+from otobot.trading import daybook as points
 from otobot.trading.pauses import Pause
+from otobot.views import history, reports
+from otobot.views.audit import KINDS, audit_entries
 
 AUDIT_SHOWN = 200  # the newest entries of the trail; `otobot audit USER` prints all of them
 

@@ -1,6 +1,6 @@
 """`python -m tests.web.overview_timing DIR`: the dashboard overview's server time at 100 users.
 
-Builds (or reuses, --reuse) a database of realistic rows with `otobot.benchdb`, then serves the dashboard on an
+Builds (or reuses, --reuse) a database of realistic rows with `otobot.bench.db`, then serves the dashboard on an
 ephemeral loopback port and times GET /api/overview computed afresh (its 1 s cache disabled), with a live status of
 every user as the supervisor would hand it. Prints the median and p90 over the rounds, and the share spent in the
 status rows (the same function `otobot status` runs)."""
@@ -17,11 +17,12 @@ from typing import Any
 
 import aiohttp
 
-from otobot import benchdb, reports
-from otobot.config import load_global
+from otobot.bench import db as benchdb
+from otobot.config.settings import load_global
 from otobot.ops.health import HealthServer
 from otobot.ops.metrics import Metrics
-from otobot.store import Store
+from otobot.store.db import Store
+from otobot.views import reports
 from otobot.web import app as web_app
 from otobot.web.app import Dashboard
 

@@ -7,9 +7,9 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
-from otobot import reports
 from otobot.sim.server import Simulator
-from otobot.store import Store
+from otobot.store.db import Store
+from otobot.views import reports
 from tests.cli.clirun import otobot, refused
 from tests.helpers import running, wait_for, write_config
 

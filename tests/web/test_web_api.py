@@ -6,10 +6,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from otobot import history, points, reports
-from otobot.audit_view import KINDS, audit_entries
 from otobot.sim.server import Simulator
-from otobot.store import Store
+from otobot.store.db import Store
+from otobot.trading import daybook as points
+from otobot.views import history, reports
+from otobot.views.audit import KINDS, audit_entries
 from tests.conftest import TEST_SECRETS
 from tests.helpers import cycles_done, wait_for, write_config
 from tests.web.webkit import served

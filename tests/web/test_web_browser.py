@@ -8,9 +8,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from otobot import reports
 from otobot.sim.server import Simulator
-from otobot.store import Store
+from otobot.store.db import Store
+from otobot.views import reports
 from tests.helpers import cycles_done, wait_for, write_config
 from tests.web.browser import Browser
 from tests.web.webkit import Served, served

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 import yaml
 
-from otobot.config import ConfigError, load_global
+from otobot.config.settings import ConfigError, load_global
 from otobot.ops.health import TOKEN_COOKIE, HealthServer
 from otobot.ops.metrics import Metrics
 

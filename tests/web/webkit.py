@@ -10,7 +10,7 @@ from pathlib import Path
 
 import aiohttp
 
-from otobot.daemon import dashboard_routes
+from otobot.daemon.run import dashboard_routes
 from otobot.ops.health import HealthServer
 from otobot.ops.metrics import Metrics
 from tests.helpers import Daemon, running
