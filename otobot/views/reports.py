@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from otobot.config.settings import GlobalConfig, scan_users
+from otobot.config.settings import GlobalConfig, UsersScan, scan_users
 from otobot.exchange.filters import fmt
 from otobot.exchange.models import Token
 from otobot.store.db import Store
@@ -30,9 +30,11 @@ def q2(d: Decimal) -> str:
     return fmt(d.quantize(Decimal("0.01")))
 
 
-async def status_rows(settings: GlobalConfig, store: Store, live: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """One row per user file (and per user the database knows): state, progress, loss, pause reason."""
-    scan = scan_users(settings.users_dir)
+async def status_rows(settings: GlobalConfig, store: Store, live: dict[str, Any] | None,
+                      scan: UsersScan | None = None) -> list[dict[str, Any]]:
+    """One row per user file (and per user the database knows): state, progress, loss, pause reason; `scan`: the
+    users folder already read (the dashboard reads it once for many requests)."""
+    scan = scan if scan is not None else scan_users(settings.users_dir)
     live_by_user = {u["user"]: u for u in (live or {}).get("users", [])}
     day = points.utc_day(int(time.time() * 1000))
     names = sorted(set(scan.users) | set(scan.errors) | {u["name"] for u in await store.users()})

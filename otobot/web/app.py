@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 from loguru import logger
 
-from otobot.config.settings import USER_NAME, GlobalConfig, scan_users
+from otobot.config.settings import USER_NAME, GlobalConfig, UsersScan, scan_users
 from otobot.exchange.filters import fmt
 from otobot.store.db import Store
 from otobot.views import reports
@@ -54,7 +54,7 @@ class Dashboard:
         self._overview: tuple[float, dict[str, Any]] | None = None
         self._overview_lock = asyncio.Lock()
         self._overview_cost_s = 0.0
-        self._users: tuple[float, data.Users] | None = None
+        self._scan: tuple[float, UsersScan] | None = None
 
     def add_routes(self, app: web.Application) -> None:
         r = app.router
@@ -95,15 +95,19 @@ class Dashboard:
             fresh_for = max(OVERVIEW_FRESH_S, OVERVIEW_COST_FACTOR * self._overview_cost_s)
             if self._overview is None or now - self._overview[0] >= fresh_for:
                 started = time.perf_counter()
-                self._overview = (now, await data.overview(self.settings(), self.store, await self._live()))
+                self._overview = (now, await data.overview(self.settings(), self.store, await self._live(),
+                                                           self.scan()))
                 self._overview_cost_s = time.perf_counter() - started
             return self._overview[1]
 
-    def users(self) -> data.Users:
+    def scan(self) -> UsersScan:
         now = self.clock()
-        if self._users is None or now - self._users[0] >= USERS_FRESH_S:
-            self._users = (now, scan_users(self.settings().users_dir).users)
-        return self._users[1]
+        if self._scan is None or now - self._scan[0] >= USERS_FRESH_S:
+            self._scan = (now, scan_users(self.settings().users_dir))
+        return self._scan[1]
+
+    def users(self) -> data.Users:
+        return self.scan().users
 
     async def _live(self) -> dict[str, Any] | None:
         try:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from otobot.config.settings import GlobalConfig, UserConfig
+from otobot.config.settings import GlobalConfig, UserConfig, UsersScan
 from otobot.exchange.filters import fmt
 from otobot.store.db import Store
 from otobot.trading import daybook as points
@@ -60,9 +60,10 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "paused": sum(1 for r in rows if r.get("paused")), "states": states}
 
 
-async def overview(settings: GlobalConfig, store: Store, live: dict[str, Any] | None) -> dict[str, Any]:
+async def overview(settings: GlobalConfig, store: Store, live: dict[str, Any] | None,
+                   scan: UsersScan | None = None) -> dict[str, Any]:
     """`otobot status --json` ({"daemon", "users"}) plus the totals and each paused user's fix."""
-    rows = await reports.status_rows(settings, store, live)
+    rows = await reports.status_rows(settings, store, live, scan)
     return {"daemon": "running" if live is not None else "not running", "users": rows, "totals": totals(rows),
             "fixes": {r["user"]: fix for r in rows if (fix := fix_for(r["user"], r.get("paused")))}}
 
