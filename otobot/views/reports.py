@@ -136,8 +136,8 @@ async def token_row(store: Store, t: Token, cached_ms: int) -> dict[str, Any]:
 
 
 def cycle_summary(c: CycleRow, orders: list[OrderRow]) -> dict[str, Any]:
-    """One cycle as both its legs and unwinds add up: bought, sold, fees in quote, cost in bps of what it bought
-    (base not sold yet counts as cost, as in `stats`)."""
+    """One cycle as both its legs and unwinds add up: bought, sold, fees in quote, cost in bps of what it bought.
+    Base the cycle did not sell (the BUY's fee, step rounding) counts as its cost here; `stats` values it apart."""
     buys = [o for o in orders if o.side == "BUY"]
     sells = [o for o in orders if o.side == "SELL"]
     bought = sum((o.cum_qty for o in buys), Decimal(0))
@@ -168,6 +168,12 @@ async def cycle_rows(store: Store, user: str, limit: int = 100) -> list[dict[str
     return [cycle_summary(c, by_cycle.get(c.id, [])) for c in cycles]
 
 
+def _price8(text: str) -> str:
+    """A fill's price is its quote over its quantity, exact to 28 digits; 8 decimals are what the exchange shows."""
+    price = Decimal(text)
+    return fmt(price.quantize(Decimal("0.00000001"))) if price != price.quantize(Decimal("0.00000001")) else text
+
+
 async def cycle_detail(store: Store, user: str, cycle_id: int) -> dict[str, Any] | None:
     """One cycle with every order and every recorded fill (`otobot orders USER --cycle N`); None when the user
     has no such cycle."""
@@ -181,8 +187,8 @@ async def cycle_detail(store: Store, user: str, cycle_id: int) -> dict[str, Any]
             continue
         for f in await store.fills(user, o.order_id):
             fills.append({"time": utc_text(int(f["time_ms"])), "order_id": f["order_id"], "side": f["side"],
-                          "price": f["price"], "qty": f["qty"], "quote": f["quote_qty"], "fee": f["commission"],
-                          "fee_asset": f["commission_asset"], "source": f["source"]})
+                          "price": _price8(f["price"]), "qty": f["qty"], "quote": f["quote_qty"],
+                          "fee": f["commission"], "fee_asset": f["commission_asset"], "source": f["source"]})
     return {"cycle": cycle_summary(c, orders), "orders": [order_dict(o) for o in orders], "fills": fills}
 
 

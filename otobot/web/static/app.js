@@ -219,8 +219,11 @@ async function pollMarket() {
 
 async function pollAudit() {
   const rows = (await getJSON(api("audit"))).slice().reverse();
-  document.querySelector("#audit tbody").replaceChildren(...rows.map((e) => el("tr", {},
-    el("td", {}, e.time), el("td", {}, e.kind), el("td", {}, e.text), el("td", {}, show(e.cycle)))));
+  const body = rows.map((e) => el("tr", {},
+    el("td", {}, e.time), el("td", {}, e.kind), el("td", {}, e.text), el("td", {}, show(e.cycle))));
+  if (!body.length) body.push(el("tr", {}, el("td", { colSpan: 4, class: "muted" }, "no pauses, resumes, reloads, " +
+    "adoptions or strays recorded")));
+  document.querySelector("#audit tbody").replaceChildren(...body);
 }
 
 // ------------------------------------------------------------------ the loop
