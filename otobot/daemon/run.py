@@ -173,7 +173,8 @@ def dashboard_routes(settings: GlobalConfig, store: Store, sup: Supervisor) -> l
         return []
     tape = PriceTape()
     sup.trade_cache = tape
-    return [Dashboard(store, lambda: sup.settings, sup.status, tape).add_routes]
+    dashboard = Dashboard(store, lambda: sup.settings, sup.status, tape, loopback_names_only=not settings.web_token)
+    return [dashboard.add_routes]
 
 
 async def _start_control(stack: contextlib.AsyncExitStack, server: ControlServer) -> None:

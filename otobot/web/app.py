@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 from loguru import logger
 
-from otobot.config.settings import USER_NAME, GlobalConfig, UsersScan, scan_users
+from otobot.config.settings import LOOPBACK_HOSTS, USER_NAME, GlobalConfig, UsersScan, scan_users
 from otobot.exchange.filters import fmt
 from otobot.store.db import Store
 from otobot.views import reports
@@ -21,6 +21,7 @@ from otobot.web import data
 from otobot.web.tape import PriceTape
 
 Live = Callable[[], Awaitable[dict[str, Any]]]
+Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 OVERVIEW_FRESH_S = 1.0  # one computation serves every browser polling within this long (they poll every 2 s)
 # ...and at least this many times as long as it took: however slow the database, the dashboard never takes more
@@ -48,8 +49,12 @@ class Dashboard:
     the health server (ops never imports this package)."""
 
     def __init__(self, store: Store, settings: Callable[[], GlobalConfig], live: Live,
-                 tape: PriceTape | None = None, *, clock: Callable[[], float] = time.time) -> None:
+                 tape: PriceTape | None = None, *, clock: Callable[[], float] = time.time,
+                 loopback_names_only: bool = True) -> None:
         self.store, self.settings, self.live, self.tape, self.clock = store, settings, live, tape, clock
+        # Without a token the page is guarded by the loopback bind alone; a web page elsewhere could still reach
+        # it through a DNS name rebound to 127.0.0.1, which its Host header then names: answer loopback names only.
+        self.loopback_names_only = loopback_names_only
         self.files = _static_files()
         self._overview: tuple[float, dict[str, Any]] | None = None
         self._overview_lock = asyncio.Lock()
@@ -57,19 +62,30 @@ class Dashboard:
         self._scan: tuple[float, UsersScan] | None = None
 
     def add_routes(self, app: web.Application) -> None:
-        r = app.router
-        r.add_get("/", self._page("overview.html"))
-        r.add_get("/users/{user}", self._page("user.html"))
-        r.add_get("/static/{name}", self._static)
-        r.add_get("/api/overview", self._api_overview)
-        r.add_get("/api/tokens", self._api_tokens)
-        r.add_get("/api/users/{user}/history", self._api_history)
-        r.add_get("/api/users/{user}/stats", self._api_stats)
-        r.add_get("/api/users/{user}/cycles", self._api_cycles)
-        r.add_get("/api/users/{user}/cycles/{cycle}", self._api_cycle)
-        r.add_get("/api/users/{user}/orders", self._api_orders)
-        r.add_get("/api/users/{user}/audit", self._api_audit)
-        r.add_get("/api/users/{user}/market", self._api_market)
+        routes: list[tuple[str, Handler]] = [
+            ("/", self._page("overview.html")),
+            ("/users/{user}", self._page("user.html")),
+            ("/static/{name}", self._static),
+            ("/api/overview", self._api_overview),
+            ("/api/tokens", self._api_tokens),
+            ("/api/users/{user}/history", self._api_history),
+            ("/api/users/{user}/stats", self._api_stats),
+            ("/api/users/{user}/cycles", self._api_cycles),
+            ("/api/users/{user}/cycles/{cycle}", self._api_cycle),
+            ("/api/users/{user}/orders", self._api_orders),
+            ("/api/users/{user}/audit", self._api_audit),
+            ("/api/users/{user}/market", self._api_market),
+        ]
+        for path, handler in routes:
+            app.router.add_get(path, self._checked(handler))
+
+    def _checked(self, handler: Handler) -> Handler:
+        async def checked(request: web.Request) -> web.Response:
+            if self.loopback_names_only and (request.url.host or "").strip("[]") not in LOOPBACK_HOSTS:
+                raise web.HTTPMisdirectedRequest(text="421: this page answers to 127.0.0.1, localhost or [::1] only "
+                                                      "(set control.web_token to serve it under another name)")
+            return await handler(request)
+        return checked
 
     # ------------------------------------------------------------ pages and files
 

@@ -129,3 +129,14 @@ async def test_pages_forbid_framing_and_inline_scripts(sim: Simulator, tmp_path:
         html = await s.text("/")
         assert '<script src="/static/app.js"' in html and "<script>" not in html
         assert "http://" not in html and "https://" not in html  # no CDN: works offline
+
+
+async def test_without_a_token_the_page_answers_loopback_names_only(sim: Simulator, tmp_path: Path) -> None:
+    """A site whose DNS name is rebound to 127.0.0.1 reaches the port, but its Host header gives it away."""
+    async with served(write_config(tmp_path, sim, {"alice": {}})) as s:
+        for host in ("localhost:9464", "127.0.0.1", "[::1]:9464"):
+            assert (await s.get("/api/overview", headers={"Host": host})).status == 200, host
+        for host in ("attacker.example", "attacker.example:9464", "127.0.0.1.attacker.example"):
+            r = await s.get("/api/overview", headers={"Host": host})
+            assert r.status == 421, host
+        assert (await s.get("/", headers={"Host": "attacker.example"})).status == 421
