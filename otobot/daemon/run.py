@@ -173,6 +173,8 @@ def dashboard_routes(settings: GlobalConfig, store: Store, sup: Supervisor) -> l
         return []
     tape = PriceTape()
     sup.trade_cache = tape
+    if sup.price_feeds is not None:  # exchange.shared_price_stream: one socket per symbol decodes each frame
+        sup.price_feeds.trade_cache = tape
     dashboard = Dashboard(store, lambda: sup.settings, sup.status, tape, loopback_names_only=not settings.web_token)
     return [dashboard.add_routes]
 

@@ -6,6 +6,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from otobot.sim.server import Simulator
 from otobot.store.db import Store
 from otobot.trading import daybook as points
@@ -140,3 +142,18 @@ async def test_without_a_token_the_page_answers_loopback_names_only(sim: Simulat
             r = await s.get("/api/overview", headers={"Host": host})
             assert r.status == 421, host
         assert (await s.get("/", headers={"Host": "attacker.example"})).status == 421
+
+
+async def test_the_price_chart_also_fills_with_one_shared_price_stream(sim: Simulator, tmp_path: Path) -> None:
+    config = write_config(tmp_path, sim, {"alice": {"target": {"value": 10**6}}})
+    doc = yaml.safe_load(config.read_text())
+    doc["exchange"]["shared_price_stream"] = True
+    config.write_text(yaml.safe_dump(doc))
+    async with served(config) as s:
+        assert s.daemon.supervisor.price_feeds is not None
+
+        async def prices() -> Any:
+            market: Any = await s.json("/api/users/alice/market")
+            return len(market["prices"]) >= 2 and market
+        market = await wait_for(prices, 30, "two seconds of prices on the chart")
+        assert market["symbol"] == "ALPHA_22USDT"
