@@ -78,3 +78,29 @@ async def test_a_slow_overview_is_computed_at_most_a_fifth_of_the_time(monkeypat
     assert await dash.overview() == {"n": 1}
     now[0] += 1000
     assert await dash.overview() == {"n": 2}
+
+
+def test_a_cycles_sums_value_the_buy_fee_in_base_at_the_buy_price_and_count_unsold_base_as_cost() -> None:
+    from otobot.store.records import CycleRow, OrderRow
+    from otobot.views.reports import cycle_summary
+
+    cycle = CycleRow(id=7, user="alice", day="2026-12-06", symbol="ALPHA_22USDT", base_asset="ALPHA_22",
+                     quote_asset="USDT", mul_point=1, state="done", reason="sold", working_price=Decimal("50"),
+                     pending_price=Decimal("49.5"), quantity=Decimal("0.4"), pay_amount=Decimal("20"),
+                     intent_ms=1_765_000_000_000, placed_ms=None, closed_ms=1_765_000_001_000, order_list_id="9")
+
+    def order(role: str, side: str, qty: str, quote: str, fee: str, asset: str) -> OrderRow:
+        return OrderRow(id=1, user="alice", cycle_id=7, role=role, order_id="1", symbol="ALPHA_22USDT", side=side,
+                        price=Decimal("50"), quantity=Decimal(qty), status="FILLED", cum_qty=Decimal(qty),
+                        cum_quote=Decimal(quote), fee=Decimal(fee), fee_asset=asset, intent_ms=0, updated_ms=0)
+
+    legs = [order("working", "BUY", "0.4", "20", "0.00004", "ALPHA_22"),
+            order("pending", "SELL", "0.3", "14.9", "0.00149", "USDT"),
+            order("unwind", "SELL", "0.0999", "4.95", "0.000495", "USDT")]
+    row = cycle_summary(cycle, legs)
+    assert (row["bought"], row["buy_quote"], row["sold"], row["sell_quote"]) == ("0.4", "20", "0.3999", "19.85")
+    # fees: 0.00004 base × 50 (the BUY's average price) + 0.00149 + 0.000495 quote
+    assert row["fees"] == "0.00398500"
+    # cost: 20 bought − 19.85 sold + 0.001985 sell fees = 0.151985 → 75.99 bps of 20
+    assert (row["cost"], row["cost_bps"], row["orders"]) == ("0.15198500", "75.99", 3)
+    assert cycle_summary(cycle, [])["cost_bps"] is None  # nothing bought: no cost to speak of
