@@ -19,7 +19,7 @@ from otobot.config import ConfigError, GlobalConfig, UserConfig, scan_users
 from otobot.dbfile import DatabaseUnreadable
 from otobot.exchange.filters import fmt
 from otobot.records import UserStats
-from otobot.reports import q2, table
+from otobot.reports import paper_banner, q2, table
 from otobot.store import Store
 from otobot.storeopen import open_for_reading
 
@@ -175,6 +175,9 @@ async def run_history(args: argparse.Namespace) -> int:
         return 0
     cols = ["day", "volume", "points", "target", "reached", "cycles", "fees", "cost_bps", "pauses"]
     unit = target.quote if target else "quote"
+    banner = paper_banner(settings)
+    if banner is not None:
+        sys.stdout.write(banner + "\n")
     sys.stdout.write(f"{args.user}: buy volume per UTC day in {unit}" +
                      (f", target {target.kind} {fmt(target.value)}" if target else ", no user file: no target") +
                      "\n" + table(table_rows(rows), cols) + "\n\n" + "\n".join(chart_lines(rows)) + "\n")

@@ -83,6 +83,9 @@ async def _run(settings: GlobalConfig, args: argparse.Namespace) -> int:
         return await ctl(settings, "health", None, as_json)
     if args.command == "creds":
         return await creds_cli.run(settings, args)
+    banner = reports.paper_banner(settings)
+    if banner is not None and not as_json:
+        out(banner)
     store = await open_or_empty(settings.database)
     try:
         if args.command == "status":
