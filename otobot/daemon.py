@@ -91,6 +91,9 @@ async def run_daemon(config_path: Path, *, env: Mapping[str, str] | None = None)
     if settings.notify.telegram is not None:
         redactor.add(settings.notify.telegram.bot_token)  # it is in every Bot API URL
     logsetup.setup(settings.log_level, redact=redactor.redact, env=env)
+    if settings.paper_market:  # issue #25: every log reader learns at once that these figures are not real
+        logger.warning("PAPER run: virtual money on a simulator mirroring {}; no order reaches the exchange",
+                       settings.paper_market)
     sd = SdNotifier(env)
     try:
         await _serve(settings, redactor, sd)

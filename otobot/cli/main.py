@@ -65,8 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--sim-config", type=Path, default=None, help="simulator YAML (symbols, users, market)")
     s.add_argument("--users", type=positive_int, default=3)
     s.add_argument("--seed", type=int, default=1)
-    s.add_argument("--market-from", metavar="URL", default="",
-                   help="paper trading: mirror this exchange's public side live (e.g. https://www.binance.com); "
+    s.add_argument("--market-from", metavar="URL", default="", nargs="?", const="https://www.binance.com",
+                   help="paper trading: mirror this exchange's public side live (alone: https://www.binance.com); "
                         "orders, fills and balances stay the simulator's own")
     s.add_argument("--tokens", default="", metavar="A,B", help="with --market-from: the tokens to mirror "
                                                                 "(symbols or alphaIds; default every tradable one)")

@@ -32,6 +32,7 @@ AGG_TRADES_BOOTSTRAP = 100  # prints fetched at start so REST agg-trades and the
 BUFFER_MAX = 1000  # depth frames kept per pair while its snapshot is on its way
 REST_TIMEOUT_S = 10.0
 STALE_AFTER_S = 30.0  # a socket silent this long is closed and reconnected (a quiet token still moves its book)
+MAX_UNNAMED = 20  # tokens mirrored when none are named
 USER_AGENT = "otobot-paper (public market data only)"
 
 
@@ -183,32 +184,33 @@ class Upstream:
         if not isinstance(token_rows, list) or not isinstance(info, dict):
             raise UpstreamError(f"{self.rest_url}: the token list or exchange info has an unexpected shape")
         symbol_rows = {str(s.get("symbol")): s for s in info.get("symbols") or [] if isinstance(s, dict)}
-        listings: list[Listing] = []
         names = {w.upper() for w in wanted}
+        tradable: list[tuple[dict[str, Any], dict[str, Any], Token, SymbolFilters]] = []
         for row in token_rows:
             try:
                 token = Token.parse(row)
             except MalformedMessage:
                 continue
-            if names and not names & {token.symbol.upper(), token.alpha_id.upper()}:
-                continue
-            if not names and not token.tradable:
-                continue
             srow = symbol_rows.get(p.symbol_for(token.alpha_id, "USDT"))
-            if srow is None:
+            if srow is None or not token.tradable:
                 continue
             filters = SymbolFilters.parse(srow)
-            if not filters.trading:
-                continue
-            price = await self._price(filters.symbol, row)
-            listings.append(Listing(row, srow, sim_symbol(token, filters, price)))
-        found = {x.sim.symbol.upper() for x in listings} | {x.sim.alpha_id.upper() for x in listings}
+            if filters.trading:
+                tradable.append((row, srow, token, filters))
+        chosen = [t for t in tradable if not names or names & {t[2].symbol.upper(), t[2].alpha_id.upper()}]
+        found = {t[2].symbol.upper() for t in chosen} | {t[2].alpha_id.upper() for t in chosen}
         missing = sorted(w for w in wanted if w.upper() not in found)
-        if missing:
-            raise UpstreamError(f"{self.rest_url} lists no tradable USDT pair for {', '.join(missing)}; "
-                                f"it has: {', '.join(sorted(x.sim.symbol for x in listings)) or 'none of them'}")
-        if not listings:
-            raise UpstreamError(f"{self.rest_url} lists no tradable token to mirror")
+        if missing or not chosen:
+            listed = ", ".join(sorted(t[2].symbol for t in tradable)[:30]) or "none"
+            raise UpstreamError(f"{self.rest_url} lists no tradable USDT pair for {', '.join(missing) or 'any token'}"
+                                f"; its tradable tokens: {listed}")
+        if not names and len(chosen) > MAX_UNNAMED:
+            # Every mirrored token costs the upstream a snapshot and two streams: name them rather than take all.
+            raise UpstreamError(f"{self.rest_url} lists {len(chosen)} tradable tokens; name the ones to mirror "
+                                f"(at most {MAX_UNNAMED} without naming), e.g. --tokens "
+                                f"{','.join(t[2].symbol for t in chosen[:3])}")
+        listings = [Listing(row, srow, sim_symbol(token, filters, await self._price(filters.symbol, row)))
+                    for row, srow, token, filters in chosen]
         self.pairs = [x.sim.pair for x in listings]
         self.books = {pair: PairBook() for pair in self.pairs}
         return listings

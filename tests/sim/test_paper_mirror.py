@@ -246,7 +246,7 @@ async def test_the_mirror_sends_no_credentials_and_names_a_missing_token(http: a
         async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
             session.cookie_jar.update_cookies({"p20t": "must-not-leave"})
             up = Upstream(session, f"http://127.0.0.1:{port}")
-            with pytest.raises(UpstreamError, match="lists no tradable USDT pair for NOPE"):
+            with pytest.raises(UpstreamError, match="lists no tradable USDT pair for NOPE; its tradable tokens: none"):
                 await up.discover(("NOPE",))
     assert seen
     for headers in seen:
