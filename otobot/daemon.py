@@ -128,8 +128,10 @@ async def _serve(settings: GlobalConfig, redactor: Redactor, sd: SdNotifier) -> 
         hub = NotifyHub(global_notifiers)
         metrics = Metrics()
 
+        paper = f"PAPER (virtual money, market of {settings.paper_market}): " if settings.paper_market else ""
+
         def notify(kind: str, user: str, text: str) -> None:
-            hub.notify(Notification(kind=kind, user=user, text=text, data={}))
+            hub.notify(Notification(kind=kind, user=user, text=paper + text, data={}))  # #25: never passes for real
 
         sup = Supervisor(settings, store, _RedactingSource(store, decrypt, redactor), notify=notify, metrics=metrics)
         hub.route = UserRoutes(notify_session, global_notifiers,

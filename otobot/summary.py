@@ -15,7 +15,7 @@ from loguru import logger
 from otobot import history, points
 from otobot.config import GlobalConfig, scan_users
 from otobot.exchange.filters import fmt
-from otobot.reports import paper_banner, q2
+from otobot.reports import q2
 from otobot.store import Store
 
 if TYPE_CHECKING:
@@ -115,10 +115,8 @@ class DailySummary:
         # Remembered first: a crash while sending loses one summary rather than sending it twice.
         await self.store.set_meta_value(SENT_KEY, today)
         day = covered_day(today, hour)
-        banner = paper_banner(settings)
         for f in await self.figures(settings, day, today):
-            text = user_text(f, day, today)
-            self.notify("daily_summary", f.user, f"{banner}\n{text}" if banner else text)
+            self.notify("daily_summary", f.user, user_text(f, day, today))
         logger.info("Daily summary for {} sent", day)
         return today
 

@@ -78,6 +78,8 @@ def _parser() -> argparse.ArgumentParser:
     pp.add_argument("--usdt", default="1000", metavar="AMOUNT", help="virtual USDT per user (default 1000)")
     pp.add_argument("--port", type=int, default=0, help="the paper simulator's port (default: any free one)")
     pp.add_argument("--seconds", type=float, default=None, help="stop after this long (default: until SIGTERM)")
+    pp.add_argument("--notify", action="store_true", help="keep the notify sections (every message starts with "
+                                                           "PAPER; Telegram commands stay with the real daemon)")
     cmd("status", "every user: state, today's volume vs target, cycles, loss, pause reason", json=True)
     st = cmd("stats", "a user's totals: volume, cycles, fees, loss in quote and bps", json=True)
     st.add_argument("user", type=user_name)
@@ -205,7 +207,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "paper":
         from otobot.cli.paper import main_paper
         return main_paper(Path(args.config), market_from=args.market_from, usdt=args.usdt, port=args.port,
-                          tokens=tuple(t.strip() for t in args.tokens.split(",") if t.strip()), seconds=args.seconds)
+                          tokens=tuple(t.strip() for t in args.tokens.split(",") if t.strip()), seconds=args.seconds,
+                          keep_notify=args.notify)
     if command == "bench":
         from otobot.bench import run_bench
         result: int = run_bench(users=args.users, duration=args.duration, seed=args.seed, burst=args.burst,

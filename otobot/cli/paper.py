@@ -27,8 +27,7 @@ from otobot.trading.planner import BPS, cycle_cost
 
 AUTO = "auto"
 # Sections of the operator's otobot.yaml a paper run keeps: how the daemon behaves. Not kept: where it trades
-# and stores (replaced), the credentials key, Telegram and the health port (a paper run must not speak as the
-# real one, nor take its port).
+# and stores (replaced), the credentials key, the health port (the real daemon's), notify unless asked for.
 KEPT_SECTIONS = ("reliability", "logging", "retention_days")
 
 
@@ -65,11 +64,17 @@ def tokens_of(users: list[UserConfig], extra: tuple[str, ...]) -> tuple[str, ...
     return tuple(dict.fromkeys(w.upper() for w in wanted))
 
 
-def write_paper_config(settings: GlobalConfig, sim: Simulator, market_from: str, root: Path) -> Path:
+def write_paper_config(settings: GlobalConfig, sim: Simulator, market_from: str, root: Path, *,
+                       keep_notify: bool = False) -> Path:
     """The paper folder's otobot.yaml and one file per user: each user file as the operator wrote it, with the
-    simulator's session in place of the real one."""
+    simulator's session in place of the real one. With `keep_notify` the notify sections stay (every message then
+    starts with PAPER), except Telegram commands: the real daemon answers those."""
     raw = yaml.safe_load(settings.path.read_text()) or {}
     cfg: dict[str, Any] = {k: raw[k] for k in KEPT_SECTIONS if k in raw}
+    if keep_notify and isinstance(raw.get("notify"), dict):
+        cfg["notify"] = dict(raw["notify"])
+        if isinstance(cfg["notify"].get("telegram"), dict):
+            cfg["notify"]["telegram"] = {**cfg["notify"]["telegram"], "commands": False}
     cfg.update({
         "paper_market": market_from, "database": "paper.db", "users_dir": "users",
         "exchange": {"rest_url": sim.rest_url, "market_ws_url": sim.market_ws_url, "user_ws_url": sim.user_ws_url},
@@ -87,7 +92,8 @@ def write_paper_config(settings: GlobalConfig, sim: Simulator, market_from: str,
             user["credentials"] = {"source": "inline", "cookie": creds.cookie, "csrftoken": creds.csrftoken}
         else:  # disabled, or rejected: carried over so the paper run shows the same users
             user.pop("credentials", None)
-        user.pop("notify", None)
+        if not keep_notify:
+            user.pop("notify", None)
         (root / "users" / path.name).write_text(yaml.safe_dump(user, sort_keys=False))
     return config
 
@@ -128,7 +134,7 @@ def _bps(value: Decimal | None) -> str | None:
 
 
 async def run_paper(config: Path, *, market_from: str | None, tokens: tuple[str, ...], usdt: Decimal, port: int,
-                    seconds: float | None) -> int:
+                    seconds: float | None, keep_notify: bool = False) -> int:
     from otobot.daemon import run_daemon  # the daemon's whole stack, only when a paper run really starts
 
     settings = load_global(config)
@@ -142,7 +148,7 @@ async def run_paper(config: Path, *, market_from: str | None, tokens: tuple[str,
     sim, mirror = await start_paper_sim(base, upstream, tokens=tokens_of(enabled, tokens), ws_url=ws_url, port=port)
     root = paper_root(settings)
     try:
-        run = PaperRun(root, write_paper_config(settings, sim, upstream, root), upstream)
+        run = PaperRun(root, write_paper_config(settings, sim, upstream, root, keep_notify=keep_notify), upstream)
         print(f"PAPER run of {config}: the market of {upstream} mirrored by a simulator on {sim.rest_url}; "
               f"{len(enabled)} users with {fmt(usdt)} virtual USDT each; database {root / 'paper.db'}", flush=True)
         print(f"while it runs: otobot status -c {run.config} (and stats, orders, history)", flush=True)
@@ -161,7 +167,7 @@ async def run_paper(config: Path, *, market_from: str | None, tokens: tuple[str,
 
 
 def main_paper(config: Path, *, market_from: str | None, tokens: tuple[str, ...], usdt: str, port: int,
-               seconds: float | None) -> int:
+               seconds: float | None, keep_notify: bool = False) -> int:
     from otobot import eventloop
 
     try:
@@ -173,7 +179,7 @@ def main_paper(config: Path, *, market_from: str | None, tokens: tuple[str, ...]
         return 2
     try:
         return eventloop.run(run_paper(config, market_from=market_from, tokens=tokens, usdt=amount, port=port,
-                                       seconds=seconds), os.environ)
+                                       seconds=seconds, keep_notify=keep_notify), os.environ)
     except (ConfigError, PaperProblem) as exc:
         sys.stderr.write(f"otobot paper: {exc}\n")
         return 1

@@ -8,8 +8,10 @@ import pytest
 import yaml
 from clirun import otobot
 
-from otobot.cli.paper import PaperProblem, tokens_of
-from otobot.config import load_user
+from otobot.cli.paper import PaperProblem, tokens_of, write_paper_config
+from otobot.config import load_global, load_user
+from otobot.sim.config import default_sim_config
+from otobot.sim.server import Simulator
 
 
 def user_file(tmp_path: Path, name: str, **fields: object) -> Path:
@@ -37,3 +39,34 @@ async def test_sim_market_from_an_unreachable_upstream_exits_1_naming_it() -> No
     result = await otobot("sim", "--port", "0", "--market-from", "http://127.0.0.1:9/")
     assert result.code == 1
     assert result.err.startswith("otobot sim: --market-from: cannot read http://127.0.0.1:9/bapi/"), result.err
+
+
+def real_config(tmp_path: Path) -> Path:
+    (tmp_path / "users").mkdir()
+    user_file(tmp_path / "users", "alice", token="ZED",
+              notify={"telegram": {"bot_token": "1:alice-bot", "chat_id": 7}})
+    config = tmp_path / "otobot.yaml"
+    config.write_text(yaml.safe_dump({
+        "database": "otobot.db", "exchange": {"rest_url": "https://www.binance.com"}, "control": {"health_port": 9108},
+        "reliability": {"requests_per_second": 3}, "credentials": {"key_file": "master.key"},
+        "notify": {"telegram": {"bot_token": "1:global-bot", "chat_id": 5}}}))
+    return config
+
+
+@pytest.mark.parametrize("keep_notify", [False, True])
+def test_the_paper_config_keeps_behaviour_and_replaces_where_it_trades(tmp_path: Path, keep_notify: bool) -> None:
+    settings = load_global(real_config(tmp_path))
+    sim = Simulator(default_sim_config(users=1))
+    root = tmp_path / "otobot.paper"
+    paper = load_global(write_paper_config(settings, sim, "https://www.binance.com", root, keep_notify=keep_notify))
+    assert paper.paper_market == "https://www.binance.com"
+    assert paper.database == root / "paper.db" != settings.database
+    assert paper.exchange.rest_url == sim.rest_url and paper.health_port is None and paper.key_file is None
+    assert paper.reliability.requests_per_second == 3
+    alice = load_user(root / "users" / "alice.yaml")
+    assert alice.credentials == sim.credentials("alice")
+    if keep_notify:  # messages go where they did, but the real daemon keeps answering Telegram commands
+        assert paper.notify.telegram is not None and not paper.notify.telegram.commands
+        assert alice.notify is not None
+    else:
+        assert paper.notify.telegram is None and alice.notify is None

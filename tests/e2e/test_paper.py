@@ -16,6 +16,7 @@ from pathlib import Path
 
 import aiohttp
 import yaml
+from aiohttp import web
 
 from otobot.config import load_global, load_user
 from otobot.exchange import protocol as p
@@ -24,7 +25,7 @@ from otobot.sim.config import SimSymbol, default_sim_config
 from otobot.sim.exchange import now_ms
 from otobot.sim.mirror import Mirror, start_paper_sim, stop_paper_sim
 from otobot.sim.server import Simulator
-from tests.helpers import cycles_done, running, wait_for, write_config
+from tests.helpers import cycles_done, local_http, running, wait_for, write_config
 
 REPO = Path(__file__).resolve().parents[2]
 D = Decimal
@@ -133,20 +134,27 @@ async def upstream_process() -> AsyncIterator[str]:
 
 
 async def test_otobot_paper_costs_what_plan_estimates_on_the_same_upstream(tmp_path: Path) -> None:
-    async with upstream_process() as url:
+    received: list[dict[str, str]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        return web.json_response({})
+
+    async with upstream_process() as url, local_http(hook) as webhook:
         (tmp_path / "users").mkdir()
         (tmp_path / "otobot.yaml").write_text(yaml.safe_dump({
             "database": "otobot.db", "logging": {"level": "WARNING"},
+            "notify": {"webhook_url": webhook, "daily_summary_utc_hour": 0},
             "exchange": {"rest_url": url, "market_ws_url": url.replace("http", "ws") + "/w3w/wsa/stream",
                          "user_ws_url": url.replace("http", "ws") + "/w3w/stream"},
             "reliability": {"requests_per_second": 20}}))
         (tmp_path / "users" / "alice.yaml").write_text(yaml.safe_dump({
             "token": "ZED", "target": {"kind": "volume", "value": 100000}, "order": {"quote_amount": 20},
             "pricing": {"mode": "percent", "buy_offset": 0.3, "sell_offset": 0.8},
-            "pause_between_cycles_s": 0.2, "notify": {"telegram": {"bot_token": "123:real-bot-token", "chat_id": 1}},
+            "pause_between_cycles_s": 0.2, "notify": {"webhook_url": webhook + "/alice"},
             "credentials": {"source": "inline", "cookie": "p20t=the-real-session", "csrftoken": "the-real-csrf"}}))
         code, out, err = await _otobot("paper", "-c", "otobot.yaml", "--seconds", "15", "--usdt", "500",
-                                       cwd=tmp_path)
+                                       "--notify", cwd=tmp_path)
         assert code == 0, err[-2000:]
         assert not (tmp_path / "otobot.db").exists()  # the real database is never created nor touched
         row = next(line.split() for line in out.splitlines() if line.startswith("alice "))
@@ -163,7 +171,7 @@ async def test_otobot_paper_costs_what_plan_estimates_on_the_same_upstream(tmp_p
         assert code == 0 and status.startswith(f"PAPER: virtual money on a simulator mirroring {url}")
         paper_user = load_user(root / "users" / "alice.yaml")
         assert paper_user.credentials is not None and "the-real" not in paper_user.credentials.cookie
-        assert paper_user.notify is None
+        assert received and all(m["text"].startswith(f"PAPER (virtual money, market of {url}): ") for m in received)
         assert load_global(root / "otobot.yaml").paper_market == url
         async with aiohttp.ClientSession() as http, http.get(url + "/_sim/stats") as r:
             reached = set((await r.json())["requests"])
