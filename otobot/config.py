@@ -197,6 +197,9 @@ def load_global(path: Path | str) -> GlobalConfig:
         ex = r.section("exchange")
         exchange = _exchange(ex)
         ex.finish()
+        if paper_market and is_binance_url(exchange.rest_url):
+            r.problem("paper_market", paper_market, "this file trades on the real exchange, so its figures would be "
+                      "labelled PAPER wrongly; `otobot paper` writes its own config: remove the key here")
         rel = r.section("reliability")
         d = ReliabilityConfig()
         reliability = ReliabilityConfig(

@@ -70,3 +70,12 @@ def test_the_paper_config_keeps_behaviour_and_replaces_where_it_trades(tmp_path:
         assert alice.notify is not None
     else:
         assert paper.notify.telegram is None and alice.notify is None
+
+
+def test_a_real_config_cannot_call_itself_paper(tmp_path: Path) -> None:
+    from otobot.config import ConfigError
+    config = tmp_path / "otobot.yaml"
+    config.write_text(yaml.safe_dump({"exchange": {"rest_url": "https://www.binance.com"},
+                                      "paper_market": "https://www.binance.com"}))
+    with pytest.raises(ConfigError, match=r"paper_market.*trades on the real exchange"):
+        load_global(config)
