@@ -15,15 +15,15 @@ from typing import Any
 
 import yaml
 
-from otobot import reports
-from otobot.config import ConfigError, GlobalConfig, UserConfig, load_global, load_user, user_files
+from otobot.config.settings import ConfigError, GlobalConfig, UserConfig, load_global, load_user, user_files
 from otobot.exchange.filters import FEE_RATE, fmt
 from otobot.sim.config import SimConfig, sim_user
 from otobot.sim.mirror import Mirror, start_paper_sim, stop_paper_sim
 from otobot.sim.server import Simulator
 from otobot.sim.upstream import UpstreamError
-from otobot.store import Store
+from otobot.store.db import Store
 from otobot.trading.planner import BPS, cycle_cost
+from otobot.views import reports
 
 AUTO = "auto"
 # Sections of the operator's otobot.yaml a paper run keeps: how the daemon behaves. Not kept: where it trades
@@ -135,7 +135,7 @@ def _bps(value: Decimal | None) -> str | None:
 
 async def run_paper(config: Path, *, market_from: str | None, tokens: tuple[str, ...], usdt: Decimal, port: int,
                     seconds: float | None, keep_notify: bool = False) -> int:
-    from otobot.daemon import run_daemon  # the daemon's whole stack, only when a paper run really starts
+    from otobot.daemon.run import run_daemon  # the daemon's whole stack, only when a paper run really starts
 
     settings = load_global(config)
     users = [load_user(p) for p in user_files(settings.users_dir)]
@@ -168,7 +168,7 @@ async def run_paper(config: Path, *, market_from: str | None, tokens: tuple[str,
 
 def main_paper(config: Path, *, market_from: str | None, tokens: tuple[str, ...], usdt: str, port: int,
                seconds: float | None, keep_notify: bool = False) -> int:
-    from otobot import eventloop
+    from otobot.daemon import eventloop
 
     try:
         amount = Decimal(usdt)

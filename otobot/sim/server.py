@@ -9,7 +9,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import WSMsgType, web
 from loguru import logger
@@ -25,12 +25,18 @@ from otobot.sim.exchange import Exchange, now_ms
 from otobot.sim.faults import Faults
 from otobot.sim.market import Market
 
-if TYPE_CHECKING:
-    from otobot.sim.mirror import Mirror
-
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_QUEUED_FRAMES = 20_000  # a client this far behind is cut off rather than growing the server's memory
 MAX_ADMIN_TRADES = 1_000  # /_sim/trades: enough for any cycle's frames, bounded so a typo cannot flood every socket
+
+
+class PublicSide(Protocol):
+    """What answers the public endpoints in place of the simulated market: a paper mirror (#25, sim/mirror.py)."""
+
+    def token_list(self) -> list[dict[str, Any]]: ...
+    def exchange_info(self) -> dict[str, Any]: ...
+    async def ticker(self, pair: str) -> dict[str, Any]: ...
+    def status(self) -> dict[str, Any]: ...
 
 
 def ok(data: Any, **extra: Any) -> web.Response:
@@ -114,7 +120,7 @@ class Simulator:
         self.frames: dict[str, int] = {"trade": 0, "book": 0, "user": 0}
         self.depth = DepthFeed(self.exchange.books, self.exchange.symbols, start_id=59_174_970_591,
                                crossed_p=config.crossed_book_p, seed=config.seed)
-        self.public_side: Mirror | None = None  # issue #25: token list, exchange info, ticker from an upstream
+        self.public_side: PublicSide | None = None  # issue #25: token list, exchange info, ticker from an upstream
 
     # ------------------------------------------------------------ lifecycle
 

@@ -9,7 +9,7 @@ import yaml
 from clirun import otobot
 
 from otobot.cli.paper import PaperProblem, tokens_of, write_paper_config
-from otobot.config import load_global, load_user
+from otobot.config.settings import load_global, load_user
 from otobot.sim.config import default_sim_config
 from otobot.sim.server import Simulator
 
@@ -73,7 +73,7 @@ def test_the_paper_config_keeps_behaviour_and_replaces_where_it_trades(tmp_path:
 
 
 def test_a_real_config_cannot_call_itself_paper(tmp_path: Path) -> None:
-    from otobot.config import ConfigError
+    from otobot.config.settings import ConfigError
     config = tmp_path / "otobot.yaml"
     config.write_text(yaml.safe_dump({"exchange": {"rest_url": "https://www.binance.com"},
                                       "paper_market": "https://www.binance.com"}))

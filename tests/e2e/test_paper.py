@@ -18,7 +18,7 @@ import aiohttp
 import yaml
 from aiohttp import web
 
-from otobot.config import load_global, load_user
+from otobot.config.settings import load_global, load_user
 from otobot.exchange import protocol as p
 from otobot.exchange.rest import AlphaRest
 from otobot.sim.config import SimSymbol, default_sim_config
