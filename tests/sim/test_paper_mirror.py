@@ -20,7 +20,7 @@ from otobot.sim.config import SimSymbol, default_sim_config
 from otobot.sim.matching import SELL
 from otobot.sim.mirror import Mirror, start_paper_sim, stop_paper_sim
 from otobot.sim.server import Simulator
-from otobot.sim.upstream import PairBook, Upstream, UpstreamError, market_ws_for
+from otobot.sim.upstream import Listing, PairBook, Upstream, UpstreamError, market_ws_for
 from tests.helpers import local_app, wait_for
 
 D = Decimal
@@ -275,3 +275,22 @@ def test_pair_book_follows_the_continuity_rule() -> None:
     assert book.bids == {}
     assert book.apply(_update(124, 130, 131)) == "gap"  # pu must now equal the previous u
     assert not book.synced and book.gaps == 1
+
+
+async def test_a_crossed_upstream_book_is_mirrored_without_its_crossing_bids() -> None:
+    """§7.6: Alpha's aggregated book can be crossed. The mirror leaves out the bids at or above the best ask, so its
+    levels never trade with each other, and a paper SELL meets the highest bid below the best ask."""
+    sim = Simulator(replace(default_sim_config(users=1), symbols=(replace(ZED, levels=0, trades_per_s=0.0),),
+                            market_from="http://upstream.invalid"))
+    async with aiohttp.ClientSession() as session:
+        upstream = Upstream(session, "http://upstream.invalid")
+        upstream.pairs, upstream.books = [ZED_PAIR], {ZED_PAIR: PairBook()}
+        mirror = Mirror(sim, upstream, [Listing({}, {}, sim.config.symbols[0])])
+        book = PairBook(bids={D("1.2500"): D(5), D("1.2000"): D(5)}, asks={D("1.2200"): D(5), D("1.3000"): D(5)})
+        mirror.on_book(ZED_PAIR, book)
+        engine = sim.exchange.books[ZED_PAIR]
+        assert engine.depth("BUY", 10) == [(D("1.2000"), D(5))]
+        assert engine.depth("SELL", 10) == [(D("1.2200"), D(5)), (D("1.3000"), D(5))]  # whole: nothing traded
+        book.asks.pop(D("1.2200"))  # the crossing ask goes: the bid at 1.25 is tradable again
+        mirror.on_book(ZED_PAIR, book)
+        assert engine.depth("BUY", 10) == [(D("1.2500"), D(5)), (D("1.2000"), D(5))]
