@@ -169,6 +169,8 @@ async def test_otobot_paper_costs_what_plan_estimates_on_the_same_upstream(tmp_p
         root = tmp_path / "otobot.paper"
         code, status, _ = await _otobot("status", "-c", str(root / "otobot.yaml"), cwd=tmp_path)
         assert code == 0 and status.startswith(f"PAPER: virtual money on a simulator mirroring {url}")
+        code, checked, _ = await _otobot("check", "-c", str(root / "otobot.yaml"), cwd=tmp_path)
+        assert code == 0 and f"PAPER: virtual money, market of {url}" in checked.splitlines()[0]
         paper_user = load_user(root / "users" / "alice.yaml")
         assert paper_user.credentials is not None and "the-real" not in paper_user.credentials.cookie
         assert received and all(m["text"].startswith(f"PAPER (virtual money, market of {url}): ") for m in received)
