@@ -8,6 +8,7 @@ import contextlib
 import os
 import signal
 import sys
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -22,6 +23,7 @@ from otobot.sim.mirror import Mirror, start_paper_sim, stop_paper_sim
 from otobot.sim.server import Simulator
 from otobot.sim.upstream import UpstreamError
 from otobot.store.db import Store
+from otobot.store.dbfile import DatabaseLocked, DatabaseUnreadable, DbLock
 from otobot.trading.planner import BPS, cycle_cost
 from otobot.views import reports
 
@@ -62,6 +64,25 @@ def tokens_of(users: list[UserConfig], extra: tuple[str, ...]) -> tuple[str, ...
         else:
             wanted.append(u.token)
     return tuple(dict.fromkeys(w.upper() for w in wanted))
+
+
+def fresh_database(root: Path) -> Path | None:
+    """Every paper run starts from an empty paper.db, as its virtual balances start afresh (a database that
+    remembered coins the new simulator never gave would pause the users at once). The last run's database is kept
+    as paper-<its UTC time>.db, which is returned. Refused while another paper run holds it."""
+    db = root / "paper.db"
+    if not db.exists():
+        return None
+    lock = DbLock.acquire(db)  # DatabaseLocked names the paper run that holds it
+    try:
+        kept = root / f"paper-{time.strftime('%Y%m%d-%H%M%S', time.gmtime(db.stat().st_mtime))}.db"
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(f"{db}{suffix}")
+            if src.exists():
+                src.rename(Path(f"{kept}{suffix}"))
+    finally:
+        lock.release()
+    return kept
 
 
 def write_paper_config(settings: GlobalConfig, sim: Simulator, market_from: str, root: Path, *,
@@ -148,6 +169,9 @@ async def run_paper(config: Path, *, market_from: str | None, tokens: tuple[str,
     sim, mirror = await start_paper_sim(base, upstream, tokens=tokens_of(enabled, tokens), ws_url=ws_url, port=port)
     root = paper_root(settings)
     try:
+        kept = fresh_database(root)
+        if kept is not None:
+            print(f"the last paper run's database is kept as {kept}", flush=True)
         run = PaperRun(root, write_paper_config(settings, sim, upstream, root, keep_notify=keep_notify), upstream)
         print(f"PAPER run of {config}: the market of {upstream} mirrored by a simulator on {sim.rest_url}; "
               f"{len(enabled)} users with {fmt(usdt)} virtual USDT each; database {root / 'paper.db'}", flush=True)
@@ -180,7 +204,7 @@ def main_paper(config: Path, *, market_from: str | None, tokens: tuple[str, ...]
     try:
         return eventloop.run(run_paper(config, market_from=market_from, tokens=tokens, usdt=amount, port=port,
                                        seconds=seconds, keep_notify=keep_notify), os.environ)
-    except (ConfigError, PaperProblem) as exc:
+    except (ConfigError, PaperProblem, DatabaseLocked, DatabaseUnreadable) as exc:
         sys.stderr.write(f"otobot paper: {exc}\n")
         return 1
     except UpstreamError as exc:

@@ -79,3 +79,18 @@ def test_a_real_config_cannot_call_itself_paper(tmp_path: Path) -> None:
                                       "paper_market": "https://www.binance.com"}))
     with pytest.raises(ConfigError, match=r"paper_market.*trades on the real exchange"):
         load_global(config)
+
+
+def test_each_paper_run_starts_a_fresh_database_and_keeps_the_last_one(tmp_path: Path) -> None:
+    from otobot.cli.paper import fresh_database
+    from otobot.store.dbfile import DatabaseLocked, DbLock
+    assert fresh_database(tmp_path) is None
+    (tmp_path / "paper.db").write_text("last run")
+    (tmp_path / "paper.db-wal").write_text("its wal")
+    held = DbLock.acquire(tmp_path / "paper.db")
+    with pytest.raises(DatabaseLocked):  # another paper run is on it: nothing moves
+        fresh_database(tmp_path)
+    held.release()
+    kept = fresh_database(tmp_path)
+    assert kept is not None and kept.name.startswith("paper-") and kept.read_text() == "last run"
+    assert Path(f"{kept}-wal").read_text() == "its wal" and not (tmp_path / "paper.db").exists()
