@@ -47,7 +47,8 @@ class Mirror:
         self.upstream = upstream
         self.listings = {x.sim.pair: x for x in listings}
         self.halt_grace_s = halt_grace_s
-        self._quoted: dict[str, dict[str, dict[Decimal, tuple[int, Decimal]]]] = {
+        # pair → side → price → (the upstream's quantity there, the mirror's orders at it, oldest first)
+        self._quoted: dict[str, dict[str, dict[Decimal, tuple[Decimal, list[int]]]]] = {
             pair: {BUY: {}, SELL: {}} for pair in self.listings}
         self._tickers: dict[str, tuple[float, dict[str, Any]]] = {}
         self._tokens_at = time.monotonic()
@@ -88,8 +89,13 @@ class Mirror:
     # ------------------------------------------------------------ upstream → simulator
 
     def on_book(self, pair: str, book: PairBook) -> None:
-        """Requote the changed levels. Cancels first, then asks, then bids below the best ask: mirrored levels never
-        cross each other, so a match that happens here is always a paper order the book moved through."""
+        """Bring every changed level to the upstream's quantity. Removals and shrinks first, then growth (asks,
+        then bids below the best ask): mirrored levels never cross each other, so a match that happens here is
+        always a paper order the book moved through.
+
+        Queue places are kept as on the exchange: a level that grows gets the new quantity behind the paper orders
+        already waiting there (it arrived after them); one that shrinks loses it from its newest part, so the
+        quantity ahead of a paper order goes only through prints (replayed in `on_trade`)."""
         sym = self.exchange.symbols[pair]
         engine = self.exchange.books[pair]
         quoted = self._quoted[pair]
@@ -97,15 +103,32 @@ class Mirror:
         targets = {SELL: book.asks,
                    BUY: book.bids if best_ask is None or max(book.bids, default=best_ask) < best_ask
                    else {px: q for px, q in book.bids.items() if px < best_ask}}
+        grow: list[tuple[str, Decimal, Decimal]] = []
         for side in (SELL, BUY):
             target, mine = targets[side], quoted[side]
-            for price in [px for px, (_, q) in mine.items() if target.get(px) != q]:
-                engine.cancel(mine.pop(price)[0])
-        for side in (SELL, BUY):
-            target, mine = targets[side], quoted[side]
-            for price, qty in target.items():
-                if price not in mine:
-                    mine[price] = (self.exchange.submit_background(sym, UPSTREAM, side, price, qty, rest=True), qty)
+            for price in [px for px, (q, _) in mine.items() if target.get(px) != q]:
+                _, oids = mine.pop(price)
+                want = target.get(price)
+                if want is None:
+                    for oid in oids:
+                        engine.cancel(oid)
+                    continue
+                live = [o for o in (engine.resting(oid) for oid in oids) if o is not None]
+                have = sum((o.remaining for o in live), Decimal(0))
+                for o in reversed(live):  # newest first
+                    if have <= want:
+                        break
+                    cut = min(o.remaining, have - want)
+                    engine.reduce(o.order_id, o.remaining - cut)
+                    have -= cut
+                mine[price] = (want, [o.order_id for o in live if o.order_id in engine])
+                if want > have:
+                    grow.append((side, price, want - have))
+            grow += [(side, price, qty) for price, qty in target.items() if price not in mine]
+        for side, price, qty in sorted(grow, key=lambda g: g[0] != SELL):  # asks before bids
+            oid = self.exchange.submit_background(sym, UPSTREAM, side, price, qty, rest=True)
+            _, oids = quoted[side].get(price, (Decimal(0), []))
+            quoted[side][price] = (targets[side][price], [*oids, oid])
 
     def on_trade(self, pair: str, data: dict[str, Any], trade: AggTrade) -> None:
         """Fill the paper orders the print reached, then pass the print on to the simulator's clients."""

@@ -294,3 +294,36 @@ async def test_a_crossed_upstream_book_is_mirrored_without_its_crossing_bids() -
         book.asks.pop(D("1.2200"))  # the crossing ask goes: the bid at 1.25 is tradable again
         mirror.on_book(ZED_PAIR, book)
         assert engine.depth("BUY", 10) == [(D("1.2500"), D(5)), (D("1.2000"), D(5))]
+
+
+async def test_a_paper_order_keeps_its_place_in_the_queue_when_the_upstream_level_grows(
+        upstream: Simulator, paper: tuple[Simulator, Mirror], http: aiohttp.ClientSession) -> None:
+    """Quantity the upstream adds at a price arrives behind the paper order waiting there; the quantity ahead of it
+    goes only through prints. So half the level's old size traded does not reach the paper bid, the rest does."""
+    sim, mirror = paper
+    await wait_for(lambda: same_book(http, sim, upstream), 5, "the mirrored book")
+    bid, ahead = (await AlphaRest(http, upstream.rest_url, None).full_depth(ZED_PAIR, 10)).bids[0]
+    rest = client(http, sim, "bob")
+    order_id = await rest.place_limit("ALPHA_901", "USDT", limit("BUY", str(bid), "1.0"))
+    upstream.exchange.submit_background(ZED, "mm2", "BUY", bid, D("30.0"), rest=True)  # another bidder joins
+    await wait_for(lambda: mirror.upstream.books[ZED_PAIR].bids.get(bid) == ahead + D("30.0"), 5, "the growth")
+    half = (ahead / 2).quantize(ZED.step)
+    prints = mirror.prints
+    upstream.exchange.submit_background(ZED, "taker", SELL, bid, half, rest=False)
+    await wait_for(lambda: mirror.prints > prints, 5, "the first print")
+    assert not await rest.user_trades(ZED_PAIR, order_id)  # still behind what was there before it
+    upstream.exchange.submit_background(ZED, "taker", SELL, bid, ahead - half + D("1.0"), rest=False)
+    await wait_for(lambda: mirror.prints > prints + 1, 5, "the second print")
+    assert [(f.price, f.qty) for f in await rest.user_trades(ZED_PAIR, order_id)] == [(bid, D("1.0"))]
+
+
+def test_reducing_a_resting_order_keeps_its_place_in_the_queue() -> None:
+    from otobot.sim.matching import BookOrder, OrderBook
+    book = OrderBook()
+    book.submit(BookOrder(1, "upstream", "BUY", D("1.0"), D("5")))
+    book.submit(BookOrder(2, "paper", "BUY", D("1.0"), D("1")))
+    book.reduce(1, D("2"))
+    trades = book.submit(BookOrder(3, "print", SELL, D("1.0"), D("2.5")), rest=False)
+    assert [(t.maker_id, t.qty) for t in trades] == [(1, D("2")), (2, D("0.5"))]
+    book.reduce(2, D("0"))
+    assert 2 not in book
