@@ -21,7 +21,6 @@ __all__ = ["OPEN", "Account", "Exchange", "Fill", "SimError", "SimOrder", "d8", 
 
 OPEN = frozenset({"NEW", "PARTIALLY_FILLED", "PENDING"})
 Q8 = Decimal("0.00000001")
-MARKET_HALTED = "900025"  # simulator only (#25), no exchange sends it: the client reads a business error
 
 
 def now_ms() -> int:
@@ -317,7 +316,7 @@ class Exchange:
     def _refuse_if_halted(self) -> None:
         reason = self.halted()
         if reason is not None:
-            raise SimError(MARKET_HALTED, reason)
+            raise SimError(codes.PAPER_MARKET_HALTED, reason)
 
     def _register(self, o: SimOrder) -> None:
         self.by_id[o.id] = o
