@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 
 from otobot.exchange import protocol as p
-from otobot.exchange.errors import BusinessError
+from otobot.exchange.errors import MarketHalted
 from otobot.exchange.filters import LimitOrder, OtoOrder, pay_amount
 from otobot.exchange.rest import AlphaRest
 from otobot.sim.config import SimSymbol, default_sim_config
@@ -216,7 +216,7 @@ async def test_an_upstream_gone_refuses_paper_orders_with_the_reason_and_recover
         await up.stop()
         await wait_for(lambda: mirror.halt_reason() is not None and "unreachable" in (mirror.halt_reason() or ""),
                        10, "the halt")
-        with pytest.raises(BusinessError) as refused:
+        with pytest.raises(MarketHalted) as refused:
             await client(http, sim).place_limit("ALPHA_901", "USDT", limit("BUY", "1.2000", "1.0"))
         assert f"paper market paused: the upstream http://127.0.0.1:{port} is unreachable" in str(refused.value)
         async with http.get(sim.rest_url + "/_sim/upstream") as r:
