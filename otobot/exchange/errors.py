@@ -14,6 +14,8 @@ BELOW_MIN_NOTIONAL = "481013"
 # the generic BusinessError path, so a different real code cannot be misread as something else.
 ILLEGAL_PARAMETER = "000002"  # UNCERTAIN: the generic bapi "illegal parameter" code.
 ORDER_NOT_FOUND = "481004"  # UNCERTAIN: cancel of an unknown, filled or already cancelled order.
+# Sent by otobot's paper simulator only (#25), never by the exchange: the market it mirrors is gone.
+PAPER_MARKET_HALTED = "900025"
 
 AUTH_MESSAGE_HINTS = ("请检查是否已登录", "登录状态已经失效")
 RISK_MESSAGE_HINTS = ("补充认证失败",)
@@ -61,6 +63,10 @@ class OrderNotFound(ExchangeError):
     """Cancel or query of an order the exchange no longer has open (filled, cancelled or unknown)."""
 
 
+class MarketHalted(ExchangeError):
+    """A paper simulator (#25) refuses orders: the exchange whose market it mirrors is out of reach."""
+
+
 class RateLimited(ExchangeError):
     """HTTP 429/418: slow down; `retry_after` seconds when the server said so."""
 
@@ -94,6 +100,7 @@ _CODE_TO_ERROR: dict[str, type[ExchangeError]] = {
     INSUFFICIENT_BALANCE: InsufficientBalance,
     BELOW_MIN_NOTIONAL: BelowMinNotional,
     ORDER_NOT_FOUND: OrderNotFound,
+    PAPER_MARKET_HALTED: MarketHalted,
 }
 
 

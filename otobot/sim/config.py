@@ -86,6 +86,9 @@ class SimConfig:
     # `"spot": null`, money in funding). "spot" plays the reading otobot once assumed (money in spot, funding
     # null), so tests can show a client that reads funding reports 0 spendable and says where the money is.
     wallet_quote_bucket: str = "funding"
+    # Issue #25, paper trading: the upstream whose public side this simulator mirrors (sim/mirror.py), or "" for
+    # the synthetic market. When set, paper fills are not published as prints: the streams carry the upstream's.
+    market_from: str = ""
 
     def __post_init__(self) -> None:
         if self.pending_on_partial not in ("cancel", "activate"):

@@ -125,6 +125,8 @@ class Exchange:
         self._agg_ids = itertools.count(164_900)
         self._page_ids = itertools.count(59_177_352_000)
         self.fee = config.fee_rate
+        # Issue #25: set by a paper mirror; a reason here refuses every new order (the upstream market is gone).
+        self.halted: Callable[[], str | None] = lambda: None
 
     # ------------------------------------------------------------ inspection (tests, admin state)
 
@@ -255,6 +257,7 @@ class Exchange:
 
     def place_oto(self, account: Account, body: dict[str, Any]) -> tuple[int, int]:
         """OTO (§2.3, §5): a working BUY and a dormant pending SELL; returns (working id, pending id)."""
+        self._refuse_if_halted()
         sym = self._symbol(body.get("baseAsset"), body.get("quoteAsset"))
         if body.get("workingSide", BUY) != BUY:
             raise SimError(codes.ILLEGAL_PARAMETER, "workingSide must be BUY")
@@ -284,6 +287,7 @@ class Exchange:
 
     def place_limit(self, account: Account, body: dict[str, Any]) -> int:
         """A single LIMIT order (§2.2); returns its id."""
+        self._refuse_if_halted()
         sym = self._symbol(body.get("baseAsset"), body.get("quoteAsset"))
         side = body.get("side")
         if side not in (BUY, SELL):
@@ -308,6 +312,11 @@ class Exchange:
         self._event(order, "NEW", t)
         self._match(order)
         return order.id
+
+    def _refuse_if_halted(self) -> None:
+        reason = self.halted()
+        if reason is not None:
+            raise SimError(codes.PAPER_MARKET_HALTED, reason)
 
     def _register(self, o: SimOrder) -> None:
         self.by_id[o.id] = o
@@ -376,6 +385,8 @@ class Exchange:
                 o = self.by_id.get(oid)
                 if o is not None:
                     self._fill(o, tr, s.quote, trade_id, t)
+        if self.config.market_from:  # paper (#25): the public prints, last price and volume are the upstream's
+            return
         self.last_price[sym.pair] = trades[-1].price
         base, quote, count = self.traded[sym.pair]
         self.traded[sym.pair] = (base + sum((tr.qty for tr in trades), Decimal(0)),

@@ -9,7 +9,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import WSMsgType, web
 from loguru import logger
@@ -28,6 +28,15 @@ from otobot.sim.market import Market
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_QUEUED_FRAMES = 20_000  # a client this far behind is cut off rather than growing the server's memory
 MAX_ADMIN_TRADES = 1_000  # /_sim/trades: enough for any cycle's frames, bounded so a typo cannot flood every socket
+
+
+class PublicSide(Protocol):
+    """What answers the public endpoints in place of the simulated market: a paper mirror (#25, sim/mirror.py)."""
+
+    def token_list(self) -> list[dict[str, Any]]: ...
+    def exchange_info(self) -> dict[str, Any]: ...
+    async def ticker(self, pair: str) -> dict[str, Any]: ...
+    def status(self) -> dict[str, Any]: ...
 
 
 def ok(data: Any, **extra: Any) -> web.Response:
@@ -111,6 +120,7 @@ class Simulator:
         self.frames: dict[str, int] = {"trade": 0, "book": 0, "user": 0}
         self.depth = DepthFeed(self.exchange.books, self.exchange.symbols, start_id=59_174_970_591,
                                crossed_p=config.crossed_book_p, seed=config.seed)
+        self.public_side: PublicSide | None = None  # issue #25: token list, exchange info, ticker from an upstream
 
     # ------------------------------------------------------------ lifecycle
 
@@ -165,6 +175,7 @@ class Simulator:
         r.add_post("/_sim/trades", self._admin_trades)
         r.add_get("/_sim/state", self._admin_state)
         r.add_get("/_sim/stats", self._admin_stats)
+        r.add_get("/_sim/upstream", self._admin_upstream)
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -300,9 +311,13 @@ class Simulator:
         }
 
     async def _token_list(self, request: web.Request) -> web.Response:
+        if self.public_side is not None:
+            return ok(self.public_side.token_list())
         return ok([self._token(s) for s in self.config.symbols])
 
     async def _exchange_info(self, request: web.Request) -> web.Response:
+        if self.public_side is not None:
+            return ok(self.public_side.exchange_info())
         return ok({"timezone": "UTC", "assets": [{"asset": s.alpha_id} for s in self.config.symbols],
                    "symbols": [exchange_symbol(s) for s in self.config.symbols], "orderTypes": ["LIMIT"]})
 
@@ -315,6 +330,8 @@ class Simulator:
 
     async def _ticker(self, request: web.Request) -> web.Response:
         sym = self._pair(request)
+        if self.public_side is not None:
+            return ok(await self.public_side.ticker(sym.pair))
         last = self.exchange.last_price[sym.pair]
         base, quote, count = self.exchange.traded[sym.pair]
         t = now_ms()
@@ -530,6 +547,10 @@ class Simulator:
                 self._user_conns.get(key, set()).discard(conn)
         return ws
 
+    def publish_trade(self, sym: SimSymbol, data: dict[str, Any]) -> None:
+        """Send one aggTrade `data` to the symbol's subscribers (a paper mirror forwards the upstream's prints)."""
+        self._publish(sym, data)
+
     def _publish(self, sym: SimSymbol, data: dict[str, Any]) -> None:
         stream = p.agg_trade_stream(sym.pair)
         subs = self._market_conns.get(stream)
@@ -682,6 +703,12 @@ class Simulator:
         """Counters for the bench: websocket frames queued by kind, requests by path, open connections."""
         body = {"frames": dict(self.frames), "requests": dict(self.requests), "connections": len(self._conns)}
         return web.Response(text=p.dumps(body), content_type="application/json")
+
+    async def _admin_upstream(self, request: web.Request) -> web.Response:
+        """Paper mode (#25): the mirror's upstream, whether it is up, why orders are refused if they are."""
+        if self.public_side is None:
+            return web.json_response({"ok": False, "error": "this simulator mirrors no upstream"}, status=404)
+        return web.Response(text=p.dumps(self.public_side.status()), content_type="application/json")
 
     async def _admin_state(self, request: web.Request) -> web.Response:
         return web.Response(text=p.dumps(self.state(request.query["user"])), content_type="application/json")

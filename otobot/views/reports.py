@@ -25,6 +25,14 @@ def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return "\n".join(lines)
 
 
+def paper_banner(settings: GlobalConfig) -> str | None:
+    """The line every view of a paper database starts with (#25), so no figure passes for a real one."""
+    if not settings.paper_market:
+        return None
+    return (f"PAPER: virtual money on a simulator mirroring {settings.paper_market}; no order reached the exchange "
+            f"(database {settings.database})")
+
+
 def q2(d: Decimal) -> str:
     return fmt(d.quantize(Decimal("0.01")))
 
