@@ -24,6 +24,34 @@ FINAL_STATUSES = frozenset({FILLED, CANCELED, EXPIRED, REJECTED})
 
 OTO_WORKING = "OTO_WORKING"
 OTO_PENDING = "OTO_PENDING"
+WORKING = "working"
+PENDING_LEG = "pending"
+
+
+def oto_leg(position: str | None) -> str | None:
+    """Which leg of an OTO an order is, from its contingency position alone (`cp` / `contingencyOrderPosition`):
+    never from its side, since a reverse OTO works a SELL and keeps a BUY pending (alpha-api.md §7.7, S14)."""
+    if position == OTO_WORKING:
+        return WORKING
+    if position == OTO_PENDING:
+        return PENDING_LEG
+    return None
+
+
+def is_reverse_leg(side: str, position: str | None) -> bool:
+    """A leg of an OTO that works a SELL and keeps a BUY pending (S14): otobot never places one, a user may."""
+    return (position == OTO_WORKING and side == SELL) or (position == OTO_PENDING and side == BUY)
+
+
+def describe_leg(side: str, position: str | None, order_list_id: str) -> str | None:
+    """An OTO leg in an operator's words ("the pending BUY of reverse OTO 89863105, which sells first"); None for
+    an order outside any OTO. Told apart by position and side, so a reverse OTO is reported as what it is."""
+    leg = oto_leg(position)
+    if leg is None:
+        return None
+    if is_reverse_leg(side, position):
+        return f"the {leg} {side} of reverse OTO {order_list_id}, which sells first and buys back"
+    return f"the {leg} {side} of OTO {order_list_id}"
 
 
 def dec(raw: Mapping[str, Any], key: str, default: Decimal | None = None) -> Decimal:
@@ -103,10 +131,26 @@ class Token:
     offline: bool
     offsell: bool
     stock_state: bool
+    # alpha-api.md §7.7 (S15): newer lists carry `fullyDelisted` beside `offline`; absent (older lists, and tokens
+    # cached before otobot read it) means not delisted.
+    fully_delisted: bool = False
 
     @property
     def tradable(self) -> bool:
-        return not (self.offline or self.stock_state or self.offsell)
+        return self.untradable_reason is None
+
+    @property
+    def untradable_reason(self) -> str | None:
+        """Why the exchange does not trade this token now, in an operator's words; None when it does."""
+        if self.fully_delisted:
+            return "fully delisted"
+        if self.offline:
+            return "offline"
+        if self.stock_state:
+            return "trading paused"
+        if self.offsell:
+            return "not sellable (offsell)"
+        return None
 
     @classmethod
     def parse(cls, raw: Any) -> Token:
@@ -121,6 +165,7 @@ class Token:
             offline=flag(r, "offline"),
             offsell=flag(r, "offsell"),
             stock_state=flag(r, "stockState"),
+            fully_delisted=flag(r, "fullyDelisted"),
         )
 
 
@@ -242,6 +287,10 @@ class ExecutionReport(NamedTuple):
     def is_trade(self) -> bool:
         return self.exec_type == "TRADE" and self.last_qty > 0
 
+    @property
+    def oto_leg(self) -> str | None:
+        return oto_leg(self.contingency_position)
+
     @classmethod
     def parse(cls, raw: Any) -> ExecutionReport:
         """The report as the wire sends it (alpha-api.md §7: amounts as strings, `id` a number, `i` a string) is
@@ -305,6 +354,11 @@ class ExecutionReport(NamedTuple):
         )
 
 
+# How an order row's quote total was obtained when the row lacks `cumQuote` (alpha-api.md §7.7: older rows).
+QUOTE_FROM_AVG_PRICE = "avgPrice × executedQty"
+QUOTE_FROM_PRICE = "price × executedQty"
+
+
 @dataclass(frozen=True, slots=True)
 class Order:
     """An order as REST reports it: an open-orders item or an order-history row."""
@@ -321,30 +375,53 @@ class Order:
     contingency_position: str | None
     time_ms: int
     update_time_ms: int
+    # None when the row carried `cumQuote`; else how `cum_quote` was worked out (QUOTE_FROM_*), for one log line.
+    quote_derived: str | None = None
 
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
+
+    @property
+    def oto_leg(self) -> str | None:
+        return oto_leg(self.contingency_position)
 
     @classmethod
     def parse(cls, raw: Any) -> Order:
         r = _mapping(raw, "order")
         olid = r.get("orderListId")
         cp = r.get("contingencyOrderPosition")
+        price = dec(r, "price")
+        executed = dec(r, "executedQty", Decimal(0))
+        cum_quote, derived = _quote_total(r, price, executed)
         return cls(
             order_id=ident(r, "orderId"),
             symbol=text(r, "symbol"),
             side=text(r, "side"),
             status=text(r, "status"),
-            price=dec(r, "price"),
+            price=price,
             orig_qty=dec(r, "origQty", Decimal(0)),
-            executed_qty=dec(r, "executedQty", Decimal(0)),
-            cum_quote=dec(r, "cumQuote", Decimal(0)),
+            executed_qty=executed,
+            cum_quote=cum_quote,
             order_list_id=str(olid) if olid not in (None, "") else "-1",
             contingency_position=cp if isinstance(cp, str) else None,
             time_ms=integer(r, "time", integer(r, "workingTime", 0)),
             update_time_ms=integer(r, "updateTime", 0),
+            quote_derived=derived,
         )
+
+
+def _quote_total(r: Mapping[str, Any], price: Decimal, executed: Decimal) -> tuple[Decimal, str | None]:
+    """The row's `cumQuote`; an older row without it (§7.7, S3) is valued at avgPrice × executedQty, else at the
+    limit price × executedQty. Never 0 for a filled quantity: that booked a real SELL as nothing received."""
+    if r.get("cumQuote") not in (None, ""):
+        return dec(r, "cumQuote"), None
+    if executed == 0:
+        return Decimal(0), None
+    avg = dec(r, "avgPrice", Decimal(0))
+    if avg > 0:
+        return avg * executed, QUOTE_FROM_AVG_PRICE
+    return price * executed, QUOTE_FROM_PRICE
 
 
 @dataclass(frozen=True, slots=True)
