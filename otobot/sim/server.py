@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import json
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
@@ -18,6 +19,7 @@ from otobot.exchange import protocol as p
 from otobot.exchange.credentials import Credentials
 from otobot.exchange.errors import AUTH_EXPIRED, ILLEGAL_PARAMETER
 from otobot.exchange.filters import fmt
+from otobot.sim import evidence
 from otobot.sim.accounts import Account, SimError
 from otobot.sim.config import SimConfig, SimSymbol
 from otobot.sim.depth import DepthFeed
@@ -111,6 +113,7 @@ class Simulator:
         self.frames: dict[str, int] = {"trade": 0, "book": 0, "user": 0}
         self.depth = DepthFeed(self.exchange.books, self.exchange.symbols, start_id=59_174_970_591,
                                crossed_p=config.crossed_book_p, seed=config.seed)
+        self.order_bodies: deque[bytes] = deque(maxlen=1000)  # #23: order POST bodies as received, byte for byte
 
     # ------------------------------------------------------------ lifecycle
 
@@ -134,7 +137,8 @@ class Simulator:
         return self.exchange.credentials(user)
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._faults_middleware], client_max_size=1 << 20)
+        app = web.Application(middlewares=[self._faults_middleware, self._evidence_middleware],
+                              client_max_size=1 << 20)
         r = app.router
         r.add_get(p.TOKEN_LIST, self._token_list)
         r.add_get(p.EXCHANGE_INFO, self._exchange_info)
@@ -165,6 +169,7 @@ class Simulator:
         r.add_post("/_sim/trades", self._admin_trades)
         r.add_get("/_sim/state", self._admin_state)
         r.add_get("/_sim/stats", self._admin_stats)
+        r.add_post("/_sim/delist", self._admin_delist)
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -226,6 +231,24 @@ class Simulator:
         # read the body now and shield the rest from aiohttp's cancellation on disconnect.
         await request.read()
         return await asyncio.shield(self._apply(request, handler, path))
+
+    @web.middleware
+    async def _evidence_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """#23: order bodies kept as received (and refused when strict_body_numbers says so); replies without
+        `success` where SimConfig.success_key says the exchange sends none (alpha-api.md §7.7)."""
+        path = request.path
+        if path in evidence.ORDER_PATHS:
+            raw = await request.read()
+            self.order_bodies.append(raw)
+            why = evidence.body_number_problem(raw.decode(errors="replace")) if self.config.strict_body_numbers \
+                else None
+            if why is not None:
+                return fail(ILLEGAL_PARAMETER, f"illegal parameter: {why}")
+        response = await handler(request)
+        if isinstance(response, web.Response) and response.text is not None \
+                and evidence.drops_success(self.config.success_key, path) and not path.startswith("/w3w"):
+            response.text = evidence.without_success(response.text)
+        return response
 
     async def _apply(self, request: web.Request, handler: Handler, path: str) -> web.StreamResponse:
         delay = self.faults.delay_for(path)
@@ -300,11 +323,13 @@ class Simulator:
         }
 
     async def _token_list(self, request: web.Request) -> web.Response:
-        return ok([self._token(s) for s in self.config.symbols])
+        return ok([evidence.token_entry(self._token(s), delisted=s.alpha_id in self.exchange.delisted,
+                                        with_key=self.config.token_fully_delisted_key) for s in self.config.symbols])
 
     async def _exchange_info(self, request: web.Request) -> web.Response:
         return ok({"timezone": "UTC", "assets": [{"asset": s.alpha_id} for s in self.config.symbols],
-                   "symbols": [exchange_symbol(s) for s in self.config.symbols], "orderTypes": ["LIMIT"]})
+                   "symbols": [{**exchange_symbol(s), "status": "DELISTED"} if s.alpha_id in self.exchange.delisted
+                               else exchange_symbol(s) for s in self.config.symbols], "orderTypes": ["LIMIT"]})
 
     def _pair(self, request: web.Request) -> SimSymbol:
         sym = self.exchange.symbols.get(request.query.get("symbol", ""))
@@ -369,7 +394,7 @@ class Simulator:
         side, symbol = request.query.get("side") or None, request.query.get("symbol") or None
         rows = [self.exchange.order_row(o) for o in self.exchange.open_orders(account.name)
                 if (side is None or o.side == side) and (symbol is None or o.symbol.pair == symbol)]
-        return ok(rows)
+        return ok(rows if self.config.order_rows_cum_quote else [evidence.older_order_row(r) for r in rows])
 
     async def _history(self, request: web.Request, account: Account) -> web.Response:
         q = request.query
@@ -380,8 +405,10 @@ class Simulator:
         orders = [o for o in reversed(self.exchange.orders(account.name))
                   if o.status in statuses and start <= o.time <= end and (base is None or o.symbol.alpha_id == base)
                   and (side is None or o.side == side)]
-        chunk = orders[(page - 1) * rows_n: page * rows_n]
-        return ok([self.exchange.order_row(o) for o in chunk], total=len(orders))
+        chunk = [self.exchange.order_row(o) for o in orders[(page - 1) * rows_n: page * rows_n]]
+        if not self.config.order_rows_cum_quote:  # #23: S3's older rows (alpha-api.md §7.7)
+            chunk = [evidence.older_order_row(r) for r in chunk]
+        return ok(chunk, total=len(orders))
 
     async def _user_trades(self, request: web.Request, account: Account) -> web.Response:
         try:
@@ -677,6 +704,19 @@ class Simulator:
         for _ in range(n):
             self._publish(sym, self.exchange.agg_trade(sym, price, sym.min_qty, t, False))
         return web.json_response({"ok": True, "published": n})
+
+    async def _admin_delist(self, request: web.Request) -> web.Response:
+        """#23: fully delist a token during a run, or list it again: `{"token": "ALPHA_22", "delisted": true}`."""
+        body = await _admin_body(request)
+        token = str(body.get("token"))
+        if token not in self.exchange.by_alpha:
+            return web.json_response({"ok": False, "error": f"no simulated token {token!r}; tokens: "
+                                      f"{sorted(self.exchange.by_alpha)}"}, status=400)
+        if body.get("delisted", True):
+            self.exchange.delisted.add(token)
+        else:
+            self.exchange.delisted.discard(token)
+        return web.json_response({"ok": True, "delisted": sorted(self.exchange.delisted)})
 
     async def _admin_stats(self, request: web.Request) -> web.Response:
         """Counters for the bench: websocket frames queued by kind, requests by path, open connections."""
