@@ -79,6 +79,26 @@ async def test_a_bot_on_a_fully_delisted_token_pauses_and_never_places(tmp_path:
         await sim.stop()
 
 
+async def test_a_token_delisted_mid_run_stops_the_bot_at_the_first_refused_place(tmp_path: Path) -> None:
+    sim = await started()
+    try:
+        config = write_config(tmp_path, sim, {"alice": {"target": {"value": 10000}}})
+        async with running(config) as d:
+            bot = await d.bot("alice")
+            await wait_for(lambda: bot.cycles_completed >= 1, 30, "trading")
+            async with aiohttp.ClientSession() as http, \
+                    http.post(sim.rest_url + "/_sim/delist", json={"token": "ALPHA_22"}) as r:
+                assert r.status == 200
+            await wait_for(lambda: d.store.pause_reason("alice"), 30, "a pause")
+            assert await d.store.pause_reason("alice") == "order_rejected"  # a business error: never retried blindly
+            placed = sim.requests[p.PLACE_OTO]
+            await wait_for(lambda: bot.cycle.state == "paused", 20)
+            assert sim.requests[p.PLACE_OTO] == placed
+            await assert_clean(sim, d.store, "alice")
+    finally:
+        await sim.stop()
+
+
 async def test_fills_settled_from_rows_without_cum_quote_are_booked_at_their_worth(tmp_path: Path,
                                                                                     logs: list[str]) -> None:
     # Every reply without `success` and every order row without `cumQuote`; the first OTO's answer is lost, so its
