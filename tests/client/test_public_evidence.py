@@ -278,3 +278,13 @@ async def test_the_client_reads_the_agg_trades_reply_without_success() -> None:
 
     await serve(Recorder(S13_AGG_TRADES), read)
     assert [(t.price, t.agg_id) for t in trades] == [(D("0.000005854"), "161336")]
+
+
+def test_a_removed_depth_level_may_say_0_as_well_as_0_00() -> None:
+    from otobot.exchange.book import DepthUpdate
+
+    frame = json.loads((FIX / "captures_depth_update.json").read_text())
+    data = frame.get("data", frame)
+    for zero in ("0", "0.00"):
+        update = DepthUpdate.parse({**data, "b": [["0.000005530", zero]]})
+        assert [(price, qty) for price, qty in update.bids] == [(D("0.000005530"), D(0))]
