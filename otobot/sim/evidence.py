@@ -1,15 +1,17 @@
 """The simulator's replies in the variants the public evidence shows (alpha-api.md §7.7, issue #23).
 
-Each is a pure function of a reply the server already built and a SimConfig setting, so the server applies them in
-one place (a middleware and two handlers) and the readings can be switched per test.
+Each is a pure function of a reply the server already built and the SimConfig settings, applied by one server
+middleware (`reply`), so the handlers stay as the captures have them and a reading can be switched per test.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Any
 
 from otobot.exchange import protocol as p
+from otobot.sim.config import SimConfig
 
 # SimConfig.success_key: which success replies carry `success`.
 SUCCESS_ALWAYS = "always"  # §2.1: every reply
@@ -18,6 +20,7 @@ SUCCESS_NEVER = "never"  # no reply has it, errors included: the client must rea
 SUCCESS_KEY_MODES = (SUCCESS_ALWAYS, SUCCESS_EXCEPT_AGG_TRADES, SUCCESS_NEVER)
 
 ORDER_PATHS = frozenset({p.PLACE_OTO, p.PLACE_ORDER})
+ORDER_ROW_PATHS = frozenset({p.OPEN_ORDERS, p.ORDER_HISTORY})
 
 # An unquoted JSON number (after `:`, `[` or `,`) with a fraction ending in 0, or written with an exponent.
 _TRAILING_ZERO = re.compile(r"[:\[,]\s*-?\d+\.\d*0(?=\s*[,\]}])")
@@ -31,15 +34,31 @@ def drops_success(mode: str, path: str) -> bool:
     return mode == SUCCESS_EXCEPT_AGG_TRADES and path == p.AGG_TRADES
 
 
-def without_success(text: str) -> str:
-    """The reply's JSON text with the top-level `success` key taken out (everything else as it was)."""
+def reply(path: str, text: str, config: SimConfig, delisted: Collection[str]) -> str | None:
+    """The reply to `path` in the readings `config` asks for, or None when it goes out as built."""
+    drop_success = drops_success(config.success_key, path)
+    tokens = path == p.TOKEN_LIST and (config.token_fully_delisted_key or bool(delisted))
+    pairs = path == p.EXCHANGE_INFO and bool(delisted)
+    rows = path in ORDER_ROW_PATHS and not config.order_rows_cum_quote
+    if not (drop_success or tokens or pairs or rows):
+        return None
     try:
         body = p.loads(text)
     except ValueError:
-        return text
-    if not isinstance(body, dict) or "success" not in body:
-        return text
-    del body["success"]
+        return None
+    if not isinstance(body, dict):
+        return None
+    data = body.get("data")
+    if tokens and isinstance(data, list):
+        body["data"] = [token_entry(e, delisted=e.get("alphaId") in delisted, with_key=config.token_fully_delisted_key)
+                        if isinstance(e, dict) else e for e in data]
+    if pairs and isinstance(data, dict) and isinstance(data.get("symbols"), list):
+        data["symbols"] = [{**s, "status": "DELISTED"} if isinstance(s, dict) and s.get("baseAsset") in delisted
+                           else s for s in data["symbols"]]
+    if rows and isinstance(data, list):
+        body["data"] = [older_order_row(r) if isinstance(r, dict) else r for r in data]
+    if drop_success:
+        body.pop("success", None)
     return p.dumps(body)
 
 

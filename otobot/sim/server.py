@@ -234,8 +234,8 @@ class Simulator:
 
     @web.middleware
     async def _evidence_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """#23: order bodies kept as received (and refused when strict_body_numbers says so); replies without
-        `success` where SimConfig.success_key says the exchange sends none (alpha-api.md §7.7)."""
+        """#23: order bodies kept as received (and refused when strict_body_numbers says so); replies in the
+        readings of alpha-api.md §7.7 that SimConfig asks for (otobot/sim/evidence.py)."""
         path = request.path
         if path in evidence.ORDER_PATHS:
             raw = await request.read()
@@ -245,9 +245,10 @@ class Simulator:
             if why is not None:
                 return fail(ILLEGAL_PARAMETER, f"illegal parameter: {why}")
         response = await handler(request)
-        if isinstance(response, web.Response) and response.text is not None \
-                and evidence.drops_success(self.config.success_key, path) and not path.startswith("/w3w"):
-            response.text = evidence.without_success(response.text)
+        if isinstance(response, web.Response) and response.text is not None and path.startswith("/bapi"):
+            text = evidence.reply(path, response.text, self.config, self.exchange.delisted)
+            if text is not None:
+                response.text = text
         return response
 
     async def _apply(self, request: web.Request, handler: Handler, path: str) -> web.StreamResponse:
@@ -323,13 +324,11 @@ class Simulator:
         }
 
     async def _token_list(self, request: web.Request) -> web.Response:
-        return ok([evidence.token_entry(self._token(s), delisted=s.alpha_id in self.exchange.delisted,
-                                        with_key=self.config.token_fully_delisted_key) for s in self.config.symbols])
+        return ok([self._token(s) for s in self.config.symbols])
 
     async def _exchange_info(self, request: web.Request) -> web.Response:
         return ok({"timezone": "UTC", "assets": [{"asset": s.alpha_id} for s in self.config.symbols],
-                   "symbols": [{**exchange_symbol(s), "status": "DELISTED"} if s.alpha_id in self.exchange.delisted
-                               else exchange_symbol(s) for s in self.config.symbols], "orderTypes": ["LIMIT"]})
+                   "symbols": [exchange_symbol(s) for s in self.config.symbols], "orderTypes": ["LIMIT"]})
 
     def _pair(self, request: web.Request) -> SimSymbol:
         sym = self.exchange.symbols.get(request.query.get("symbol", ""))
@@ -394,7 +393,7 @@ class Simulator:
         side, symbol = request.query.get("side") or None, request.query.get("symbol") or None
         rows = [self.exchange.order_row(o) for o in self.exchange.open_orders(account.name)
                 if (side is None or o.side == side) and (symbol is None or o.symbol.pair == symbol)]
-        return ok(rows if self.config.order_rows_cum_quote else [evidence.older_order_row(r) for r in rows])
+        return ok(rows)
 
     async def _history(self, request: web.Request, account: Account) -> web.Response:
         q = request.query
@@ -405,10 +404,8 @@ class Simulator:
         orders = [o for o in reversed(self.exchange.orders(account.name))
                   if o.status in statuses and start <= o.time <= end and (base is None or o.symbol.alpha_id == base)
                   and (side is None or o.side == side)]
-        chunk = [self.exchange.order_row(o) for o in orders[(page - 1) * rows_n: page * rows_n]]
-        if not self.config.order_rows_cum_quote:  # #23: S3's older rows (alpha-api.md §7.7)
-            chunk = [evidence.older_order_row(r) for r in chunk]
-        return ok(chunk, total=len(orders))
+        chunk = orders[(page - 1) * rows_n: page * rows_n]
+        return ok([self.exchange.order_row(o) for o in chunk], total=len(orders))
 
     async def _user_trades(self, request: web.Request, account: Account) -> web.Response:
         try:
