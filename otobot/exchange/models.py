@@ -8,6 +8,14 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
 from otobot.exchange.errors import MalformedMessage
+from otobot.exchange.fields import dec as dec
+from otobot.exchange.fields import flag as flag
+from otobot.exchange.fields import ident as ident
+from otobot.exchange.fields import integer as integer
+from otobot.exchange.fields import mapping as _mapping
+from otobot.exchange.fields import text as text
+from otobot.exchange.legs import OTO_PENDING as OTO_PENDING
+from otobot.exchange.legs import OTO_WORKING as OTO_WORKING
 
 BUY = "BUY"
 SELL = "SELL"
@@ -21,102 +29,6 @@ CANCELED = "CANCELED"
 EXPIRED = "EXPIRED"
 REJECTED = "REJECTED"
 FINAL_STATUSES = frozenset({FILLED, CANCELED, EXPIRED, REJECTED})
-
-OTO_WORKING = "OTO_WORKING"
-OTO_PENDING = "OTO_PENDING"
-WORKING = "working"
-PENDING_LEG = "pending"
-
-
-def oto_leg(position: str | None) -> str | None:
-    """Which leg of an OTO an order is, from its contingency position alone (`cp` / `contingencyOrderPosition`):
-    never from its side, since a reverse OTO works a SELL and keeps a BUY pending (alpha-api.md §7.7, S14)."""
-    if position == OTO_WORKING:
-        return WORKING
-    if position == OTO_PENDING:
-        return PENDING_LEG
-    return None
-
-
-def is_reverse_leg(side: str, position: str | None) -> bool:
-    """A leg of an OTO that works a SELL and keeps a BUY pending (S14): otobot never places one, a user may."""
-    return (position == OTO_WORKING and side == SELL) or (position == OTO_PENDING and side == BUY)
-
-
-def describe_leg(side: str, position: str | None, order_list_id: str) -> str | None:
-    """An OTO leg in an operator's words ("the pending BUY of reverse OTO 89863105, which sells first"); None for
-    an order outside any OTO. Told apart by position and side, so a reverse OTO is reported as what it is."""
-    leg = oto_leg(position)
-    if leg is None:
-        return None
-    if is_reverse_leg(side, position):
-        return f"the {leg} {side} of reverse OTO {order_list_id}, which sells first and buys back"
-    return f"the {leg} {side} of OTO {order_list_id}"
-
-
-def dec(raw: Mapping[str, Any], key: str, default: Decimal | None = None) -> Decimal:
-    """A Decimal from a JSON string or number; floats are refused so nothing binary sneaks in."""
-    value = raw.get(key)
-    if value is None or value == "":
-        if default is not None:
-            return default
-        raise MalformedMessage(f"missing number {key!r}")
-    if isinstance(value, bool) or isinstance(value, float):
-        # Decode JSON with protocol.loads (parse_float=Decimal); a float here means a bug upstream.
-        raise MalformedMessage(f"{key!r} is a binary float ({value!r}); decode with protocol.loads")
-    try:
-        d = Decimal(value) if isinstance(value, int | str | Decimal) else None
-    except InvalidOperation as exc:
-        raise MalformedMessage(f"{key!r} is not a number: {value!r}") from exc
-    if d is None or not d.is_finite():
-        raise MalformedMessage(f"{key!r} is not a finite number: {value!r}")
-    return d
-
-
-def ident(raw: Mapping[str, Any], key: str) -> str:
-    """An id as str whether the wire sent a number (OTO place) or a string (streams, history)."""
-    value = raw.get(key)
-    if value is None or isinstance(value, bool) or value == "":
-        raise MalformedMessage(f"missing id {key!r}")
-    if isinstance(value, Decimal):
-        if value != value.to_integral_value():
-            raise MalformedMessage(f"id {key!r} is not an integer: {value!r}")
-        return str(int(value))
-    if isinstance(value, int | str):
-        return str(value)
-    raise MalformedMessage(f"id {key!r} has type {type(value).__name__}")
-
-
-def text(raw: Mapping[str, Any], key: str, default: str | None = None) -> str:
-    value = raw.get(key)
-    if value is None:
-        if default is not None:
-            return default
-        raise MalformedMessage(f"missing text {key!r}")
-    return str(value)
-
-
-def integer(raw: Mapping[str, Any], key: str, default: int | None = None) -> int:
-    value = raw.get(key)
-    if value is None or isinstance(value, bool):
-        if default is not None:
-            return default
-        raise MalformedMessage(f"missing integer {key!r}")
-    try:
-        return int(value)
-    except (TypeError, ValueError) as exc:
-        raise MalformedMessage(f"{key!r} is not an integer: {value!r}") from exc
-
-
-def flag(raw: Mapping[str, Any], key: str) -> bool:
-    return bool(raw.get(key) or False)
-
-
-def _mapping(raw: Any, what: str) -> Mapping[str, Any]:
-    if not isinstance(raw, Mapping):
-        raise MalformedMessage(f"{what} is not an object: {type(raw).__name__}")
-    return raw
-
 
 @dataclass(frozen=True, slots=True)
 class Token:
@@ -142,15 +54,9 @@ class Token:
     @property
     def untradable_reason(self) -> str | None:
         """Why the exchange does not trade this token now, in an operator's words; None when it does."""
-        if self.fully_delisted:
-            return "fully delisted"
-        if self.offline:
-            return "offline"
-        if self.stock_state:
-            return "trading paused"
-        if self.offsell:
-            return "not sellable (offsell)"
-        return None
+        flags = (("fully delisted", self.fully_delisted), ("offline", self.offline),
+                 ("trading paused", self.stock_state), ("not sellable (offsell)", self.offsell))
+        return next((why for why, on in flags if on), None)
 
     @classmethod
     def parse(cls, raw: Any) -> Token:
@@ -287,10 +193,6 @@ class ExecutionReport(NamedTuple):
     def is_trade(self) -> bool:
         return self.exec_type == "TRADE" and self.last_qty > 0
 
-    @property
-    def oto_leg(self) -> str | None:
-        return oto_leg(self.contingency_position)
-
     @classmethod
     def parse(cls, raw: Any) -> ExecutionReport:
         """The report as the wire sends it (alpha-api.md §7: amounts as strings, `id` a number, `i` a string) is
@@ -382,10 +284,6 @@ class Order:
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
 
-    @property
-    def oto_leg(self) -> str | None:
-        return oto_leg(self.contingency_position)
-
     @classmethod
     def parse(cls, raw: Any) -> Order:
         r = _mapping(raw, "order")
@@ -414,14 +312,10 @@ class Order:
 def _quote_total(r: Mapping[str, Any], price: Decimal, executed: Decimal) -> tuple[Decimal, str | None]:
     """The row's `cumQuote`; an older row without it (§7.7, S3) is valued at avgPrice × executedQty, else at the
     limit price × executedQty. Never 0 for a filled quantity: that booked a real SELL as nothing received."""
-    if r.get("cumQuote") not in (None, ""):
-        return dec(r, "cumQuote"), None
-    if executed == 0:
-        return Decimal(0), None
+    if r.get("cumQuote") not in (None, "") or executed == 0:
+        return dec(r, "cumQuote", Decimal(0)), None
     avg = dec(r, "avgPrice", Decimal(0))
-    if avg > 0:
-        return avg * executed, QUOTE_FROM_AVG_PRICE
-    return price * executed, QUOTE_FROM_PRICE
+    return (avg * executed, QUOTE_FROM_AVG_PRICE) if avg > 0 else (price * executed, QUOTE_FROM_PRICE)
 
 
 @dataclass(frozen=True, slots=True)

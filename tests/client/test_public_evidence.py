@@ -18,6 +18,7 @@ from aiohttp import web
 from otobot.exchange import protocol as p
 from otobot.exchange.errors import BusinessError, InsufficientBalance, ServerError, error_for
 from otobot.exchange.filters import body_number, build_limit, build_oto
+from otobot.exchange.legs import describe_leg, is_reverse_leg, oto_leg
 from otobot.exchange.models import (
     BUY,
     OTO_PENDING,
@@ -30,8 +31,6 @@ from otobot.exchange.models import (
     Order,
     SymbolFilters,
     Token,
-    describe_leg,
-    is_reverse_leg,
 )
 from otobot.exchange.rest import AlphaRest
 from otobot.reconcile import match_oto
@@ -88,7 +87,7 @@ def test_an_older_history_row_without_cum_quote_is_valued_at_avg_price_times_exe
     row = Order.parse(p.loads(S3_ROW))
     assert row.cum_quote == D("1362.93") * D("0.1875") == D("255.549375")  # was 0: 255.55 USDT missing
     assert row.quote_derived == QUOTE_FROM_AVG_PRICE
-    assert (row.order_list_id, row.contingency_position, row.oto_leg) == ("-1", None, None)
+    assert (row.order_list_id, row.contingency_position, oto_leg(row.contingency_position)) == ("-1", None, None)
 
 
 @pytest.mark.parametrize("avg", [None, "0", ""])
@@ -237,7 +236,7 @@ def history_row(order_id: str, side: str, position: str, status: str, price: str
 def test_reverse_oto_legs_are_told_apart_by_position_and_side() -> None:
     working = history_row("2414060", SELL, OTO_WORKING, "NEW", "0.000005930", "1686625")
     pending = history_row("2414061", BUY, OTO_PENDING, "PENDING", "0.000005900", "0")
-    assert (working.oto_leg, pending.oto_leg) == ("working", "pending")
+    assert (oto_leg(working.contingency_position), oto_leg(pending.contingency_position)) == ("working", "pending")
     assert is_reverse_leg(working.side, working.contingency_position)
     assert is_reverse_leg(pending.side, pending.contingency_position)
     assert describe_leg(working.side, working.contingency_position, working.order_list_id) == (
@@ -256,8 +255,9 @@ def test_a_reverse_oto_on_the_stream_parses_with_its_positions() -> None:
     working, pending = frames[1]["data"], frames[2]["data"]  # the captured BUY-first pair, sides swapped
     reverse_working = ExecutionReport.parse({**working, "S": SELL})
     reverse_pending = ExecutionReport.parse({**pending, "S": BUY})
-    assert (reverse_working.oto_leg, reverse_working.side) == ("working", SELL)
-    assert (reverse_pending.oto_leg, reverse_pending.side, reverse_pending.status) == ("pending", BUY, "PENDING")
+    assert (oto_leg(reverse_working.contingency_position), reverse_working.side) == ("working", SELL)
+    pending_leg = oto_leg(reverse_pending.contingency_position)
+    assert (pending_leg, reverse_pending.side, reverse_pending.status) == ("pending", BUY, "PENDING")
     assert is_reverse_leg(reverse_pending.side, reverse_pending.contingency_position)
 
 

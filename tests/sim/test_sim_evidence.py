@@ -17,6 +17,7 @@ from simkit import FIXTURES, KOGE, KOGE_PAIR, Api, UserStream, open_user_stream,
 from otobot.exchange import protocol as p
 from otobot.exchange.errors import BusinessError, InsufficientBalance
 from otobot.exchange.filters import build_limit, build_oto
+from otobot.exchange.legs import describe_leg, is_reverse_leg, oto_leg
 from otobot.exchange.models import (
     BUY,
     OTO_PENDING,
@@ -24,8 +25,6 @@ from otobot.exchange.models import (
     SELL,
     ExecutionReport,
     SymbolFilters,
-    describe_leg,
-    is_reverse_leg,
 )
 from otobot.exchange.rest import AlphaRest
 from otobot.sim.server import Simulator
@@ -217,7 +216,7 @@ async def test_a_reverse_oto_sells_first_then_buys_back_and_the_client_tells_its
     assert [(e["i"], e["x"], e["X"]) for e in us.events()][:3] == [(w, "NEW", "NEW"), (pd, "NEW", "PENDING"),
                                                                    (w, "TRADE", "FILLED")]
     reports = [ExecutionReport.parse(e) for e in us.events()]
-    legs = {(r.order_id, r.side, r.oto_leg) for r in reports}
+    legs = {(r.order_id, r.side, oto_leg(r.contingency_position)) for r in reports}
     assert legs == {(w, SELL, "working"), (pd, BUY, "pending")}
     assert all(is_reverse_leg(r.side, r.contingency_position) for r in reports)
     dormant = next(r for r in reports if r.order_id == pd and r.status == "PENDING")
