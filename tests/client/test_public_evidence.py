@@ -33,7 +33,7 @@ from otobot.exchange.models import (
     Token,
 )
 from otobot.exchange.rest import AlphaRest
-from otobot.reconcile import match_oto
+from otobot.trading.reconcile import match_oto
 
 D = Decimal
 FIX = Path(__file__).resolve().parents[1] / "fixtures"

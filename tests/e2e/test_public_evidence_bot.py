@@ -11,11 +11,11 @@ from pathlib import Path
 
 import aiohttp
 
-from otobot import plan
 from otobot.exchange import protocol as p
 from otobot.exchange.rest import AlphaRest
 from otobot.sim.config import default_sim_config
 from otobot.sim.server import Simulator
+from otobot.trading import plan
 from otobot.trading.autotoken import pool
 from otobot.trading.planner import Target
 from tests.cli.clirun import otobot
@@ -52,7 +52,7 @@ async def test_token_auto_and_the_plan_never_choose_a_fully_delisted_token(tmp_p
         async with aiohttp.ClientSession() as http:
             tokens = await AlphaRest(http, sim.rest_url, None).token_list()
         write_config(tmp_path, sim, {"alice": {"token": "auto"}})
-        from otobot.config import load_user
+        from otobot.config.settings import load_user
 
         cfg = load_user(tmp_path / "users" / "alice.yaml")
         assert pool(cfg, tokens) == ("ALPHA_118",)
