@@ -164,7 +164,12 @@ async def test_a_reverse_oto_placed_by_hand_is_followed_as_a_stray_and_never_tak
             # Clean, but for the 1 KOGE the user held before otobot started (never in otobot's fills).
             assert inv.ok and abs(inv.base_gap - 1) < D("0.001"), inv
         stray_lines = [line for line in logs if "not one of otobot's" in line]
-        assert any(w in line for line in stray_lines) and any(pd in line for line in stray_lines), stray_lines
+        list_id = str(sim.exchange.order(w).list_id)
+        # Each leg reported as what it is: told apart by position and side, not taken for a BUY-first OTO.
+        assert any(w in line and f"the working SELL of reverse OTO {list_id}" in line for line in stray_lines), \
+            stray_lines
+        assert any(pd in line and f"the pending BUY of reverse OTO {list_id}" in line for line in stray_lines), \
+            stray_lines
     finally:
         await sim.stop()
 
