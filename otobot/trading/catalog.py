@@ -49,4 +49,7 @@ async def resolve(store: Store, rest: AlphaRest, cfg: UserConfig, now_ms: int, *
     if filters is None:
         raise CatalogProblem(f"the exchange lists no symbol {symbol}: is {quote} a quote asset of "
                              f"{token.symbol}? (key 'quote' in {cfg.path})")
+    if require_tradable and not filters[0].trading:  # §7.7: a pair may be DELISTED while its token is listed
+        raise CatalogProblem(f"{symbol} is {filters[0].status} on the exchange, not TRADING; pick another token "
+                             f"in {cfg.path}")
     return Market(token, symbol, filters[0])

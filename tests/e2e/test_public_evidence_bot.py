@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from otobot.exchange import protocol as p
 from otobot.exchange.rest import AlphaRest
@@ -76,6 +79,30 @@ async def test_a_bot_on_a_fully_delisted_token_pauses_and_never_places(tmp_path:
         assert any("KOGE (ALPHA_22) is not tradable now" in line and "fully delisted" in line for line in logs), \
             [line for line in logs if "tradable" in line]
     finally:
+        await sim.stop()
+
+
+async def test_a_pair_delisted_while_its_token_is_still_listed_is_never_resolved_for_trading(tmp_path: Path) -> None:
+    from otobot.config.settings import load_user
+    from otobot.store.db import Store
+    from otobot.trading.catalog import CatalogProblem, resolve
+
+    sim = await started(delisted=("ALPHA_22",))
+    store = await Store.open(tmp_path / "otobot.db")
+    try:
+        write_config(tmp_path, sim, {"alice": {"token": "KOGE"}})
+        cfg = load_user(tmp_path / "users" / "alice.yaml")
+        async with aiohttp.ClientSession() as http:
+            rest = AlphaRest(http, sim.rest_url, None)
+            # A token list that has not caught up with exchange info (the token still listed, its pair DELISTED).
+            now = int(time.time() * 1000)
+            await store.put_tokens([replace(t, fully_delisted=False) for t in await rest.token_list()], now)
+            with pytest.raises(CatalogProblem, match="ALPHA_22USDT is DELISTED on the exchange, not TRADING"):
+                await resolve(store, rest, cfg, now)
+            market = await resolve(store, rest, cfg, now, require_tradable=False)  # a cycle in flight still ends
+            assert market.filters.status == "DELISTED"
+    finally:
+        await store.close()
         await sim.stop()
 
 
