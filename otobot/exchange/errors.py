@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from otobot.exchange.protocol import SUCCESS_CODE
+
 # Codes seen in public sources (alpha-api.md §2.6).
 AUTH_EXPIRED = "100002001"
 ABNORMAL_STATUS = "100001005"  # S6 treats it as logged out; meaning UNCERTAIN, handled as auth expiry.
@@ -129,7 +131,10 @@ def error_for(http_status: int, body: Any, headers: Mapping[str, str]) -> Exchan
         return ServerError("response body is not a bapi envelope", http_status=http_status)
     code = body.get("code")
     code = str(code) if code is not None else None
-    if body.get("success") is True and code in (None, "000000"):
+    success = body.get("success")
+    if success is True and code in (None, SUCCESS_CODE):
+        return None
+    if success is None and code == SUCCESS_CODE:  # S13 (alpha-api.md §7.7): official agg-trades has no `success`
         return None
     if set(body) == {"data"}:  # UNCERTAIN: the §7.6 fullDepth capture is `{"data": …}` without code/success
         return None

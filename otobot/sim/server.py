@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import json
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any, Protocol
@@ -18,6 +19,7 @@ from otobot.exchange import protocol as p
 from otobot.exchange.credentials import Credentials
 from otobot.exchange.errors import AUTH_EXPIRED, ILLEGAL_PARAMETER
 from otobot.exchange.filters import fmt
+from otobot.sim import evidence
 from otobot.sim.accounts import Account, SimError
 from otobot.sim.config import SimConfig, SimSymbol
 from otobot.sim.depth import DepthFeed
@@ -121,6 +123,7 @@ class Simulator:
         self.depth = DepthFeed(self.exchange.books, self.exchange.symbols, start_id=59_174_970_591,
                                crossed_p=config.crossed_book_p, seed=config.seed)
         self.public_side: PublicSide | None = None  # issue #25: token list, exchange info, ticker from an upstream
+        self.order_bodies: deque[bytes] = deque(maxlen=1000)  # #23: order POST bodies as received, byte for byte
 
     # ------------------------------------------------------------ lifecycle
 
@@ -144,7 +147,8 @@ class Simulator:
         return self.exchange.credentials(user)
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._faults_middleware], client_max_size=1 << 20)
+        app = web.Application(middlewares=[self._faults_middleware, self._evidence_middleware],
+                              client_max_size=1 << 20)
         r = app.router
         r.add_get(p.TOKEN_LIST, self._token_list)
         r.add_get(p.EXCHANGE_INFO, self._exchange_info)
@@ -176,6 +180,7 @@ class Simulator:
         r.add_get("/_sim/state", self._admin_state)
         r.add_get("/_sim/stats", self._admin_stats)
         r.add_get("/_sim/upstream", self._admin_upstream)
+        r.add_post("/_sim/delist", self._admin_delist)
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -237,6 +242,25 @@ class Simulator:
         # read the body now and shield the rest from aiohttp's cancellation on disconnect.
         await request.read()
         return await asyncio.shield(self._apply(request, handler, path))
+
+    @web.middleware
+    async def _evidence_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """#23: order bodies kept as received (and refused when strict_body_numbers says so); replies in the
+        readings of alpha-api.md §7.7 that SimConfig asks for (otobot/sim/evidence.py)."""
+        path = request.path
+        if path in evidence.ORDER_PATHS:
+            raw = await request.read()
+            self.order_bodies.append(raw)
+            why = evidence.body_number_problem(raw.decode(errors="replace")) if self.config.strict_body_numbers \
+                else None
+            if why is not None:
+                return fail(ILLEGAL_PARAMETER, f"illegal parameter: {why}")
+        response = await handler(request)
+        if isinstance(response, web.Response) and response.text is not None and path.startswith("/bapi"):
+            text = evidence.reply(path, response.text, self.config, self.exchange.delisted)
+            if text is not None:
+                response.text = text
+        return response
 
     async def _apply(self, request: web.Request, handler: Handler, path: str) -> web.StreamResponse:
         delay = self.faults.delay_for(path)
@@ -698,6 +722,19 @@ class Simulator:
         for _ in range(n):
             self._publish(sym, self.exchange.agg_trade(sym, price, sym.min_qty, t, False))
         return web.json_response({"ok": True, "published": n})
+
+    async def _admin_delist(self, request: web.Request) -> web.Response:
+        """#23: fully delist a token during a run, or list it again: `{"token": "ALPHA_22", "delisted": true}`."""
+        body = await _admin_body(request)
+        token = str(body.get("token"))
+        if token not in self.exchange.by_alpha:
+            return web.json_response({"ok": False, "error": f"no simulated token {token!r}; tokens: "
+                                      f"{sorted(self.exchange.by_alpha)}"}, status=400)
+        if body.get("delisted", True):
+            self.exchange.delisted.add(token)
+        else:
+            self.exchange.delisted.discard(token)
+        return web.json_response({"ok": True, "delisted": sorted(self.exchange.delisted)})
 
     async def _admin_stats(self, request: web.Request) -> web.Response:
         """Counters for the bench: websocket frames queued by kind, requests by path, open connections."""

@@ -108,7 +108,7 @@ async def order_rows(store: Store, user: str, *, status: str | None, since_ms: i
 
 async def token_rows(store: Store) -> list[dict[str, Any]]:
     return [{"symbol": t.symbol, "alpha_id": t.alpha_id, "name": t.name, "mulPoint": t.mul_point,
-             "tradable": "yes" if t.tradable else "no",
+             "tradable": "yes" if t.tradable else f"no ({t.untradable_reason})",
              "cached": datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")}
             for t, ms in await store.tokens()]
 
