@@ -26,6 +26,14 @@ def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return "\n".join(lines)
 
 
+def paper_banner(settings: GlobalConfig) -> str | None:
+    """The line every view of a paper database starts with (#25), so no figure passes for a real one."""
+    if not settings.paper_market:
+        return None
+    return (f"PAPER: virtual money on a simulator mirroring {settings.paper_market}; no order reached the exchange "
+            f"(database {settings.database})")
+
+
 def q2(d: Decimal) -> str:
     return fmt(d.quantize(Decimal("0.01")))
 
@@ -126,7 +134,7 @@ async def token_row(store: Store, t: Token, cached_ms: int) -> dict[str, Any]:
             f = found[0]
             break
     return {"symbol": t.symbol, "alpha_id": t.alpha_id, "name": t.name, "mulPoint": t.mul_point,
-            "tradable": "yes" if t.tradable else "no", "pair": f.symbol if f else None,
+            "tradable": "yes" if t.tradable else f"no ({t.untradable_reason})", "pair": f.symbol if f else None,
             "tick": fmt(f.tick_size) if f else None, "step": fmt(f.step_size) if f else None,
             "min_qty": fmt(f.min_qty) if f else None, "min_notional": fmt(f.min_notional) if f else None,
             "cached": datetime.fromtimestamp(cached_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")}
