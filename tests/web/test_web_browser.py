@@ -8,10 +8,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+
 from otobot.sim.server import Simulator
 from otobot.store.db import Store
 from otobot.views import reports
-from tests.helpers import cycles_done, wait_for, write_config
+from otobot.web.app import Dashboard
+from tests.helpers import cycles_done, local_app, wait_for, write_config
 from tests.web.browser import Browser
 from tests.web.webkit import Served, served
 
@@ -132,3 +135,40 @@ async def test_the_page_updates_itself_when_a_cycle_completes(sim: Simulator, tm
         assert first < now <= day_cycles
         polls = int(await browser.js("return document.getElementById('updated').dataset.polls"))
         assert polls >= 2
+
+
+class _FixedOverview(Dashboard):
+    """The dashboard serving a fixed overview: the columns other issues add to the status rows (#21's `waiting`,
+    #19's `inventory_own`/`inventory_user`) before the daemon fills them."""
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        super().__init__(None, lambda: None, _no_live)  # type: ignore[arg-type,return-value]
+        self.doc = doc
+
+    async def overview(self) -> dict[str, Any]:
+        return self.doc
+
+
+async def _no_live() -> dict[str, Any]:
+    return {"users": []}
+
+
+async def test_the_overview_shows_waiting_reasons_and_both_inventories_when_the_rows_carry_them(
+        browser: Browser) -> None:
+    row = {"user": "alice", "state": "idle", "token": "KOGE", "today": "10.00", "target": "100.00", "done%": "10.0",
+           "cycles": 1, "loss_bps": "6.00", "inventory": "0.5000", "inventory_own": "0.5000",
+           "inventory_user": "12.0000", "paused": None, "last_cycle": "2026-12-06 01:00:00",
+           "waiting": {"reason": "volatility", "text": "volatility 4.2 % > 3 % in 60 s", "since_ms": 1}}
+    doc = {"daemon": "running", "users": [row], "fixes": {},
+           "totals": {"users": 1, "today": "10.00", "target": "100.00", "done%": "10.0", "cycles": 1,
+                      "loss": "0.006", "paused": 0, "states": {"idle": 1}}}
+    app = web.Application()
+    _FixedOverview(doc).add_routes(app)
+    async with local_app(app) as port:
+        await browser.open(f"http://127.0.0.1:{port}/")
+        why = await browser.until("const w = document.querySelector('tr[data-user=alice] .why'); "
+                                  "return w && w.textContent", "alice's row")
+        assert why == "waiting: volatility 4.2 % > 3 % in 60 s"
+        cells = await browser.js("return Array.from(document.querySelectorAll('tr[data-user=alice] td'))"
+                                 ".map(td => td.textContent)")
+        assert "otobot 0.5000user 12.0000" in cells
