@@ -86,6 +86,11 @@ class GlobalConfig:
     log_level: str = "INFO"
     control_socket: Path | None = None
     health_port: int | None = None  # localhost HTTP /health and /metrics; off unless set
+    # Issue 22: the dashboard at / on the same port. Loopback unless `bind` says otherwise; any other address
+    # requires `web_token` (bearer header or a ?token= link that sets a cookie), checked on every path.
+    web_bind: str = "127.0.0.1"
+    web_token: str | None = None
+    dashboard: bool = True
     key_file: Path | None = None  # master key for stored credentials (else OTOBOT_MASTER_KEY / LoadCredential)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     # Orders, fills, cycles and audit rows older than this are pruned daily (daily totals are kept forever):
@@ -224,6 +229,7 @@ def load_global(path: Path | str) -> GlobalConfig:
         ctl = r.section("control")
         sock = ctl.string("socket", None)
         health_port = ctl.integer("health_port", None, 1, 65535)
+        web_bind, web_token, dashboard = _web(ctl)
         ctl.finish()
         creds = r.section("credentials")
         key_file = creds.string("key_file", None)
@@ -234,9 +240,31 @@ def load_global(path: Path | str) -> GlobalConfig:
     return GlobalConfig(
         path=path, database=database, users_dir=users_dir, exchange=exchange, reliability=reliability,
         log_level=level, control_socket=_resolve(base, sock) if sock else None, health_port=health_port,
+        web_bind=web_bind, web_token=web_token, dashboard=dashboard,
         key_file=_resolve(base, key_file) if key_file else None, notify=notify,
         retention_days=90 if retention_days is None else retention_days, paper_market=paper_market,
     )
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+MIN_WEB_TOKEN = 16
+
+
+def _web(ctl: Reader) -> tuple[str, str | None, bool]:
+    """Issue 22: the health port's address and token. A page that names every user and their money must not be
+    reachable from another host without a secret, so such a bind is refused at load, not at the first request."""
+    bind = ctl.string("bind", "127.0.0.1") or "127.0.0.1"
+    token = ctl.string("web_token", None)
+    dashboard = ctl.boolean("dashboard", True)
+    if token is not None and len(token) < MIN_WEB_TOKEN:
+        ctl.problems.append(f"key 'control.web_token' is {len(token)} characters: use at least {MIN_WEB_TOKEN} "
+                            "random ones (e.g. `openssl rand -hex 16`)")
+        token = None
+    elif bind not in LOOPBACK_HOSTS and token is None:
+        ctl.problem("bind", bind, "an address other than loopback needs control.web_token (at least "
+                    f"{MIN_WEB_TOKEN} random characters, e.g. `openssl rand -hex 16`), or keep 127.0.0.1 and "
+                    "reach the page through an SSH tunnel")
+    return bind, token, dashboard
 
 
 def _exchange(ex: Reader) -> ExchangeConfig:
