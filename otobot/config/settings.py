@@ -93,11 +93,19 @@ class GlobalConfig:
     log_level: str = "INFO"
     control_socket: Path | None = None
     health_port: int | None = None  # localhost HTTP /health and /metrics; off unless set
+    # Issue 22: the dashboard at / on the same port. Loopback unless `bind` says otherwise; any other address
+    # requires `web_token` (bearer header or a ?token= link that sets a cookie), checked on every path.
+    web_bind: str = "127.0.0.1"
+    web_token: str | None = None
+    dashboard: bool = True
     key_file: Path | None = None  # master key for stored credentials (else OTOBOT_MASTER_KEY / LoadCredential)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     # Orders, fills, cycles and audit rows older than this are pruned daily (daily totals are kept forever):
     # ~1.9 KB a cycle, 100 busy users fill ~4.5 GB a month; 90 days of detail covers any dispute. 0 keeps all.
     retention_days: int = 90
+    # Issue #25: set (to the mirrored exchange's URL) in the config `otobot paper` writes. The daemon then trades
+    # virtual money on a paper simulator, and every view marks its figures PAPER.
+    paper_market: str = ""
 
 
 # ---------------------------------------------------------------- one user's file
@@ -198,10 +206,14 @@ def load_global(path: Path | str) -> GlobalConfig:
                 f"at least `exchange: {{rest_url: {protocol.REAL_REST_URL}}}` (see config/otobot.yaml)"])
         database = _resolve(base, r.string("database", "otobot.db") or "otobot.db")
         retention_days = r.integer("retention_days", 90, 0, 36500)
+        paper_market = r.string("paper_market", "") or ""
         users_dir = _resolve(base, r.string("users_dir", "users") or "users")
         ex = r.section("exchange")
         exchange = _exchange(ex)
         ex.finish()
+        if paper_market and is_binance_url(exchange.rest_url):
+            r.problem("paper_market", paper_market, "this file trades on the real exchange, so its figures would be "
+                      "labelled PAPER wrongly; `otobot paper` writes its own config: remove the key here")
         rel = r.section("reliability")
         d = ReliabilityConfig()
         reliability = ReliabilityConfig(
@@ -226,6 +238,7 @@ def load_global(path: Path | str) -> GlobalConfig:
         ctl = r.section("control")
         sock = ctl.string("socket", None)
         health_port = ctl.integer("health_port", None, 1, 65535)
+        web_bind, web_token, dashboard = _web(ctl)
         ctl.finish()
         creds = r.section("credentials")
         key_file = creds.string("key_file", None)
@@ -236,9 +249,31 @@ def load_global(path: Path | str) -> GlobalConfig:
     return GlobalConfig(
         path=path, database=database, users_dir=users_dir, exchange=exchange, reliability=reliability,
         log_level=level, control_socket=_resolve(base, sock) if sock else None, health_port=health_port,
+        web_bind=web_bind, web_token=web_token, dashboard=dashboard,
         key_file=_resolve(base, key_file) if key_file else None, notify=notify,
-        retention_days=90 if retention_days is None else retention_days,
+        retention_days=90 if retention_days is None else retention_days, paper_market=paper_market,
     )
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+MIN_WEB_TOKEN = 16
+
+
+def _web(ctl: Reader) -> tuple[str, str | None, bool]:
+    """Issue 22: the health port's address and token. A page that names every user and their money must not be
+    reachable from another host without a secret, so such a bind is refused at load, not at the first request."""
+    bind = ctl.string("bind", "127.0.0.1") or "127.0.0.1"
+    token = ctl.string("web_token", None)
+    dashboard = ctl.boolean("dashboard", True)
+    if token is not None and len(token) < MIN_WEB_TOKEN:
+        ctl.problems.append(f"key 'control.web_token' is {len(token)} characters: use at least {MIN_WEB_TOKEN} "
+                            "random ones (e.g. `openssl rand -hex 16`)")
+        token = None
+    elif bind not in LOOPBACK_HOSTS and token is None:
+        ctl.problem("bind", bind, "an address other than loopback needs control.web_token (at least "
+                    f"{MIN_WEB_TOKEN} random characters, e.g. `openssl rand -hex 16`), or keep 127.0.0.1 and "
+                    "reach the page through an SSH tunnel")
+    return bind, token, dashboard
 
 
 def _exchange(ex: Reader) -> ExchangeConfig:

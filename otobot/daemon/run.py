@@ -19,7 +19,7 @@ from otobot.daemon.supervisor import CredentialsMissing, CredentialSource, Super
 from otobot.exchange.credentials import Credentials
 from otobot.ops import logsetup
 from otobot.ops.control import MAX_PATH_BYTES, ControlServer, ControlSocketBusy, socket_path
-from otobot.ops.health import HealthServer
+from otobot.ops.health import AddRoutes, HealthServer
 from otobot.ops.longwait import LongWaits
 from otobot.ops.metrics import Metrics
 from otobot.ops.notify import Notification, NotifyHub, UserRoutes, build_notifiers
@@ -32,6 +32,8 @@ from otobot.store.db import Store
 from otobot.store.dbfile import DatabaseLocked, DatabaseUnreadable, DbLock
 from otobot.store.retention import Retention
 from otobot.views.summary import DailySummary, live_of
+from otobot.web.app import Dashboard
+from otobot.web.tape import PriceTape
 
 
 class _Control:
@@ -100,7 +102,12 @@ async def run_daemon(config_path: Path, *, env: Mapping[str, str] | None = None)
         return 2
     if settings.notify.telegram is not None:
         redactor.add(settings.notify.telegram.bot_token)  # it is in every Bot API URL
+    if settings.web_token:
+        redactor.add(settings.web_token)
     logsetup.setup(settings.log_level, redact=redactor.redact, env=env)
+    if settings.paper_market:  # issue #25: every log reader learns at once that these figures are not real
+        logger.warning("PAPER run: virtual money on a simulator mirroring {}; no order reaches the exchange",
+                       settings.paper_market)
     sd = SdNotifier(env)
     try:
         await _serve(settings, redactor, sd)
@@ -137,8 +144,10 @@ async def _serve(settings: GlobalConfig, redactor: Redactor, sd: SdNotifier) -> 
         hub = NotifyHub(global_notifiers)
         metrics = Metrics()
 
+        paper = f"PAPER (virtual money, market of {settings.paper_market}): " if settings.paper_market else ""
+
         def notify(kind: str, user: str, text: str) -> None:
-            hub.notify(Notification(kind=kind, user=user, text=text, data={}))
+            hub.notify(Notification(kind=kind, user=user, text=paper + text, data={}))  # #25: never passes for real
 
         sup = Supervisor(settings, store, _RedactingSource(store, decrypt, redactor), notify=notify, metrics=metrics)
         hub.route = UserRoutes(notify_session, global_notifiers,
@@ -147,7 +156,9 @@ async def _serve(settings: GlobalConfig, redactor: Redactor, sd: SdNotifier) -> 
         control = _Control(sup)
         await _start_control(stack, ControlServer(socket_path(settings), control))
         if settings.health_port:
-            await _start_health(stack, HealthServer(control.health, metrics, port=settings.health_port))
+            await _start_health(stack, HealthServer(control.health, metrics, port=settings.health_port,
+                                                    host=settings.web_bind, token=settings.web_token,
+                                                    routes=dashboard_routes(settings, store, sup)))
         await hub.start()
         stack.push_async_callback(hub.stop)
         commands = telegram_commands(notify_session, settings, sup, store, lambda: sup.settings)
@@ -175,6 +186,19 @@ async def _serve(settings: GlobalConfig, redactor: Redactor, sd: SdNotifier) -> 
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def dashboard_routes(settings: GlobalConfig, store: Store, sup: Supervisor) -> list[AddRoutes]:
+    """The dashboard's routes for the health server (issue 22), and the price tape its chart reads: the tape is
+    the supervisor's trade cache, so it sees every trade the bots decode at one append per second per symbol."""
+    if not settings.dashboard:
+        return []
+    tape = PriceTape()
+    sup.trade_cache = tape
+    if sup.price_feeds is not None:  # exchange.shared_price_stream: one socket per symbol decodes each frame
+        sup.price_feeds.trade_cache = tape
+    dashboard = Dashboard(store, lambda: sup.settings, sup.status, tape, loopback_names_only=not settings.web_token)
+    return [dashboard.add_routes]
 
 
 async def _start_control(stack: contextlib.AsyncExitStack, server: ControlServer) -> None:

@@ -453,6 +453,20 @@ class Store:
         params += [limit, offset]
         return [order_row(r) for r in await self._query(sql, params)]
 
+    async def recent_cycles(self, user: str, limit: int = 100) -> list[CycleRow]:
+        """The user's newest cycles of every kind, newest first (issue 22: the dashboard's cycle list)."""
+        rows = await self._query("SELECT * FROM cycles WHERE user=? ORDER BY id DESC LIMIT ?", (user, limit))
+        return [cycle_row(r) for r in rows]
+
+    async def orders_of_cycles(self, cycle_ids: Iterable[int]) -> list[OrderRow]:
+        """Every order of these cycles in one query, oldest first (both legs and unwinds of a page of cycles)."""
+        ids = list(cycle_ids)
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        rows = await self._query(f"SELECT * FROM orders WHERE cycle_id IN ({marks}) ORDER BY id", ids)
+        return [order_row(r) for r in rows]
+
     async def daily_totals(self, user: str, since_day: str) -> list[tuple[str, UserStats]]:
         """Each recorded UTC day from `since_day` on (oldest first), with that day's totals."""
         rows = await self._query("SELECT day, buy_quote, sell_quote, fees_quote, sell_fees_quote, cycles "

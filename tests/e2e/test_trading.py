@@ -81,7 +81,9 @@ async def test_points_target_on_a_4x_token_needs_a_quarter_of_the_volume(sim: Si
 
 
 async def test_buy_timeout_with_partial_fill_unwinds_what_was_bought(sim: Simulator, tmp_path: Path) -> None:
-    config = write_config(tmp_path, sim, {"alice": {"target": {"value": 1000}, "timeouts": {"buy_s": 1},
+    # sell_s short too: a cycle whose SELL rests when the market freezes would otherwise hold the bot for the
+    # default 20 s before the partial cycle can start (seen on a loaded machine).
+    config = write_config(tmp_path, sim, {"alice": {"target": {"value": 1000}, "timeouts": {"buy_s": 1, "sell_s": 1},
                                                     "max_price_age_s": 3600}})
     book = sim.exchange.books["ALPHA_22USDT"]
     sym = sim.exchange.symbols["ALPHA_22USDT"]
@@ -96,20 +98,24 @@ async def test_buy_timeout_with_partial_fill_unwinds_what_was_bought(sim: Simula
         last = bot.last_trade.price
         sim.exchange.submit_background(sym, "thin", SELL, last, Decimal("0.04"), rest=True)
 
-        async def partial_cycle_closed() -> bool:
-            # A cycle already in flight at the freeze may close normally first: wait for the partial one.
-            unwound = [o for o in await d.store.orders_page("alice", limit=100)
-                       if o.role == "unwind" and o.status == "FILLED"]
-            return bool(unwound) and bot.cycle.state not in ("cancelled", "unwinding", "done")
+        async def partial_cycle() -> int | None:
+            # A cycle in flight at the freeze may close (or unwind its SELL) first: find the one whose BUY took
+            # the thin ask and was cancelled, once its unwind has filled and the bot has moved past it.
+            orders = await d.store.orders_page("alice", limit=100)
+            partial = {o.cycle_id for o in orders
+                       if o.role == "working" and o.cum_qty == Decimal("0.04") and o.status == "CANCELED"}
+            done = [o.cycle_id for o in orders if o.role == "unwind" and o.status == "FILLED" and o.cycle_id in partial]
+            if done and bot.cycle.state not in ("cancelled", "unwinding", "done"):
+                return done[0]
+            return None
 
-        await wait_for(partial_cycle_closed, 20, "the partial cycle closed")
+        cycle_id = await wait_for(partial_cycle, 20, "the partial cycle closed")
         audit = [r["reason"] for r in await d.store.audit_rows("alice", 200)]
         assert any("BUY not filled within 1.0 s" in r for r in audit), audit
         assert any("selling it" in r for r in audit), audit
-        orders = await d.store.orders_page("alice", limit=100)
-        unwinds = [o for o in orders if o.role == "unwind"]
-        assert unwinds and unwinds[0].status == "FILLED"
-        working = next(o for o in orders if o.role == "working" and o.cum_qty > 0)
+        legs = [o for o in await d.store.orders_page("alice", limit=100) if o.cycle_id == cycle_id]
+        assert [o.status for o in legs if o.role == "unwind"] == ["FILLED"]
+        working = next(o for o in legs if o.role == "working")
         assert working.cum_qty == Decimal("0.04") and working.status == "CANCELED"
         await d.supervisor.pause("alice")
         await assert_clean(sim, d.store, "alice")
