@@ -141,6 +141,9 @@ class Supervisor:
         self.machine = machine or build_machine()
         self.price_feeds = PriceFeeds(settings.exchange.market_ws_url, settings.reliability) \
             if settings.exchange.shared_price_stream else None
+        if self.price_feeds is not None and metrics is not None:  # a shared socket belongs to no one user
+            self.price_feeds.on_reconnect = lambda symbol: metrics.inc("ws_reconnects_total", 1.0, user="shared",
+                                                                       stream="market", symbol=symbol)
         self.trade_cache = TradeCache()  # one decode per market frame for all bots on its symbol
         self.depth_cache = DepthCache()  # and one per book frame, with one applied book per update
         self.slots: dict[str, _Slot] = {}

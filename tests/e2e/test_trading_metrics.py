@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import yaml
+
 from otobot.config.settings import load_global
 from otobot.daemon.supervisor import CredentialSource, Supervisor
 from otobot.exchange import protocol as p
@@ -47,3 +49,25 @@ async def test_rest_outcomes_reconnects_frame_delay_and_loss_are_exported(sim: S
     text = metrics.render()
     assert "# TYPE otobot_rest_requests_total counter" in text
     assert "# TYPE otobot_ws_frame_delay_seconds summary" in text
+
+
+async def test_a_shared_price_stream_counts_its_reconnects_too(sim: Simulator, tmp_path: Path) -> None:
+    config = write_config(tmp_path, sim, {"alice": {"target": {"value": 10**6}}})
+    cfg = yaml.safe_load(config.read_text())
+    cfg["exchange"]["shared_price_stream"] = True
+    config.write_text(yaml.safe_dump(cfg))
+    settings = load_global(config)
+    store = await Store.open(settings.database)
+    metrics = Metrics()
+    sup = Supervisor(settings, store, CredentialSource(store, None), metrics=metrics)
+    task = asyncio.create_task(sup.run(install_signals=False))
+    try:
+        await wait_for(lambda: metrics.get("rest_requests_total", user="alice", path=p.PLACE_OTO, outcome="ok") >= 1,
+                       30, "an OTO placed")
+        await sim.faults.drop_ws("market")
+        await wait_for(lambda: metrics.get("ws_reconnects_total", user="shared", stream="market",
+                                           symbol="ALPHA_22USDT") >= 1, 30, "the shared stream's reconnect counted")
+    finally:
+        sup.request_stop()
+        await asyncio.wait_for(task, 20)
+        await store.close()
