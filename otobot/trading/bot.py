@@ -141,12 +141,10 @@ class Bot:
         await self._command("stop", None)
 
     async def pause(self, reason: str = Pause.operator) -> dict[str, Any]:
-        result: dict[str, Any] = await self._command("pause", reason)
-        return result
+        return dict(await self._command("pause", reason))
 
     async def resume(self) -> dict[str, Any]:
-        result: dict[str, Any] = await self._command("resume", None)
-        return result
+        return dict(await self._command("resume", None))
 
     async def manual(self, kind: str) -> dict[str, Any]:
         """ctl cancel / flatten: returns the report once done (the user is then paused `operator`)."""
@@ -250,18 +248,8 @@ class Bot:
             raise msg.error
 
     async def _resync(self, why: str) -> None:
-        """Reconcile after a (re)subscribe; on failure try again with backoff while the stream stays up."""
-        try:
-            await follow.reconcile(self, why)
-        except (AuthExpired, RiskChallenge):
-            raise
-        except ExchangeError as exc:
-            delay = self.link.resync_failed(self.clock.monotonic())
-            self.log.warning("Reconciliation failed ({}); nothing is placed until it succeeds, retrying in {:.1f} s",
-                             exc, delay)
-            return
-        self.link.resynced()
-        if self.state.paused_reason == Pause.disconnected and self.rel.resume_after_reconnect:
+        if await follow.resync(self, why) and self.state.paused_reason == Pause.disconnected \
+                and self.rel.resume_after_reconnect:
             await self._resume("reconnected and reconciled")
 
     async def _run_command(self, cmd: inbox.Command) -> None:
