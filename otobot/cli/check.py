@@ -9,10 +9,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TextIO
 
-from otobot.config import ConfigError, GlobalConfig, UserConfig, is_binance_url, load_global, scan_users
-from otobot.dbfile import DatabaseUnreadable
+from otobot.config.settings import ConfigError, GlobalConfig, UserConfig, is_binance_url, load_global, scan_users
 from otobot.ops.secrets import Keyring, MasterKeyError, NoMasterKey, decrypt_credentials, load_keys
-from otobot.storeopen import open_existing
+from otobot.store.dbfile import DatabaseUnreadable
+from otobot.store.opening import open_existing
 
 
 def check(config_path: Path, env: Mapping[str, str] | None = None, out: TextIO | None = None,
@@ -31,7 +31,8 @@ async def _check(config_path: Path, env: Mapping[str, str], out: TextIO, err: Te
         problem(str(exc))
         return 1
     real = is_binance_url(settings.exchange.rest_url)
-    out.write(f"{config_path}: ok (exchange {settings.exchange.rest_url}{', REAL money' if real else ''})\n")
+    paper = f", PAPER: virtual money, market of {settings.paper_market}" if settings.paper_market else ""  # #25
+    out.write(f"{config_path}: ok (exchange {settings.exchange.rest_url}{', REAL money' if real else ''}{paper})\n")
     users_dir = settings.users_dir
     if not users_dir.is_dir():
         what = "is not a folder" if users_dir.exists() else "does not exist"

@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from otobot import __version__, eventloop
+from otobot import __version__
 from otobot.cli.args import (
     CONFIG_ENV,
     CONFIG_SEARCH,
@@ -23,6 +23,7 @@ from otobot.cli.args import (
     user_name,
     when,
 )
+from otobot.daemon import eventloop
 from otobot.ops.redact import Redactor
 
 CONFIG_HELP = (f"daemon config file (default: ${CONFIG_ENV}, else ./config/otobot.yaml, else "
@@ -65,6 +66,21 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--sim-config", type=Path, default=None, help="simulator YAML (symbols, users, market)")
     s.add_argument("--users", type=positive_int, default=3)
     s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--market-from", metavar="URL", default="", nargs="?", const="https://www.binance.com",
+                   help="paper trading: mirror this exchange's public side live (alone: https://www.binance.com); "
+                        "orders, fills and balances stay the simulator's own")
+    s.add_argument("--tokens", default="", metavar="A,B", help="with --market-from: the tokens to mirror "
+                                                                "(symbols or alphaIds; default every tradable one)")
+    pp = cmd("paper", "paper trading: your config and the same daemon on the exchange's live public market, with "
+                      "virtual money and a paper database beside the real one (nothing reaches your account)")
+    pp.add_argument("--market-from", metavar="URL", default=None,
+                    help="the exchange whose public side to mirror (default: exchange.rest_url of the config)")
+    pp.add_argument("--tokens", default="", metavar="A,B", help="tokens to mirror besides the users' own")
+    pp.add_argument("--usdt", default="1000", metavar="AMOUNT", help="virtual USDT per user (default 1000)")
+    pp.add_argument("--port", type=int, default=0, help="the paper simulator's port (default: any free one)")
+    pp.add_argument("--seconds", type=float, default=None, help="stop after this long (default: until SIGTERM)")
+    pp.add_argument("--notify", action="store_true", help="keep the notify sections (every message starts with "
+                                                           "PAPER; Telegram commands stay with the real daemon)")
     cmd("status", "every user: state, today's volume vs target, cycles, loss, pause reason", json=True)
     st = cmd("stats", "a user's totals: volume, cycles, fees, loss in quote and bps", json=True)
     st.add_argument("user", type=user_name)
@@ -179,41 +195,49 @@ def _dispatch(args: argparse.Namespace) -> int:
     elif command not in NO_CONFIG and not gen_key:
         args.config = find_config(args.config, os.environ)
     if command == "run":
-        from otobot.daemon import run_daemon
+        from otobot.daemon.run import run_daemon
         return eventloop.run(run_daemon(Path(args.config)), os.environ)
     if command == "check":
         from otobot.cli.check import check
         return check(Path(args.config))
     if command == "demo":
-        from otobot.demo import run_demo
+        from otobot.cli.demo import run_demo
         return eventloop.run(run_demo(seconds=args.seconds, users=args.users), os.environ)
     if command == "sim":
         return _sim(args)
+    if command == "paper":
+        from otobot.cli.paper import main_paper
+        return main_paper(Path(args.config), market_from=args.market_from, usdt=args.usdt, port=args.port,
+                          tokens=tuple(t.strip() for t in args.tokens.split(",") if t.strip()), seconds=args.seconds,
+                          keep_notify=args.notify)
     if command == "bench":
-        from otobot.bench import run_bench
+        from otobot.bench.run import run_bench
         result: int = run_bench(users=args.users, duration=args.duration, seed=args.seed, burst=args.burst,
                                 chaos=args.chaos, json_path=args.json, pause=args.pause,
                                 shared=args.shared_price_stream, writes_floor=args.writes_floor)
         return result
     if command == "plan":
-        from otobot.plan import main_plan
+        from otobot.cli.plan import main_plan
         return main_plan(args)
     if command == "history":
-        from otobot.history import run_history
+        from otobot.views.history import run_history
         return asyncio.run(run_history(args))
     if command == "audit":
-        from otobot.audit_view import run_audit
+        from otobot.views.audit import run_audit
         return asyncio.run(run_audit(args))
-    from otobot.cli import commands
-    return asyncio.run(commands.dispatch(args))
+    from otobot.cli.commands import dispatch
+    return asyncio.run(dispatch(args))
 
 
 def _sim(args: argparse.Namespace) -> int:
     import yaml
 
     from otobot.sim.runner import main_sim
+    from otobot.sim.upstream import UpstreamError
     try:
-        return main_sim(port=args.port, config_path=args.sim_config, users=args.users, seed=args.seed)
+        tokens = tuple(t.strip() for t in args.tokens.split(",") if t.strip())
+        return main_sim(port=args.port, config_path=args.sim_config, users=args.users, seed=args.seed,
+                        market_from=args.market_from, tokens=tokens)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             sys.stderr.write(f"otobot sim: port {args.port} on 127.0.0.1 is already in use (another `otobot sim`?); "
@@ -221,6 +245,9 @@ def _sim(args: argparse.Namespace) -> int:
         else:
             where = exc.filename or f"port {args.port}"
             sys.stderr.write(f"otobot sim: {where}: {exc.strerror or exc}\n")
+        return 1
+    except UpstreamError as exc:
+        sys.stderr.write(f"otobot sim: --market-from: {exc}\n")
         return 1
     except (ValueError, yaml.YAMLError) as exc:  # a bad --sim-config
         sys.stderr.write(f"otobot sim: {' '.join(str(exc).split())}\n")

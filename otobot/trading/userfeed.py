@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 
-from otobot.config import GlobalConfig
+from otobot.config.settings import GlobalConfig
 from otobot.exchange.errors import AuthExpired, RiskChallenge
 from otobot.exchange.models import ExecutionReport
 from otobot.exchange.rest import AlphaRest

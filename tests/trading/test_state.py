@@ -6,7 +6,7 @@ import asyncio
 from decimal import Decimal
 
 from otobot.exchange.models import AssetBalance
-from otobot.records import CycleRow
+from otobot.store.records import CycleRow
 from otobot.trading.cycle import KEEP, Facts, State, Timers, timer
 from otobot.trading.pauses import Pause
 from otobot.trading.state import RESYNC_BACKOFF_S, Link, ManualOp, TradingState

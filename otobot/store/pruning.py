@@ -1,0 +1,44 @@
+"""One retention batch in SQL: the oldest closed cycles' rows and old audit rows, in one short transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from otobot.store.records import LIVE_CYCLE_STATES
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    """Rows one retention batch deleted, per table."""
+
+    cycles: int = 0
+    orders: int = 0
+    fills: int = 0
+    audit: int = 0
+
+    def __add__(self, other: Pruned) -> Pruned:
+        return Pruned(self.cycles + other.cycles, self.orders + other.orders, self.fills + other.fills,
+                      self.audit + other.audit)
+
+
+def prune_batch(c: sqlite3.Connection, cutoff_ms: int, cycles: int, audit: int) -> Pruned:
+    # A cycle goes only once it is closed (closed_ms set) before the cutoff and its state is not live: a cycle
+    # still trading, or stuck waiting for an unknown outcome, keeps every row however old it is.
+    marks = ",".join("?" * len(LIVE_CYCLE_STATES))
+    ids = [r[0] for r in c.execute(
+        f"SELECT id FROM cycles WHERE closed_ms < ? AND state NOT IN ({marks}) ORDER BY closed_ms LIMIT ?",
+        (cutoff_ms, *LIVE_CYCLE_STATES, cycles))]
+    n_fills = n_orders = 0
+    if ids:
+        in_ids = ",".join("?" * len(ids))
+        n_fills = c.execute(f"DELETE FROM fills WHERE order_id IN (SELECT order_id FROM orders WHERE cycle_id IN "
+                            f"({in_ids}) AND order_id IS NOT NULL)", ids).rowcount
+        n_orders = c.execute(f"DELETE FROM orders WHERE cycle_id IN ({in_ids})", ids).rowcount
+        c.execute(f"DELETE FROM cycles WHERE id IN ({in_ids})", ids)
+    # An audit row outlives the cutoff while its cycle is still kept, so a live cycle's history stays whole.
+    n_audit = c.execute(
+        "DELETE FROM audit WHERE id IN (SELECT a.id FROM audit a WHERE a.ts_ms < ? AND (a.cycle_id IS NULL OR "
+        "NOT EXISTS (SELECT 1 FROM cycles WHERE cycles.id = a.cycle_id)) ORDER BY a.ts_ms LIMIT ?)",
+        (cutoff_ms, audit)).rowcount
+    return Pruned(len(ids), n_orders, n_fills, n_audit)
