@@ -184,7 +184,7 @@ def _notify(r: Reader) -> NotifyConfig:
 
 
 def _chat_ids(r: Reader) -> tuple[str, ...]:
-    raw = r._raw("allowed_chat_ids")
+    raw = r.raw("allowed_chat_ids")
     if raw is None:
         return ()
     if not isinstance(raw, list) or any(isinstance(x, bool) or not isinstance(x, int | str) for x in raw):
@@ -369,7 +369,7 @@ def load_user(path: Path | str) -> UserConfig:
             guard = p.integer("guard_ticks", 0, 0, 1000) or 0
             for k in ("buy_offset", "sell_offset"):
                 if p.present(k):
-                    p.problem(k, p._raw(k), "mode book prices from the order book's levels, not offsets: remove "
+                    p.problem(k, p.raw(k), "mode book prices from the order book's levels, not offsets: remove "
                               "it (pricing.guard_ticks adds ticks of margin) or set pricing.mode to percent")
                     p.seen.add(k)
         elif mode == "percent":
@@ -397,7 +397,7 @@ def load_user(path: Path | str) -> UserConfig:
         reserve = r.decimal("min_quote_reserve", Decimal(0), Decimal(0))
         candidates, reselect = _auto_token(r, token)
         u = r.section("unwind")
-        ladder_raw = u._raw("ladder_pct")
+        ladder_raw = u.raw("ladder_pct")
         ladder = UnwindConfig().ladder_pct
         if ladder_raw is not None:
             try:
@@ -451,7 +451,7 @@ def load_user(path: Path | str) -> UserConfig:
 
 def _auto_token(r: Reader, token: str) -> tuple[tuple[str, ...], float]:
     """`candidates` and `reselect_s`, which only mean something with `token: auto`."""
-    raw = r._raw("candidates")
+    raw = r.raw("candidates")
     reselect = r.number("reselect_s", 300.0, 1, 86400)
     if token.lower() != "auto":
         if raw is not None:

@@ -81,26 +81,29 @@ async def test_points_target_on_a_4x_token_needs_a_quarter_of_the_volume(sim: Si
 
 
 async def test_buy_timeout_with_partial_fill_unwinds_what_was_bought(sim: Simulator, tmp_path: Path) -> None:
-    # sell_s short too: a cycle whose SELL rests when the market freezes would otherwise hold the bot for the
-    # default 20 s before the partial cycle can start (seen on a loaded machine).
-    config = write_config(tmp_path, sim, {"alice": {"target": {"value": 1000}, "timeouts": {"buy_s": 1, "sell_s": 1},
+    config = write_config(tmp_path, sim, {"alice": {"target": {"value": 1000}, "timeouts": {"buy_s": 1},
                                                     "max_price_age_s": 3600}})
     book = sim.exchange.books["ALPHA_22USDT"]
     sym = sim.exchange.symbols["ALPHA_22USDT"]
     async with running(config) as d:
         bot = await d.bot("alice")
         await wait_for(lambda: bot.last_trade is not None and bot.stream_up, what="price and stream")
-        # Freeze the market; leave only a thin ask so the 20 USDT BUY fills a tenth and rests.
+        # Between cycles first: a cycle in flight at the freeze could hold the bot (its SELL resting) or move the
+        # last price (its unwind) so that the next BUY no longer reaches the thin ask.
+        await d.supervisor.pause("alice")
+        await wait_for(lambda: bot.cycle.state == "paused", 20, "paused between cycles")
+        # Freeze the market; leave only a thin ask so the 20 USDT BUY fills a tenth and rests. Bids at or above the
+        # thin ask's price go too: the ask would trade with them instead of resting for otobot's BUY.
         sim.market.paused = True
-        for o in list(book.orders_of("mm")):
-            if o.side == SELL:
-                book.cancel(o.order_id)
         last = bot.last_trade.price
+        for o in list(book.orders_of("mm")):
+            if o.side == SELL or o.price >= last:
+                book.cancel(o.order_id)
         sim.exchange.submit_background(sym, "thin", SELL, last, Decimal("0.04"), rest=True)
+        await d.supervisor.resume("alice")
 
         async def partial_cycle() -> int | None:
-            # A cycle in flight at the freeze may close (or unwind its SELL) first: find the one whose BUY took
-            # the thin ask and was cancelled, once its unwind has filled and the bot has moved past it.
+            # The cycle whose BUY took the thin ask and was cancelled, once its unwind filled and the bot moved on.
             orders = await d.store.orders_page("alice", limit=100)
             partial = {o.cycle_id for o in orders
                        if o.role == "working" and o.cum_qty == Decimal("0.04") and o.status == "CANCELED"}
