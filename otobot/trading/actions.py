@@ -15,7 +15,7 @@ from otobot.trading.desk import Found, Missing, Observation, Unknown
 from otobot.trading.pauses import Pause
 from otobot.trading.tracker import merge_status
 from otobot.trading.volatility import PriceWindow
-from otobot.trading.waiting import next_waiting, refusing_guard
+from otobot.trading.waiting import follow, refusing_guard
 
 if TYPE_CHECKING:
     from otobot.trading.driver import Driver
@@ -137,18 +137,9 @@ def _percent_order(bot: Driver, last: Decimal) -> OtoOrder:
 def _waiting(bot: Driver, why: str | None) -> None:
     """A place guard saying no: kept on the state as the views show it (reason, numbers, since when), logged at
     INFO when a wait starts, changes reason or ends (a volatility wait used to leave only a DEBUG line)."""
-    c = bot.cycle
-    guard = refusing_guard({g: bool(getattr(c, g)()) for g in cycle.PLACE_GUARDS}) if why is not None else None
-    was = bot.state.waiting_for
-    now = next_waiting(was, guard, c.facts, window_s=bot.cfg.volatility_window_s, quote=bot.cfg.quote,
-                       now_ms=bot.clock.time_ms())
-    bot.state.waiting_for = now
-    if (was.reason if was else None) != (now.reason if now else None):
-        if now is not None:
-            bot.log.info("Waiting ({}): {}; placing nothing until it clears", now.reason, now.text)
-        elif was is not None:
-            bot.log.info("No longer waiting ({}) after {:.0f} s; placing again", was.reason,
-                         (bot.clock.time_ms() - was.since_ms) / 1000)
+    guard = refusing_guard({g: bool(getattr(bot.cycle, g)()) for g in cycle.PLACE_GUARDS}) if why else None
+    bot.state.waiting_for = follow(bot.state.waiting_for, guard, bot.cycle.facts, window_s=bot.cfg.volatility_window_s,
+                                   quote=bot.cfg.quote, now_ms=bot.clock.time_ms(), log=bot.log)
     if why == bot.state.waiting:
         return
     if why is None:

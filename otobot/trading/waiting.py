@@ -1,5 +1,5 @@
 """Why a bot places nothing right now, as every view shows it: a reason code, a sentence with its numbers, since
-when. Pure: the place guards' facts in, a Waiting (or None) out."""
+when. Pure but for `follow`'s log line: the place guards' facts in, a Waiting (or None) out."""
 
 from __future__ import annotations
 
@@ -55,3 +55,17 @@ def next_waiting(previous: Waiting | None, guard: str | None, f: PlaceFacts, *, 
     text = describe(str(guard), f, window_s, quote)
     since = previous.since_ms if previous is not None and previous.reason == reason else now_ms
     return Waiting(reason, text, since)
+
+
+def follow(previous: Waiting | None, guard: str | None, f: PlaceFacts, *, window_s: float, quote: str, now_ms: int,
+           log: Any) -> Waiting | None:
+    """next_waiting, logged at INFO when a wait starts, changes reason or ends (a volatility wait used to leave
+    only a DEBUG line while `status` said idle)."""
+    now = next_waiting(previous, guard, f, window_s=window_s, quote=quote, now_ms=now_ms)
+    if (previous.reason if previous else None) != (now.reason if now else None):
+        if now is not None:
+            log.info("Waiting ({}): {}; placing nothing until it clears", now.reason, now.text)
+        elif previous is not None:
+            log.info("No longer waiting ({}) after {:.0f} s; placing again", previous.reason,
+                     (now_ms - previous.since_ms) / 1000)
+    return now
