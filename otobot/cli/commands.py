@@ -96,11 +96,15 @@ async def status(settings: GlobalConfig, store: Store, as_json: bool) -> int:
         daemon = f"not running ({exc})"
     rows = await reports.status_rows(settings, store, live)
     if as_json:
-        out_json({"daemon": daemon, "users": rows})
+        out_json({"daemon": daemon, "users": rows, **({"telegram": live["telegram"]}
+                                                       if live and "telegram" in live else {})})
         return 0
     out(f"daemon: {daemon}")
+    telegram = (live or {}).get("telegram")
+    if isinstance(telegram, dict) and telegram.get("problem"):
+        out(f"telegram commands: {telegram['problem']}")
     out(reports.table(rows, ["user", "state", "token", "today", "target", "done%", "cycles", "left_est", "loss",
-                             "loss_bps", "paused"]) if rows else f"no users in {settings.users_dir}")
+                             "loss_bps", "paused", "waiting"]) if rows else f"no users in {settings.users_dir}")
     for r in rows:
         if r.get("token_choice"):
             out(f"{r['user']}: token auto chose {r['token_choice']}")

@@ -108,8 +108,11 @@ class Reader:
         except InvalidOperation:
             self.problem(key, value, "expected a number, e.g. 25 or 0.5")
             return default
-        if not d.is_finite():
-            self.problem(key, value, "expected a finite number")
+        if not d.is_finite() or not math.isfinite(float(d)):
+            # PyYAML reads 1e309 (no dot) as the text "1e309", which Decimal takes; YAML 1.2 and every other
+            # tool read it as infinity. Either way it is no amount anyone means.
+            self.problem(key, value, "expected a finite number (this one is beyond any real amount; "
+                                     "write the value in plain digits, e.g. 25 or 0.5)")
             return default
         if lo is not None and (d < lo or (lo_open and d == lo)):
             self.problem(key, value, f"must be {'>' if lo_open else '≥'} {lo}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Callable
@@ -64,6 +65,9 @@ class TelegramConfig:
     commands: bool = True
     allowed_chat_ids: tuple[str, ...] = ()
     poll_timeout_s: float = 25.0  # Telegram holds a getUpdates this long when nothing happens (max 50)
+    # A command older than this (Telegram's message date) is answered "ignored" and not run: after downtime a
+    # /pause or /resume from hours ago would act on a market that has moved (Telegram keeps updates 24 h).
+    max_command_age_s: float = 120.0
 
     def command_chats(self) -> frozenset[str]:
         return frozenset(self.allowed_chat_ids or (self.chat_id,))
@@ -74,6 +78,9 @@ class NotifyConfig:
     telegram: TelegramConfig | None = None
     webhook_url: str | None = None
     daily_summary_utc_hour: int = 0
+    # A bot waiting longer than this (volatility, a stale price: it trades nothing meanwhile) is notified, once
+    # per wait; 0: never. Short waits are the strategy working; a long one is worth a look.
+    long_wait_s: float = 900.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,12 +173,14 @@ def _notify(r: Reader) -> NotifyConfig:
         telegram = TelegramConfig(bot_token=tg.required_string("bot_token"), chat_id=tg.required_string("chat_id"),
                                   base_url=tg.string("base_url", "https://api.telegram.org") or "",
                                   commands=tg.boolean("commands", True), allowed_chat_ids=_chat_ids(tg),
-                                  poll_timeout_s=tg.number("poll_timeout_s", 25.0, 1, 50))
+                                  poll_timeout_s=tg.number("poll_timeout_s", 25.0, 1, 50),
+                                  max_command_age_s=tg.number("max_command_age_s", 120.0, 5, 86400))
     else:
         tg.seen.update(tg.data)  # absent section: nothing to check
     tg.finish()
     hour = r.integer("daily_summary_utc_hour", 0, 0, 23) or 0
-    return NotifyConfig(telegram=telegram, webhook_url=r.string("webhook_url", None), daily_summary_utc_hour=hour)
+    return NotifyConfig(telegram=telegram, webhook_url=r.string("webhook_url", None), daily_summary_utc_hour=hour,
+                        long_wait_s=r.number("long_wait_s", 900.0, 0, 7 * 86400))
 
 
 def _chat_ids(r: Reader) -> tuple[str, ...]:
@@ -399,6 +408,13 @@ def load_user(path: Path | str) -> UserConfig:
                     raise InvalidOperation
             except (InvalidOperation, ValueError):
                 u.problem("ladder_pct", ladder_raw, "expected a list of percents in [0, 100), e.g. [0.2, 0.5, 1]")
+                ladder = UnwindConfig().ladder_pct
+            if any(b < a for a, b in itertools.pairwise(ladder)):
+                # Rungs are tried in order until the base is sold: a descending ladder sells at the deepest
+                # discount first, and the cheaper rungs after it never run.
+                u.problem("ladder_pct", ladder_raw, "each rung must be at least the one before it (the first "
+                          "rung is tried first: a descending ladder sells at its lowest price at once), e.g. "
+                          f"{sorted(float(x) for x in ladder)}")
                 ladder = UnwindConfig().ladder_pct
         rung = u.number("rung_timeout_s", 5.0, 0.5, 600)
         u.finish()

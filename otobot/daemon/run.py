@@ -20,12 +20,14 @@ from otobot.exchange.credentials import Credentials
 from otobot.ops import logsetup
 from otobot.ops.control import MAX_PATH_BYTES, ControlServer, ControlSocketBusy, socket_path
 from otobot.ops.health import AddRoutes, HealthServer
+from otobot.ops.longwait import LongWaits
 from otobot.ops.metrics import Metrics
 from otobot.ops.notify import Notification, NotifyHub, UserRoutes, build_notifiers
 from otobot.ops.redact import Redactor
 from otobot.ops.sdnotify import SdNotifier, status_text
 from otobot.ops.secrets import MasterKeyError, decrypt_credentials, keyring_for
 from otobot.ops.tgcommands import telegram_commands
+from otobot.ops.tgoutbox import TelegramChats
 from otobot.store.db import Store
 from otobot.store.dbfile import DatabaseLocked, DatabaseUnreadable, DbLock
 from otobot.store.retention import Retention
@@ -39,9 +41,13 @@ class _Control:
 
     def __init__(self, supervisor: Supervisor) -> None:
         self.sup = supervisor
+        self.telegram: Any = None  # the command poller, once started: its health shows in status and /health
 
     async def status(self) -> dict[str, Any]:
-        return await self.sup.status()
+        status = await self.sup.status()
+        if self.telegram is not None:
+            status["telegram"] = self.telegram.health()
+        return status
 
     async def pause(self, user: str, reason: str) -> dict[str, Any]:
         return await self.sup.pause(user, reason or "operator")
@@ -56,7 +62,12 @@ class _Control:
         return await self.sup.manual(user, kind)
 
     async def health(self) -> dict[str, Any]:
-        return await self.sup.health()
+        health = await self.sup.health()
+        if self.telegram is not None:
+            # Shown, not counted in `ok`: trading goes on without Telegram, and a 503 would get a healthy daemon
+            # restarted by a watchdog over a revoked bot token.
+            health["telegram"] = self.telegram.health()
+        return health
 
 
 GC_THRESHOLDS = (50_000, 20, 20)  # young objects before a collection (default 700), then generations 1 and 2
@@ -127,7 +138,9 @@ async def _serve(settings: GlobalConfig, redactor: Redactor, sd: SdNotifier) -> 
         stack.push_async_callback(store.close)
         decrypt = _decrypter(settings)
         notify_session = await stack.enter_async_context(aiohttp.ClientSession())
-        global_notifiers = build_notifiers(notify_session, settings.notify)
+        chats = TelegramChats()  # one paced outbox per Telegram chat, whoever notifies it
+        stack.push_async_callback(chats.close)  # after the hub has handed over what it held
+        global_notifiers = build_notifiers(notify_session, settings.notify, chats)
         hub = NotifyHub(global_notifiers)
         metrics = Metrics()
 
@@ -138,11 +151,12 @@ async def _serve(settings: GlobalConfig, redactor: Redactor, sd: SdNotifier) -> 
 
         sup = Supervisor(settings, store, _RedactingSource(store, decrypt, redactor), notify=notify, metrics=metrics)
         hub.route = UserRoutes(notify_session, global_notifiers,
-                               lambda user: sup.slots[user].cfg.notify if user in sup.slots else None)
+                               lambda user: sup.slots[user].cfg.notify if user in sup.slots else None, chats)
         sup.on_reload.append(lambda phase: sd.reloading() if phase == "reloading" else sd.ready())
-        await _start_control(stack, ControlServer(socket_path(settings), _Control(sup)))
+        control = _Control(sup)
+        await _start_control(stack, ControlServer(socket_path(settings), control))
         if settings.health_port:
-            await _start_health(stack, HealthServer(sup_health(sup), metrics, port=settings.health_port,
+            await _start_health(stack, HealthServer(control.health, metrics, port=settings.health_port,
                                                     host=settings.web_bind, token=settings.web_token,
                                                     routes=dashboard_routes(settings, store, sup)))
         await hub.start()
@@ -151,13 +165,16 @@ async def _serve(settings: GlobalConfig, redactor: Redactor, sd: SdNotifier) -> 
         if commands is not None:
             await commands.start()
             stack.push_async_callback(commands.stop)
+            control.telegram = commands
         await stack.enter_async_context(Retention(store, settings.retention_days).running())
         daily = DailySummary(store, lambda: sup.settings, notify,
                              lambda user: live_of(sup.slots[user].bot if user in sup.slots else None))
+        waits = LongWaits(sup.status, notify, lambda: sup.settings.notify.long_wait_s)
         tasks = [asyncio.create_task(_watchdog(sd), name="sd-watchdog"),
-                 asyncio.create_task(daily.run(), name="daily-summary")]
+                 asyncio.create_task(daily.run(), name="daily-summary"),
+                 asyncio.create_task(waits.run(), name="long-waits")]
         if sd.enabled:
-            tasks.append(asyncio.create_task(_report_status(sd, sup), name="sd-status"))
+            tasks.append(asyncio.create_task(_report_status(sd, control), name="sd-status"))
         freeze_startup_heap()  # before the "started" line: signal handlers follow that line at once
         logger.info("otobot started: {} user file(s) in {}, database {}, event loop {}",
                     len(user_files(settings.users_dir)), settings.users_dir, settings.database,
@@ -230,19 +247,17 @@ def _decrypter(settings: GlobalConfig) -> Callable[[bytes], Credentials]:
     return partial(decrypt_credentials, keyring)
 
 
-async def _report_status(sd: SdNotifier, sup: Supervisor, every_s: float = 2.0) -> None:
+async def _report_status(sd: SdNotifier, control: _Control, every_s: float = 2.0) -> None:
     """STATUS= for `systemctl status` (`3 users: 2 trading, 1 paused auth_expired`), sent when it changes."""
     while True:
         try:
-            status = await sup.status()
-            sd.status(status_text(status["users"], len(status["file_errors"])))
+            status = await control.status()
+            text = status_text(status["users"], len(status["file_errors"]))
+            problem = (status.get("telegram") or {}).get("problem")
+            sd.status(f"{text}; Telegram commands failing: {str(problem)[:120]}" if problem else text)
         except Exception as exc:  # a status is cosmetic: never let it take the daemon down
             logger.debug("STATUS= not updated: {}", exc)
         await asyncio.sleep(every_s)
-
-
-def sup_health(sup: Supervisor) -> Any:
-    return sup.health
 
 
 class _RedactingSource(CredentialSource):

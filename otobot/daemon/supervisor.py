@@ -21,6 +21,7 @@ from otobot.config.diff import user_changes
 from otobot.config.settings import ConfigError, GlobalConfig, UserConfig, UsersScan, load_global, scan_users
 from otobot.exchange.credentials import Credentials
 from otobot.exchange.streams import TradeCache
+from otobot.ops.health import price_stream_state
 from otobot.ops.secrets import DecryptError, MasterKeyError
 from otobot.store.db import Store
 from otobot.trading.bot import Bot
@@ -140,6 +141,9 @@ class Supervisor:
         self.machine = machine or build_machine()
         self.price_feeds = PriceFeeds(settings.exchange.market_ws_url, settings.reliability) \
             if settings.exchange.shared_price_stream else None
+        if self.price_feeds is not None and metrics is not None:  # a shared socket belongs to no one user
+            self.price_feeds.on_reconnect = lambda symbol: metrics.inc("ws_reconnects_total", 1.0, user="shared",
+                                                                       stream="market", symbol=symbol)
         self.trade_cache = TradeCache()  # one decode per market frame for all bots on its symbol
         self.depth_cache = DepthCache()  # and one per book frame, with one applied book per update
         self.slots: dict[str, _Slot] = {}
@@ -374,10 +378,14 @@ class Supervisor:
         for name, slot in self.slots.items():
             bot = slot.bot
             up = bot is not None and bot.stream_up
-            state = bot.status()["state"] if bot is not None else "not started"
-            users[name] = {"state": state, "user_stream": up,
-                           "paused": bot.paused_reason if bot else None, "error": slot.error}
-            ok = ok and (up or (bot is not None and bot.paused_reason is not None))
+            row = _bot_status(bot) if bot is not None else {"state": "not started"}
+            price = price_stream_state(row) if bot is not None else "down"
+            paused = bot.paused_reason if bot else None
+            users[name] = {"state": row["state"], "user_stream": up, "price_stream": price,
+                           "price_age_s": row.get("price_age_s"), "paused": paused, "error": slot.error}
+            # A dead price stream is unhealthy (the bot trades nothing on it); a stale one is shown, not failed:
+            # a quiet market has no trades, and the stream's own watchdog reconnects a silent socket.
+            ok = ok and ((up and price != "down") or paused is not None)
         try:
             await self.store.schema_version()
             db = True

@@ -53,7 +53,8 @@ class AlphaRest:
 
     def __init__(self, session: aiohttp.ClientSession, base_url: str, credentials: Credentials | None, *,
                  limiter: Any | None = None, timeout_s: float = 10.0, retries: int = 3, logger: Any = None,
-                 on_latency: Callable[[str, float], None] | None = None) -> None:
+                 on_latency: Callable[[str, float], None] | None = None,
+                 on_outcome: Callable[[str, str], None] | None = None) -> None:
         self.session = session
         self.base_url = base_url.rstrip("/")
         self.credentials = credentials
@@ -62,6 +63,7 @@ class AlphaRest:
         self.retries = retries
         self.log = logger or default_logger
         self.on_latency = on_latency
+        self.on_outcome = on_outcome  # (path, "ok" or the error's class name) per HTTP exchange: for metrics
         self._quote_logged: set[str] = set()
 
     # ------------------------------------------------------------ transport
@@ -78,6 +80,18 @@ class AlphaRest:
     async def _once(self, method: str, path: str, params: Mapping[str, str] | None, body: Any,
                     policy: Policy) -> Any:
         """One HTTP exchange → the envelope's `data`, or a typed error. Never retries."""
+        if self.on_outcome is None:
+            return await self._exchange(method, path, params, body, policy)
+        try:
+            result = await self._exchange(method, path, params, body, policy)
+        except Exception as exc:
+            self.on_outcome(path, type(exc).__name__)
+            raise
+        self.on_outcome(path, "ok")
+        return result
+
+    async def _exchange(self, method: str, path: str, params: Mapping[str, str] | None, body: Any,
+                        policy: Policy) -> Any:
         if self.limiter is not None:
             await self.limiter.acquire()
         data = p.dumps(body) if body is not None else None

@@ -154,10 +154,11 @@ class MarketStream:
                  *, ping_interval_s: float = 20.0, stale_after_s: float = 30.0, backoff_max_s: float = 30.0,
                  logger: Any = None, rng: random.Random | None = None, healthy_after_s: float = HEALTHY_AFTER_S,
                  clock: Callable[[], float] = time.monotonic, trade_cache: TradeCache | None = None,
-                 read_every_s: float = 0.0) -> None:
+                 read_every_s: float = 0.0, on_reconnect: Callable[[], None] | None = None) -> None:
         self.session = session
         self.url = url
         self.symbol = symbol
+        self.on_reconnect = on_reconnect  # each lost connection, before the backoff: for a reconnect counter
         self.trade_cache = trade_cache
         self.read_every_s = read_every_s  # > 0: read the socket in batches (ReadBatches); 0: every frame at once
         self.stream = p.agg_trade_stream(symbol)
@@ -201,6 +202,8 @@ class MarketStream:
             finally:
                 self.connected = False
             self.reconnects += 1
+            if self.on_reconnect is not None:
+                self.on_reconnect()
             delay = self.backoff.lost()
             self.log.warning("Market stream {} lost ({}); reconnect #{} in {:.1f} s", self.stream, reason,
                              self.backoff.step, delay)

@@ -23,6 +23,20 @@ TOKEN_COOKIE = "otobot_token"
 TOKEN_COOKIE_MAX_AGE_S = 30 * 86400
 
 
+def price_stream_state(row: dict[str, Any]) -> str:
+    """A bot's price stream from its status row: `fresh` (connected, last trade within max_price_age_s), `stale`
+    (connected, but the last trade is older: the bot will not trade on it), `down`, or `none` (no token yet)."""
+    stream = row.get("market_stream")
+    if stream in ("none", "down", "fresh", "stale"):
+        return str(stream)
+    if stream != "up":
+        return "down"
+    age, limit = row.get("price_age_s"), row.get("max_price_age_s")
+    if not isinstance(age, int | float) or not isinstance(limit, int | float):
+        return "stale" if age is None and limit is not None else "fresh"
+    return "fresh" if age <= limit else "stale"
+
+
 class HealthServer:
     """Loopback without a token (for a local agent or an SSH tunnel); any other address only with a token, which
     then guards every path: `Authorization: Bearer TOKEN`, or a link `?token=TOKEN` that sets a cookie."""

@@ -17,9 +17,13 @@ DECLARED: dict[str, tuple[str, str]] = {
     "cycle_seconds": ("summary", "Duration of completed OTO cycles."),
     "ws_reconnects_total": ("counter", "Websocket reconnects, by user and stream."),
     "rest_latency_seconds": ("summary", "Latency of REST requests to the exchange, by path."),
+    "rest_requests_total": ("counter", "REST requests to the exchange, by user, path and outcome (ok or the error)."),
+    "ws_frame_delay_seconds": ("summary", "Websocket frame delay: local receive time minus the event time, by "
+                                          "user and stream."),
     "bot_restarts_total": ("counter", "Bot crashes restarted by the supervisor, by user."),
     "volume_quote": ("gauge", "Today's traded volume in the quote asset (float export of a Decimal), by user."),
-    "loss_quote": ("gauge", "Today's realised loss in the quote asset (float export of a Decimal), by user."),
+    "loss_quote": ("gauge", "Today's loss in the quote asset: bought - sold + fees, unsold base counted until sold "
+                            "(float export of a Decimal), by user; set as each cycle closes."),
 }
 
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")

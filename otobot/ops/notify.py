@@ -15,9 +15,12 @@ import aiohttp
 from loguru import logger
 
 from otobot.config.settings import NotifyConfig
+from otobot.ops.telegram import BotApi
+from otobot.ops.tgoutbox import TelegramChats
+from otobot.ops.tgtext import TELEGRAM_MAX_CHARS
 
 KINDS = ("paused", "auth_expired", "risk_challenge", "target_reached", "daily_summary", "resumed")
-TELEGRAM_MAX_CHARS = 4096
+__all__ = ["KINDS", "TELEGRAM_MAX_CHARS", "Notification", "NotifyHub", "TelegramNotifier", "WebhookNotifier"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,24 +50,28 @@ def _check(status: int, where: str) -> None:
 
 
 class TelegramNotifier:
-    """POST /bot<token>/sendMessage. Errors never carry the URL: it holds the bot token."""
+    """A chat's notifications, handed to its outbox (ops/tgoutbox.py): `send` returns at once; the outbox paces
+    them within Telegram's limits, urgent first, coalesced in a burst, and logs an ERROR for any it gives up."""
 
     def __init__(self, session: aiohttp.ClientSession, bot_token: str, chat_id: str, *,
-                 base_url: str = "https://api.telegram.org") -> None:
+                 base_url: str = "https://api.telegram.org", chats: TelegramChats | None = None,
+                 config_key: str = "notify.telegram.chat_id in otobot.yaml") -> None:
         self.session, self.chat_id = session, chat_id
-        self._url = f"{base_url.rstrip('/')}/bot{bot_token}/sendMessage"
+        self._own_chats = chats is None
+        self.chats = chats or TelegramChats()
+        self.outbox = self.chats.outbox(BotApi(session, bot_token, base_url), chat_id, config_key,
+                                        f"{base_url}|{bot_token}")
 
     def __repr__(self) -> str:
         return f"TelegramNotifier(chat_id={self.chat_id!r})"
 
     async def send(self, event: Notification) -> None:
-        who = f" [{event.user}]" if event.user else ""
-        text = f"otobot{who} {event.kind}: {event.text}"[:TELEGRAM_MAX_CHARS]
-        try:
-            async with self.session.post(self._url, json={"chat_id": self.chat_id, "text": text}) as r:
-                _check(r.status, "Telegram")
-        except aiohttp.ClientError as exc:
-            raise DeliveryError(f"Telegram unreachable ({type(exc).__name__})", retryable=True) from None
+        self.outbox.put(event.kind, event.user, event.text)
+
+    async def close(self, drain_s: float = 2.0) -> None:
+        """Drains and stops the outbox this notifier made for itself; a shared one is closed by its owner."""
+        if self._own_chats:
+            await self.chats.close(drain_s)
 
 
 class WebhookNotifier:
@@ -110,7 +117,7 @@ class NotifyHub:
                 oldest = self._queue.get_nowait()
                 self._queue.task_done()
                 self.dropped += 1
-                logger.warning("Notification queue full ({} waiting); dropped the oldest ({} for {})",
+                logger.error("Notification queue full ({} waiting); dropped the oldest ({} for {})",
                                self._queue.maxsize, oldest.kind, oldest.user or "all")
             self._queue.put_nowait(event)
         except Exception as exc:  # a notification is never worth an exception in a trading bot
@@ -131,6 +138,10 @@ class NotifyHub:
         with contextlib.suppress(asyncio.CancelledError):
             await self._worker
         self._worker = None
+        for notifier in (*self.notifiers, self.route):  # a route that built notifiers closes them
+            close = getattr(notifier, "close", None)
+            if close is not None:
+                await close(drain_s)
 
     async def __aenter__(self) -> NotifyHub:
         await self.start()
@@ -168,12 +179,15 @@ class NotifyHub:
                 await asyncio.sleep(self.backoff_s * 2**attempt)
 
 
-def build_notifiers(session: aiohttp.ClientSession, cfg: NotifyConfig) -> list[Notifier]:
-    """The notifiers one `notify` section asks for (the global one, or a user's override)."""
+def build_notifiers(session: aiohttp.ClientSession, cfg: NotifyConfig, chats: TelegramChats | None = None,
+                    where: str = "otobot.yaml") -> list[Notifier]:
+    """The notifiers one `notify` section asks for (the global one, or a user's override); `chats` shares one
+    outbox per chat between them, `where` names the file whose notify.telegram.chat_id a migration changes."""
     out: list[Notifier] = []
     if cfg.telegram is not None:
         out.append(TelegramNotifier(session, cfg.telegram.bot_token, cfg.telegram.chat_id,
-                                    base_url=cfg.telegram.base_url))
+                                    base_url=cfg.telegram.base_url, chats=chats,
+                                    config_key=f"notify.telegram.chat_id in {where}"))
     if cfg.webhook_url:
         out.append(WebhookNotifier(session, cfg.webhook_url, {}))
     return out
@@ -185,14 +199,20 @@ class UserRoutes:
     a reloaded user file takes effect at once."""
 
     def __init__(self, session: aiohttp.ClientSession, global_notifiers: Sequence[Notifier],
-                 user_notify: Callable[[str], NotifyConfig | None]) -> None:
+                 user_notify: Callable[[str], NotifyConfig | None], chats: TelegramChats | None = None) -> None:
         self.session, self.global_notifiers, self.user_notify = session, list(global_notifiers), user_notify
+        self._own_chats = chats is None
+        self.chats = chats or TelegramChats()
         self._built: dict[NotifyConfig, list[Notifier]] = {}
+
+    async def close(self, drain_s: float = 2.0) -> None:
+        if self._own_chats:
+            await self.chats.close(drain_s)
 
     def __call__(self, event: Notification) -> Sequence[Notifier]:
         cfg = self.user_notify(event.user) if event.user else None
         if cfg is None or (cfg.telegram is None and not cfg.webhook_url):
             return self.global_notifiers
         if cfg not in self._built:
-            self._built[cfg] = build_notifiers(self.session, cfg)
+            self._built[cfg] = build_notifiers(self.session, cfg, self.chats, f"the user file of {event.user}")
         return self._built[cfg]

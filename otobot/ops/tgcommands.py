@@ -18,7 +18,7 @@ from otobot.store.db import Store
 from otobot.trading import daybook as points
 from otobot.trading.manual import manual_text
 from otobot.views import history
-from otobot.views.reports import q2
+from otobot.views.reports import q2, waiting_text
 
 HELP = """otobot commands:
 /status - every user: state, today's volume against the target
@@ -64,7 +64,7 @@ class CommandAnswers:
         self._running: set[asyncio.Task[dict[str, Any]]] = set()
 
     async def __call__(self, cmd: Command) -> Reply:
-        user = cmd.args[0] if cmd.args else None
+        user = cmd.args[0].lower() if cmd.args else None  # user names are lowercase (their files' names)
         if cmd.name in ("help", "start"):
             return Reply(HELP)
         if cmd.name == "status":
@@ -74,11 +74,9 @@ class CommandAnswers:
         if cmd.name in ("pause", "resume", "history") and user is None:
             return Reply(f"usage: /{cmd.name} USER" + (" [DAYS]" if cmd.name == "history" else ""))
         if cmd.name == "pause" and user is not None:
-            row = await self.controls.pause(user, "operator")
-            return Reply(f"{user} paused (operator): no new cycle; one under way finishes. State: {row.get('state')}")
+            return Reply(pause_text(user, await self.controls.pause(user, "operator")))
         if cmd.name == "resume" and user is not None:
-            row = await self.controls.resume(user)
-            return Reply(f"{user} resumed. State: {row.get('state')}")
+            return Reply(resume_text(user, await self.controls.resume(user)))
         if cmd.name == "daily":
             day = points.utc_day(self.now_ms())
             return Reply(history.daily_text(day, await history.today_rows(self.settings(), self.store, day)))
@@ -93,6 +91,10 @@ class CommandAnswers:
         if arg is None:
             return Reply(f"usage: /{cmd.name} " + ("CODE" if cmd.name == "confirm" else "USER"))
         if cmd.name != "confirm":
+            running = [str(u.get("user")) for u in (await self.controls.status()).get("users") or []]
+            if arg not in running:  # refused before any code: a code for nobody would confirm nothing
+                return Reply(f"no running bot for {arg} (running: {', '.join(running) or 'none'}); nothing to "
+                             f"{cmd.name}")
             code = self.code()
             self.asked[code] = (cmd.chat_id, cmd.name, arg, now + CONFIRM_S * 1000)
             return Reply(f"{cmd.name} {arg}: {MANUAL[cmd.name]}. Reply /confirm {code} within {CONFIRM_S} s")
@@ -129,6 +131,25 @@ class CommandAnswers:
         return Reply("\n".join([head, *history.chart_lines(rows, CHART_WIDTH), foot]), monospace=True)
 
 
+def pause_text(user: str, row: dict[str, Any]) -> str:
+    """What /pause did, read from the bot's row after it took effect."""
+    reason = row.get("paused")
+    if not reason:
+        return f"{user} is not paused (state {row.get('state')}); see /status {user}"
+    under_way = row.get("cycle_id") is not None
+    return (f"{user} paused ({reason}): no new cycle; "
+            + ("the cycle under way finishes" if under_way else "no cycle under way") + f". State: {row.get('state')}")
+
+
+def resume_text(user: str, row: dict[str, Any]) -> str:
+    """What /resume did: the pause is lifted once `paused` is empty; the state catches up at the next cycle."""
+    reason = row.get("paused")
+    if reason:
+        return f"{user} is still paused ({reason}); see /status {user}"
+    state = row.get("state")
+    return f"{user} resumed: trading again" + ("" if state in (None, "paused") else f" (state {state})")
+
+
 def _forget(running: set[asyncio.Task[dict[str, Any]]]) -> Callable[[asyncio.Task[dict[str, Any]]], None]:
     def done(task: asyncio.Task[dict[str, Any]]) -> None:
         running.discard(task)
@@ -152,7 +173,8 @@ def status_text(status: dict[str, Any], user: str | None = None) -> str:
         if row is None:
             known = ", ".join(u.get("user", "?") for u in users) or "none"
             return f"no running bot for {user} (running: {known})"
-        return "\n".join(f"{k}: {'-' if v is None else v}" for k, v in row.items())
+        return "\n".join(f"{k}: {'-' if v is None else (waiting_text(v) if k == 'waiting' else v)}"
+                         for k, v in row.items())
     lines = []
     for u in users:
         line = f"{u.get('user')}: {u.get('state')}"
@@ -161,6 +183,8 @@ def status_text(status: dict[str, Any], user: str | None = None) -> str:
                      f"({u.get('pct_done')}%) · {u.get('cycles_today')} cycles")
         if u.get("paused"):
             line += f" · paused: {u['paused']}"
+        elif waiting_text(u.get("waiting")):
+            line += f" · waiting: {waiting_text(u.get('waiting'))}"
         if u.get("error"):
             line += f" · error: {u['error']}"
         lines.append(line)
@@ -176,4 +200,4 @@ def telegram_commands(session: aiohttp.ClientSession, settings: GlobalConfig, co
         return None
     return TelegramCommands(BotApi(session, tg.bot_token, tg.base_url), store, tg.command_chats(),
                             CommandAnswers(controls, store, current or (lambda: settings)),
-                            poll_timeout_s=tg.poll_timeout_s)
+                            poll_timeout_s=tg.poll_timeout_s, max_command_age_s=tg.max_command_age_s)

@@ -15,6 +15,7 @@ from otobot.trading.desk import Found, Missing, Observation, Unknown
 from otobot.trading.pauses import Pause
 from otobot.trading.tracker import merge_status
 from otobot.trading.volatility import PriceWindow
+from otobot.trading.waiting import follow, refusing_guard
 
 if TYPE_CHECKING:
     from otobot.trading.driver import Driver
@@ -134,7 +135,11 @@ def _percent_order(bot: Driver, last: Decimal) -> OtoOrder:
 
 
 def _waiting(bot: Driver, why: str | None) -> None:
-    """A place guard saying no is logged once when it starts and once when it ends, not every loop."""
+    """A place guard saying no: kept on the state as the views show it (reason, numbers, since when), logged at
+    INFO when a wait starts, changes reason or ends (a volatility wait used to leave only a DEBUG line)."""
+    guard = refusing_guard({g: bool(getattr(bot.cycle, g)()) for g in cycle.PLACE_GUARDS}) if why else None
+    bot.state.waiting_for = follow(bot.state.waiting_for, guard, bot.cycle.facts, window_s=bot.cfg.volatility_window_s,
+                                   quote=bot.cfg.quote, now_ms=bot.clock.time_ms(), log=bot.log)
     if why == bot.state.waiting:
         return
     if why is None:
@@ -448,6 +453,8 @@ async def close_cycle(bot: Driver) -> None:
         bot.log.info("Swept fee dust: sold {} for {} {}", fmt(orders.base_sold()), fmt(sold), bot.cfg.quote)
     else:
         bot.metric("observe", "cycle_seconds", max(0.0, (bot.clock.time_ms() - row.intent_ms) / 1000))
+        day = await bot.store.day_volume(bot.name, row.day)  # a gauge for Prometheus only (float of a Decimal)
+        bot.metric("set", "loss_quote", float(day.buy_quote - day.sell_quote + day.fees_quote))
         bps = (bought - sold) / bought * 10000 if bought else Decimal(0)
         bot.log.info("done: +{} {}, {}, {:.1f} bps", fmt(bought.quantize(Decimal("0.01"))), bot.cfg.quote,
                      bot.state.book.progress(), bps)

@@ -106,7 +106,8 @@ class Bot:
             self.rest = AlphaRest(session, self.settings.exchange.rest_url, self.credentials,
                                   limiter=RateLimiter(self.rel.requests_per_second, self.rel.request_burst),
                                   timeout_s=self.rel.rest_timeout_s, retries=self.rel.rest_retries,
-                                  logger=self.log, on_latency=self._rest_latency if self.metrics else None)
+                                  logger=self.log, on_latency=self._rest_latency if self.metrics else None,
+                                  on_outcome=self._rest_outcome if self.metrics else None)
             self.desk = Desk(self.name, self.store, self.rest, self.clock, self._count_fill, self.log, self.carry)
             await self.store.ensure_user(self.name, self.clock.time_ms())
             restored = await startup.restore(self)
@@ -182,6 +183,9 @@ class Bot:
         self.last_trade = trade
         self.last_trade_at = now
         self.window.add(now, trade.price)
+        if self.metrics is not None:  # the exchange's trade time to our reading it: the stream's lag
+            self.metric("observe", "ws_frame_delay_seconds", max(0.0, self.clock.time_ms() - trade.trade_time_ms)
+                        / 1000, stream="market")
 
     # ================================================================== the driver
 
@@ -423,6 +427,9 @@ class Bot:
         if self.notify is not None:
             self.notify(kind, self.name, text)
 
+    def _rest_outcome(self, path: str, outcome: str) -> None:
+        self.metric("inc", "rest_requests_total", 1.0, path=path, outcome=outcome)
+
     def _rest_latency(self, path: str, seconds: float) -> None:
         self.metric("observe", "rest_latency_seconds", seconds, path=path)
 
@@ -439,6 +446,7 @@ class Bot:
     # ================================================================== reporting
 
     def status(self) -> dict[str, Any]:
+        age = None if self.last_trade_at is None else round(self.clock.monotonic() - self.last_trade_at, 1)
         return {
             "user": self.name,
             "state": str(self.cycle.state) if self._attached else "starting",
@@ -448,8 +456,11 @@ class Bot:
             **self.state.book.status(self.cfg.order_quote_amount),
             "cycle_id": self.state.cycle_row.id if self.state.cycle_row else None,
             "user_stream": "up" if self.stream_up else "down",
-            "market_stream": "up" if self.market is not None and self.market.connected else "down",
+            "market_stream": "none" if self.market is None else "up" if self.market.connected else "down",
+            "price_age_s": age, "max_price_age_s": self.cfg.max_price_age_s,
             "last_price": fmt(self.last_trade.price) if self.last_trade else None,
+            "waiting": (self.state.waiting_for.as_dict() if self.state.waiting_for is not None
+                        and self.state.paused_reason is None else None),
             "pricing": self.cfg.pricing.mode,
             "token_choice": self.state.auto.why if self.state.auto else None,
         }

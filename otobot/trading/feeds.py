@@ -25,7 +25,8 @@ def watch(bot: Driver) -> None:
     bot.market = MarketStream(bot.session, bot.settings.exchange.market_ws_url, bot.symbol, bot.on_trade,
                               ping_interval_s=bot.rel.ws_ping_interval_s, stale_after_s=bot.rel.market_stale_after_s,
                               backoff_max_s=bot.rel.ws_backoff_max_s, logger=bot.log, trade_cache=bot.trade_cache,
-                              read_every_s=bot.settings.exchange.price_read_every_s)
+                              read_every_s=bot.settings.exchange.price_read_every_s,
+                              on_reconnect=lambda: bot.metric("inc", "ws_reconnects_total", 1.0, stream="market"))
     bot.market_task = asyncio.create_task(bot.guard(bot.market.run), name=f"{bot.name}-market")
 
 

@@ -43,6 +43,13 @@ class PriceFeeds:
         self._feeds: dict[str, _Feed] = {}
         # Each frame is decoded once here anyway; a cache set by the daemon (the dashboard's price tape) sees it.
         self.trade_cache: TradeCache | None = None
+        self.on_reconnect: Callable[[str], None] | None = None  # (symbol): the daemon's market reconnect counter
+
+    def _reconnected(self, symbol: str) -> Callable[[], None]:
+        def count() -> None:
+            if self.on_reconnect is not None:
+                self.on_reconnect(symbol)
+        return count
 
     def subscribe(self, symbol: str, on_trade: OnTrade) -> MarketStream:
         """Start (or join) the symbol's feed; returns its stream so the bot can read `connected`."""
@@ -54,7 +61,7 @@ class PriceFeeds:
                                   ping_interval_s=self.rel.ws_ping_interval_s,
                                   stale_after_s=self.rel.market_stale_after_s,
                                   backoff_max_s=self.rel.ws_backoff_max_s, logger=logger.bind(user="*", cycle="-"),
-                                  trade_cache=self.trade_cache)
+                                  trade_cache=self.trade_cache, on_reconnect=self._reconnected(symbol))
             feed = feed_ref = _Feed(stream)
             feed.task = asyncio.create_task(stream.run(), name=f"price-{symbol}")
             self._feeds[symbol] = feed

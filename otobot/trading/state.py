@@ -15,6 +15,7 @@ from otobot.trading.cycle import Facts, State, Timers
 from otobot.trading.daybook import DayBook
 from otobot.trading.pauses import Pause
 from otobot.trading.tracker import CycleOrders
+from otobot.trading.waiting import Waiting
 
 _ZERO = Decimal(0)
 RESYNC_BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # a reconcile that failed after subscribe is tried again
@@ -114,6 +115,7 @@ class TradingState:
     balance_at: float = -1e9
     wallet: AssetBalance | None = None  # the last get-wallet-asset reply: says where money sits
     waiting: str | None = None  # the place guard that said no, logged once when it starts and ends
+    waiting_for: Waiting | None = None  # the same as the views show it: reason, sentence, since when
     fill_received: float | None = None  # when the frame that completed the last cycle was read
     planned_wait: float = 0.0  # the deliberate pause between that fill and the next OTO
     # what the exchange did that no intent explains

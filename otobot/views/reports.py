@@ -26,6 +26,18 @@ def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return "\n".join(lines)
 
 
+def waiting_text(waiting: Any) -> str | None:
+    """A bot's waiting reason as people read it: "volatility 4.2 % > 3 % in 60 s since 12:01" (UTC); None when it
+    is not waiting. `waiting` is the live row's {"reason", "text", "since_ms"} or None."""
+    if not isinstance(waiting, dict) or not waiting.get("reason"):
+        return None
+    text = str(waiting.get("text") or waiting["reason"])
+    since = waiting.get("since_ms")
+    if isinstance(since, int | float) and not isinstance(since, bool):
+        text += " since " + datetime.fromtimestamp(since / 1000, UTC).strftime("%H:%M")
+    return text
+
+
 def paper_banner(settings: GlobalConfig) -> str | None:
     """The line every view of a paper database starts with (#25), so no figure passes for a real one."""
     if not settings.paper_market:
@@ -77,6 +89,8 @@ async def status_rows(settings: GlobalConfig, store: Store, live: dict[str, Any]
             "left_est": left if per_cycle else "-",
             **(await _cost(store, stats)),
             "paused": (lv or {}).get("paused") or await store.pause_reason(name),
+            "waiting": waiting_text((lv or {}).get("waiting")),
+            "waiting_reason": ((lv or {}).get("waiting") or {}).get("reason"),
             "token_choice": (lv or {}).get("token_choice"),
             "last_cycle": utc_text(last.closed_ms or last.intent_ms) if last else None,
         })
@@ -215,9 +229,18 @@ def ctl_text(action: str, result: dict[str, Any]) -> str:
                  f"{'ok' if result.get('database') else 'NOT readable'}"]
         for name, u in sorted((result.get("users") or {}).items()):
             stream = "user stream up" if u.get("user_stream") else "user stream DOWN"
+            if u.get("price_stream"):
+                price = str(u["price_stream"])
+                age = u.get("price_age_s")
+                stream += f", price stream {price.upper() if price == 'down' else price}" + (
+                    f" (last trade {age:.0f} s ago)" if isinstance(age, int | float) and price == "stale" else "")
             extra = f", paused {u['paused']}" if u.get("paused") else ""
             extra += f", error {u['error']}" if u.get("error") else ""
             lines.append(f"{name}: {u.get('state')}, {stream}{extra}")
+        telegram = result.get("telegram")
+        if isinstance(telegram, dict):
+            lines.append("telegram commands: " + (f"FAILING: {telegram.get('problem')}" if telegram.get("problem")
+                                                  else str(telegram.get("state"))))
         return "\n".join(lines)
     if action == "reload":
         parts = [f"{k}: {', '.join(v)}" for k, v in result.items() if v and k != "errors"]

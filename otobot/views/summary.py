@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
@@ -17,7 +18,7 @@ from otobot.exchange.filters import fmt
 from otobot.store.db import Store
 from otobot.trading import daybook as points
 from otobot.views import history
-from otobot.views.reports import q2
+from otobot.views.reports import q2, waiting_text
 
 if TYPE_CHECKING:
     from otobot.trading.bot import Bot
@@ -33,6 +34,7 @@ class Live:
 
     price: Callable[[str], Decimal | None]  # symbol → last trade price
     exchange_volume: Callable[[], Awaitable[Decimal | None]]  # today's total from the user-volume endpoint
+    waiting: Callable[[], Any] = lambda: None  # the live row's {"reason", "text", "since_ms"}, or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,7 @@ class Figures:
     pauses: tuple[str, ...]  # reasons, in order
     inventory: tuple[tuple[str, Decimal, Decimal | None], ...]  # (base asset, quantity, value at market)
     exchange_volume: Decimal | None  # None: not asked (another day, bot not running) or no answer
+    waiting: str | None = None  # what the bot waits for right now ("volatility 4.2 % > 3 % in 60 s since 12:01")
 
 
 def live_of(bot: Bot | None) -> Live | None:
@@ -55,7 +58,11 @@ def live_of(bot: Bot | None) -> Live | None:
 
     async def exchange_volume() -> Decimal | None:
         return (await bot.rest.user_volume()).total if bot.rest is not None else None
-    return Live(price, exchange_volume)
+    def waiting() -> Any:
+        with contextlib.suppress(Exception):  # a bot still starting has no status yet
+            return bot.status().get("waiting")
+        return None
+    return Live(price, exchange_volume, waiting)
 
 
 def due_day(now_ms: int, hour: int, sent: str | None) -> str | None:
@@ -84,6 +91,8 @@ def user_text(f: Figures, day: str, today: str) -> str:
         worth = f" ≈ {q2(value)} {f.quote} at market" if value is not None else " (no market price)"
         lines.append(f"unsold inventory: {fmt(qty)} {asset}{worth}")
     lines.append("pauses: " + ("; ".join(f.pauses) if f.pauses else "none"))
+    if f.waiting:
+        lines.append(f"waiting: {f.waiting}")
     if day == today:
         lines.append(f"exchange reports {q2(f.exchange_volume)} {f.quote} today (ours {q2(r.volume)})"
                      if f.exchange_volume is not None else "exchange volume: not available")
@@ -132,7 +141,8 @@ class DailySummary:
             inventory = tuple((h.base_asset, h.quantity, _value(h.quantity, live.price(h.symbol) if live else None))
                               for h in await self.store.holdings(name) if h.quantity > 0)
             exchange = await _exchange_volume(live) if live is not None and day == today else None
-            out.append(Figures(name, users.get(name, "USDT"), row, pauses, inventory, exchange))
+            waiting = waiting_text(live.waiting()) if live is not None else None
+            out.append(Figures(name, users.get(name, "USDT"), row, pauses, inventory, exchange, waiting))
         return out
 
 

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from otobot.config.settings import NotifyConfig, TelegramConfig
 from otobot.ops.notify import Notification, NotifyHub, TelegramNotifier, UserRoutes, WebhookNotifier
+from otobot.ops.tgoutbox import ChatLimits, TelegramChats
 from tests.helpers import local_http
 
 BOT_TOKEN = "123456:SECRET-bot-token"
@@ -105,16 +106,18 @@ async def test_failing_endpoint_is_logged_and_swallowed_never_raised(endpoints: 
                                                                      logs: list[str]) -> None:
     path = f"/bot{BOT_TOKEN}/sendMessage"
     endpoints.fail[path] = [500, 500, 500, 500]
-    hub = NotifyHub([TelegramNotifier(session, BOT_TOKEN, "1", base_url=endpoints.url)], retries=2, backoff_s=0.01)
+    chats = TelegramChats(ChatLimits(max_attempts=3, retry_base_s=0.01, retry_cap_s=0.02))
+    telegram = TelegramNotifier(session, BOT_TOKEN, "1", base_url=endpoints.url, chats=chats)
+    hub = NotifyHub([telegram], retries=2, backoff_s=0.01)
 
     async with hub:
         hub.notify(paused())  # returns at once, raises nothing
-        await wait_for(lambda: hub.failed == 1)
+        await wait_for(lambda: telegram.outbox.given_up == 1)
 
     assert endpoints.attempts[path] == 3
-    warning = [line for line in logs if "Could not send the paused notification" in line]
-    assert len(warning) == 1
-    assert "Telegram answered HTTP 500" in warning[0] and "after 3 attempt(s)" in warning[0]
+    error = [line for line in logs if line.startswith("ERROR") and "gave up the paused for alice" in line]
+    assert len(error) == 1
+    assert "Telegram sendMessage answered HTTP 500" in error[0] and "after 3 attempt(s)" in error[0]
     assert BOT_TOKEN not in "".join(logs)  # the bot token is in the URL; the log never shows it
 
 

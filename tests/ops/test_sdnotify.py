@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from otobot.daemon.run import _report_status
 from otobot.ops.sdnotify import SdNotifier, status_text
 
 
@@ -126,3 +129,21 @@ def test_status_text_counts_users_by_what_they_are_doing(rows: list[dict[str, st
 def test_status_text_says_how_many_user_files_were_rejected() -> None:
     assert status_text([_row("idle")], 1) == "1 user: 1 trading; 1 user file rejected (see the log)"
     assert status_text([], 2) == "0 users; 2 user files rejected (see the log)"
+
+
+async def test_the_status_line_says_when_telegram_commands_fail(systemd_socket: tuple[str, socket.socket]) -> None:
+    path, sock = systemd_socket
+
+    class Control:
+        async def status(self) -> dict[str, Any]:
+            return {"users": [_row("idle")], "file_errors": {},
+                    "telegram": {"ok": False, "problem": "Telegram getUpdates answered HTTP 401 \"Unauthorized\": the "
+                                                         "bot token was refused"}}
+
+    task = asyncio.create_task(_report_status(SdNotifier({"NOTIFY_SOCKET": path}), Control(), every_s=0.05))  # type: ignore[arg-type]
+    try:
+        line = await asyncio.to_thread(received, sock)
+    finally:
+        task.cancel()
+    assert line == ("STATUS=1 user: 1 trading; Telegram commands failing: Telegram getUpdates answered HTTP 401 "
+                    "\"Unauthorized\": the bot token was refused")

@@ -50,11 +50,11 @@ class StubControls:
         self.calls.append(("pause", user))
         if self.hang:
             await asyncio.Event().wait()
-        return {"user": user, "state": "paused"}
+        return {"user": user, "state": "paused", "paused": reason}
 
     async def resume(self, user: str) -> dict[str, Any]:
         self.calls.append(("resume", user))
-        return {"user": user, "state": "idle"}
+        return {"user": user, "state": "idle", "paused": None}
 
 
 @contextlib.asynccontextmanager
@@ -128,11 +128,11 @@ async def test_a_hanging_endpoint_times_out_and_the_poller_recovers(bot_api: Fak
                                                                     logs: list[str]) -> None:
     bot_api.script = [("hang", 60.0), ("hang", 60.0)]
     started = time.monotonic()
-    async with poller(bot_api, store, StubControls(), poll_timeout_s=0, request_margin_s=0.3):
+    async with poller(bot_api, store, StubControls(), request_margin_s=0.3):
         assert await reply_to(bot_api, "/status") == "alice: idle"
 
     assert time.monotonic() - started < 10
-    assert any("getUpdates got no answer within 0.3 s (failure 1 in a row)" in line for line in logs)
+    assert any("getUpdates got no answer within 1.3 s (failure 1 in a row)" in line for line in logs)
     assert any("reachable again after 2 failed poll(s)" in line for line in logs)
 
 
@@ -164,7 +164,7 @@ async def test_the_offset_survives_a_restart_so_old_commands_never_run_again(bot
     polls_before = len(bot_api.polls)
 
     async with poller(bot_api, store, controls):
-        assert await reply_to(bot_api, "/resume alice") == "alice resumed. State: idle"
+        assert await reply_to(bot_api, "/resume alice") == "alice resumed: trading again (state idle)"
 
     assert controls.calls == [("pause", "alice"), ("resume", "alice")]
     assert bot_api.polls[polls_before][1]["offset"] == int(await store.meta_value(OFFSET_KEY) or 0) - 1
@@ -225,7 +225,7 @@ async def test_a_telegram_outage_only_delays_replies_while_the_daemon_trades_on(
     async with running(two_traders(tmp_path, sim)) as d:
         await wait_for(lambda: more_cycles(d, "alice", 0), 30, "alice trading")
         bot_api.script = [("hang", 60.0)] * 1000  # Telegram hangs until the test ends the outage
-        async with poller(bot_api, d.store, d.supervisor, d.settings, poll_timeout_s=0, request_margin_s=0.5):
+        async with poller(bot_api, d.store, d.supervisor, d.settings, request_margin_s=0.5):
             bot_api.push("/pause alice")
             before = await cycles_done(d.store, "alice")
             await wait_for(lambda: more_cycles(d, "alice", before + 1), 30, "alice trading while Telegram hangs")

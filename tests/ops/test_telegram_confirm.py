@@ -15,7 +15,7 @@ class Controls:
         self.calls: list[tuple[str, str]] = []
 
     async def status(self) -> dict[str, Any]:
-        return {"users": []}
+        return {"users": [{"user": "alice", "state": "idle", "paused": None}]}
 
     async def pause(self, user: str, reason: str = "operator") -> dict[str, Any]:
         return {}
@@ -52,5 +52,11 @@ async def test_a_code_works_once_from_its_chat_and_only_within_60_s(tmp_path: Pa
         assert (await answers(Command("1", "confirm", ("5555",)))).text.startswith("no pending")  # too late
         assert (await answers(Command("1", "flatten", ()))).text == "usage: /flatten USER"
         assert controls.calls == [("alice", "cancel")]
+
+        refused = await answers(Command("1", "cancel", ("zed",)))  # no code handed out for a user not running
+        assert refused.text == "no running bot for zed (running: alice); nothing to cancel"
+        assert "6666" not in refused.text and answers.asked == {}
+        assert (await answers(Command("1", "cancel", ("Alice",)))).text.startswith("cancel alice: ")  # lowercased
+        assert "6666" in answers.asked
     finally:
         await store.close()

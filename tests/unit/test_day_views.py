@@ -163,7 +163,7 @@ def test_audit_lines_one_per_event_oldest_first_other_users_left_out() -> None:
 @pytest.mark.parametrize(("update", "expected"), [
     ({"update_id": 5, "message": {"chat": {"id": 42}, "text": "/status"}}, (5, Command("42", "status", ()))),
     ({"update_id": 6, "message": {"chat": {"id": -100}, "text": "/Pause@otobot_bot alice"}},
-     (6, Command("-100", "pause", ("alice",)))),
+     (6, Command("-100", "pause", ("alice",), mention="otobot_bot"))),
     ({"update_id": 7, "message": {"chat": {"id": 42}, "text": "hello"}}, (7, None)),  # not a command
     ({"update_id": 8, "edited_message": {"chat": {"id": 42}, "text": "/status"}}, (8, None)),
     ({"update_id": 9, "message": {"chat": "nope", "text": "/status"}}, (9, None)),
