@@ -79,6 +79,7 @@ class AppliedFill:
     qty: Decimal
     quote_qty: Decimal
     commission: Decimal
+    own: bool = True  # False: an execution of the user's own (a stray): not otobot's volume, cost or inventory
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +98,7 @@ class UserStats:
     sell_quote: Decimal
     fees_quote: Decimal
     sell_fees_quote: Decimal
+    user_buy_quote: Decimal = Decimal(0)  # the user's own orders (issue 19): shown apart, never otobot's cost
 
     @property
     def loss_quote(self) -> Decimal:

@@ -403,17 +403,28 @@ class Store:
         ])
 
     async def holdings(self, user: str) -> list[Holding]:
-        """Base held per symbol by otobot's own fills (bought less fees less sold), with the last fill price."""
-        rows = await self._query(
-            "SELECT c.symbol, c.base_asset, f.side, f.qty, f.commission, f.price "
-            "FROM fills f JOIN cycles c ON c.id=f.cycle_id WHERE f.user=? ORDER BY f.id", (user,))
-        held: dict[str, list[Any]] = {}
-        for r in rows:
-            h = held.setdefault(r[0], [r[1], Decimal(0), Decimal(0)])
-            qty, fee = dec0(r[3]), dec0(r[4])
-            h[1] += qty - fee if r[2] == "BUY" else -qty  # a BUY's fee is paid in base
-            h[2] = dec0(r[5])
-        return [Holding(sym, base, qty, price) for sym, (base, qty, price) in held.items()]
+        """otobot's own base per symbol (the ledger: its cycles' buys less base fees less their sells), with the
+        last fill price. Never the user's own coins: those are `user_holdings`."""
+        rows = await self._query("SELECT symbol, base_asset, own_base, last_price FROM ledger WHERE user=? "
+                                 "ORDER BY symbol", (user,))
+        return [Holding(r[0], r[1], dec0(r[2]), dec0(r[3])) for r in rows]
+
+    async def user_holdings(self, user: str) -> list[Holding]:
+        """The user's own base per symbol as otobot saw it trade (their hand orders' executions), never sold."""
+        rows = await self._query("SELECT symbol, base_asset, user_base, last_price FROM ledger WHERE user=? "
+                                 "ORDER BY symbol", (user,))
+        return [Holding(r[0], r[1], dec0(r[2]), dec0(r[3])) for r in rows]
+
+    async def own_base(self, user: str, symbol: str) -> Decimal:
+        """otobot's own base of `symbol`: the most any SELL otobot places by itself may carry."""
+        rows = await self._query("SELECT own_base FROM ledger WHERE user=? AND symbol=?", (user, symbol))
+        return dec0(rows[0][0]) if rows else Decimal(0)
+
+    async def user_volume(self, user: str, day: str | None = None) -> tuple[Decimal, Decimal]:
+        """Quote the user's own orders bought and sold (one UTC day, or all days): shown, never otobot's cost."""
+        sql = "SELECT user_buy_quote, user_sell_quote FROM daily_volume WHERE user=?"
+        rows = await self._query(sql + (" AND day=?" if day else ""), (user, day) if day else (user,))
+        return (sum((dec0(r[0]) for r in rows), Decimal(0)), sum((dec0(r[1]) for r in rows), Decimal(0)))
 
     # ------------------------------------------------------------ reports (CLI reads these; daemon may be down)
 
@@ -454,10 +465,12 @@ class Store:
 
     async def daily_totals(self, user: str, since_day: str) -> list[tuple[str, UserStats]]:
         """Each recorded UTC day from `since_day` on (oldest first), with that day's totals."""
-        rows = await self._query("SELECT day, buy_quote, sell_quote, fees_quote, sell_fees_quote, cycles "
-                                 "FROM daily_volume WHERE user=? AND day>=? ORDER BY day", (user, since_day))
+        rows = await self._query("SELECT day, buy_quote, sell_quote, fees_quote, sell_fees_quote, cycles, "
+                                 "user_buy_quote FROM daily_volume WHERE user=? AND day>=? ORDER BY day",
+                                 (user, since_day))
         return [(r[0], UserStats(user=user, cycles=int(r[5]), buy_quote=dec0(r[1]), sell_quote=dec0(r[2]),
-                                 fees_quote=dec0(r[3]), sell_fees_quote=dec0(r[4]))) for r in rows]
+                                 fees_quote=dec0(r[3]), sell_fees_quote=dec0(r[4]), user_buy_quote=dec0(r[6])))
+                for r in rows]
 
     async def audit_since(self, user: str, since_ms: int, kinds: Iterable[str]) -> list[dict[str, Any]]:
         """The user's audit rows of these kinds, oldest first; daemon-wide rows (user NULL) of them too."""
