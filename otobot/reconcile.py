@@ -5,16 +5,25 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
-from otobot.exchange.models import BUY, OTO_PENDING, OTO_WORKING, Order
+from otobot.exchange.models import BUY, OTO_PENDING, OTO_WORKING, SELL, Order
 
 # Exchange and local clocks disagree a little; an order may carry a time slightly before our intent.
 CLOCK_SKEW_MS = 5_000
+PLAIN = "-1"  # the orderListId of an order in no list: a plain LIMIT (the user's own, or an unwind), never an OTO leg
+UNKNOWN = ""  # no orderListId in the row at all (open orders, alpha-api.md §2.4): it may be either
+
+
+def _may_be_oto_leg(o: Order) -> bool:
+    return o.order_list_id != PLAIN
 
 
 def match_oto(*, symbol: str, working_price: Decimal, quantity: Decimal, intent_ms: int,
-              orders: Iterable[Order], claimed: set[str]) -> tuple[Order, Order | None] | None:
+              orders: Iterable[Order], claimed: set[str],
+              pending_price: Decimal | None = None) -> tuple[Order, Order | None] | None:
     """The OTO a lost place request created: a BUY working leg with our price and quantity, created at or
-    after our intent, whose id no other cycle owns; plus its pending leg (same order-list id) if listed.
+    after our intent, whose id no other cycle owns and which is in a list (an orderListId "-1" is a plain
+    order: the user's own LIMIT at the same price is never taken for our OTO); plus its pending leg if listed
+    (see `find_pending`).
 
     Among several candidates the earliest wins: a bot places at most one OTO per intent.
     """
@@ -23,17 +32,39 @@ def match_oto(*, symbol: str, working_price: Decimal, quantity: Decimal, intent_
         (o for o in pool
          if o.symbol == symbol and o.side == BUY and o.price == working_price and o.orig_qty == quantity
          and o.contingency_position in (OTO_WORKING, None) and o.time_ms >= intent_ms - CLOCK_SKEW_MS
-         and o.order_id not in claimed),
+         and o.order_id not in claimed and _may_be_oto_leg(o)),
         key=lambda o: (o.time_ms, o.order_id),
     )
     if not candidates:
         return None
     working = candidates[0]
-    pending = None
-    if working.order_list_id not in ("", "-1"):
-        pending = next((o for o in pool if o.order_list_id == working.order_list_id
-                        and o.contingency_position == OTO_PENDING and o.order_id != working.order_id), None)
-    return working, pending
+    return working, find_pending(working, pool, claimed, pending_price)
+
+
+def find_pending(working: Order, orders: Iterable[Order], claimed: set[str],
+                 pending_price: Decimal | None = None) -> Order | None:
+    """The pending SELL leg of `working`'s OTO: the same order-list id when the rows carry one; when they do not
+    (open-order rows, alpha-api.md §2.4), a SELL on the symbol at our pending price, created with the working leg
+    (within the clock skew), for no more than it bought, in no other list, that no cycle owns. None: not listed
+    yet (stored as unknown and looked up again, never guessed)."""
+    def free(o: Order) -> bool:
+        return (o.order_id != working.order_id and o.order_id not in claimed and o.side == SELL
+                and o.symbol == working.symbol and _may_be_oto_leg(o))
+
+    pool = [o for o in orders if free(o)]
+    if working.order_list_id not in (UNKNOWN, PLAIN):
+        same = [o for o in pool if o.order_list_id == working.order_list_id
+                and o.contingency_position in (OTO_PENDING, None)]
+        if same:
+            return same[0]
+    if pending_price is None:
+        return None
+    near = sorted((o for o in pool
+                   if o.order_list_id in (UNKNOWN, working.order_list_id) and o.price == pending_price
+                   and o.contingency_position in (OTO_PENDING, None) and o.orig_qty <= working.orig_qty
+                   and abs(o.time_ms - working.time_ms) <= CLOCK_SKEW_MS),
+                  key=lambda o: (abs(o.time_ms - working.time_ms), o.order_id))
+    return near[0] if near else None
 
 
 def match_limit(*, symbol: str, side: str, price: Decimal, quantity: Decimal, intent_ms: int,

@@ -240,11 +240,13 @@ class Store:
         await self._tx(self.cycle_state_stmts(cycle_id, user, frm, to, reason, now_ms, closed=closed,
                                               cancelling=cancelling))
 
-    async def attach_oto(self, cycle_id: int, working_id: str, pending_id: str, order_list_id: str | None,
+    async def attach_oto(self, cycle_id: int, working_id: str, pending_id: str | None, order_list_id: str | None,
                          now_ms: int, *, adopted: bool = False,
                          transition: tuple[str, str, str, str] | None = None, carry: Carry | None = None) -> None:
         """Bind the exchange's ids to the intent rows (after the place response, or on adoption); with
-        `transition` (user, from, to, reason) the cycle's new state is written in the same transaction."""
+        `transition` (user, from, to, reason) the cycle's new state is written in the same transaction.
+        `pending_id` None: the pending leg is not listed yet; its row keeps order_id NULL (unknown, never '',
+        which a second such cycle would collide with) until `bind_pending` finds it."""
         stmts: list[tuple[str, tuple[Any, ...]]] = [
             ("UPDATE cycles SET placed_ms=COALESCE(placed_ms, ?), order_list_id=? WHERE id=?",
              (now_ms, order_list_id, cycle_id)),
@@ -262,6 +264,17 @@ class Store:
             stmts += [("UPDATE cycles SET state=?, reason=? WHERE id=?", (to, reason, cycle_id)),
                       self._audit_stmt(now_ms, user, cycle_id, "transition", frm, to, reason)]
         await self._tx(stmts, carry=carry)
+
+    async def bind_pending(self, cycle_id: int, order_id: str, now_ms: int) -> bool:
+        """The pending leg of an OTO adopted without it, found later (by list id, or symbol/side/price/time): its
+        id bound once. False when the leg was bound already or the id belongs to another row."""
+        def run(c: sqlite3.Connection) -> bool:
+            if c.execute("SELECT 1 FROM orders WHERE order_id=?", (order_id,)).fetchone():
+                return False
+            return c.execute("UPDATE orders SET order_id=?, status=CASE WHEN status IN ('INTENT', 'NOT_PLACED') "
+                             "THEN 'PENDING' ELSE status END, updated_ms=? WHERE cycle_id=? AND role='pending' "
+                             "AND order_id IS NULL", (order_id, now_ms, cycle_id)).rowcount == 1
+        return await self._write(run)
 
     async def add_order_intent(self, *, user: str, cycle_id: int, role: str, symbol: str, side: str,
                                price: Decimal, quantity: Decimal, now_ms: int, carry: Carry | None = None) -> int:
@@ -370,8 +383,8 @@ class Store:
             "AND o.order_id IS NULL ORDER BY c.id DESC LIMIT 20", (user, symbol, since_ms))
         return [cycle_row(r) for r in rows]
 
-    async def adopt_late(self, cycle_id: int, user: str, working_id: str, pending_id: str, order_list_id: str,
-                         now_ms: int) -> None:
+    async def adopt_late(self, cycle_id: int, user: str, working_id: str, pending_id: str | None,
+                         order_list_id: str, now_ms: int) -> None:
         """An OTO the exchange applied after otobot had settled it as not placed becomes that cycle again."""
         await self._tx([
             ("UPDATE cycles SET state='pending', closed_ms=NULL, placed_ms=?, order_list_id=? WHERE id=?",

@@ -134,3 +134,22 @@ async def test_stats_show_otobots_inventory_and_the_users_own_apart(store: Store
     assert row["buy_volume"] == "20.00"  # otobot's; the user's 11.9 is not its cost
     assert row["inventory_own"] == row["inventory"] == "0.0180"  # 0.09 dust at the last price, 0.2
     assert row["inventory_user"] == "11.8988"  # 59.49405 of the user's own at 0.2
+
+
+async def test_two_otos_adopted_without_their_pending_legs_keep_them_unknown_and_bind_them_later(
+        store: Store) -> None:
+    """Problem 3: a pending leg not listed was stored as '' and the next such cycle failed UNIQUE(order_id)."""
+    ids = []
+    for working in ("11", "21"):
+        cycle_id, _, _ = await store.create_cycle(user="alice", day=DAY, symbol=SYMBOL, base_asset="ALPHA_22",
+                                                  quote_asset="USDT", mul_point=1, working_price=D("0.2"),
+                                                  pending_price=D("0.1998"), quantity=D("100"), pay_amount=D("20"),
+                                                  now_ms=T0)
+        await store.attach_oto(cycle_id, working, None, "", T0 + 5, adopted=True)
+        ids.append(cycle_id)
+    legs = [o for i in ids for o in await store.cycle_orders(i) if o.role == "pending"]
+    assert [o.order_id for o in legs] == [None, None]
+    assert await store.bind_pending(ids[0], "12", T0 + 9)
+    assert not await store.bind_pending(ids[1], "12", T0 + 9)  # one order, one leg
+    assert not await store.bind_pending(ids[0], "13", T0 + 9)  # bound once
+    assert [o.order_id for o in await store.cycle_orders(ids[0]) if o.role == "pending"] == ["12"]
