@@ -302,6 +302,21 @@ class Store:
             (user, *LIVE_CYCLE_STATES))
         return cycle_row(rows[0]) if rows else None
 
+    async def live_cycles(self, user: str) -> list[CycleRow]:
+        """Every live cycle of the user, oldest first: a restart follows each (an OTO adopted late beside the
+        newest one gets its timeout, cancel and unwind too), not only the newest."""
+        marks = ",".join("?" * len(LIVE_CYCLE_STATES))
+        rows = await self._query(f"SELECT * FROM cycles WHERE user=? AND state IN ({marks}) ORDER BY +id",
+                                 (user, *LIVE_CYCLE_STATES))
+        return [cycle_row(r) for r in rows]
+
+    async def live_strays(self, user: str) -> list[OrderRow]:
+        """The user's own orders otobot saw and recorded that are not final yet (never touched; a restart knows
+        them without waiting for their next event)."""
+        rows = await self._query("SELECT * FROM orders WHERE user=? AND role='stray' AND status NOT IN "
+                                 "('FILLED', 'CANCELED', 'EXPIRED', 'REJECTED') ORDER BY id", (user,))
+        return [order_row(r) for r in rows]
+
     async def cycle(self, cycle_id: int) -> CycleRow | None:
         rows = await self._query("SELECT * FROM cycles WHERE id=?", (cycle_id,))
         return cycle_row(rows[0]) if rows else None
