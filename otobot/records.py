@@ -31,6 +31,7 @@ class CycleRow:
     closed_ms: int | None
     order_list_id: str | None
     kind: str = "oto"  # oto | sweep | stray
+    ladder_from: int = 0  # unwind SELLs before the ladder last started again from its first rung (issue 19)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +123,7 @@ def cycle_row(row: sqlite3.Row) -> CycleRow:
         working_price=dec0(row["working_price"]), pending_price=dec0(row["pending_price"]),
         quantity=dec0(row["quantity"]), pay_amount=dec0(row["pay_amount"]), intent_ms=row["intent_ms"],
         placed_ms=row["placed_ms"], closed_ms=row["closed_ms"], order_list_id=row["order_list_id"],
-        kind=row["kind"],
+        kind=row["kind"], ladder_from=row["ladder_from"],
     )
 
 

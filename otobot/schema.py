@@ -154,6 +154,9 @@ MIGRATIONS += ("""
     );
     ALTER TABLE daily_volume ADD COLUMN user_buy_quote TEXT NOT NULL DEFAULT '0';
     ALTER TABLE daily_volume ADD COLUMN user_sell_quote TEXT NOT NULL DEFAULT '0';
+    -- the unwind ladder starts again from its first rung after this many of the cycle's unwind SELLs (ctl resume,
+    -- cancel or flatten of a user paused unwind_failed): a restart keeps the new ladder instead of re-pausing
+    ALTER TABLE cycles ADD COLUMN ladder_from INTEGER NOT NULL DEFAULT 0;
 """,)
 
 

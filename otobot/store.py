@@ -310,12 +310,14 @@ class Store:
                                  (user, *LIVE_CYCLE_STATES))
         return [cycle_row(r) for r in rows]
 
-    async def live_strays(self, user: str) -> list[OrderRow]:
-        """The user's own orders otobot saw and recorded that are not final yet (never touched; a restart knows
-        them without waiting for their next event)."""
-        rows = await self._query("SELECT * FROM orders WHERE user=? AND role='stray' AND status NOT IN "
-                                 "('FILLED', 'CANCELED', 'EXPIRED', 'REJECTED') ORDER BY id", (user,))
-        return [order_row(r) for r in rows]
+    async def live_strays(self, user: str, *, oto_only: bool = False) -> list[OrderRow]:
+        """Orders otobot saw, did not place and recorded, not final yet (never touched; a restart knows them without
+        waiting for their next event). `oto_only`: legs of OTOs (no OTO of otobot's is placed beside one)."""
+        sql = ("SELECT o.* FROM orders o JOIN cycles c ON c.id=o.cycle_id WHERE o.user=? AND o.role='stray' AND "
+               "o.status NOT IN ('FILLED', 'CANCELED', 'EXPIRED', 'REJECTED')")
+        if oto_only:
+            sql += " AND c.order_list_id IS NOT NULL AND c.order_list_id NOT IN ('', '-1')"
+        return [order_row(r) for r in await self._query(sql + " ORDER BY o.id", (user,))]
 
     async def cycle(self, cycle_id: int) -> CycleRow | None:
         rows = await self._query("SELECT * FROM cycles WHERE id=?", (cycle_id,))
@@ -386,6 +388,11 @@ class Store:
                                          f"sweeping {fmt(quantity)} {base_asset} of fee dust")])
         return ids[0]
 
+    async def restart_ladder(self, cycle_id: int, user: str, ladder_from: int, reason: str, now_ms: int) -> None:
+        """The cycle's unwind ladder starts again from its first rung (after `ladder_from` unwind SELLs)."""
+        await self._tx([("UPDATE cycles SET ladder_from=? WHERE id=?", (ladder_from, cycle_id)),
+                        self._audit_stmt(now_ms, user, cycle_id, "resume", None, None, reason)])
+
     async def cycle_cancelling(self, cycle_id: int) -> str | None:
         rows = await self._query("SELECT cancelling FROM cycles WHERE id=?", (cycle_id,))
         return rows[0][0] if rows else None
@@ -415,13 +422,15 @@ class Store:
 
     async def record_stray(self, *, user: str, day: str, symbol: str, base_asset: str, quote_asset: str,
                            order_id: str, side: str, price: Decimal, quantity: Decimal, status: str,
-                           now_ms: int, reason: str) -> None:
+                           now_ms: int, reason: str, order_list_id: str | None = None) -> None:
         """An order on the user's symbol that no intent explains: kept (as a `stray` cycle with one order) so its
         fills are recorded like any other, never dropped; otobot never acts on it."""
         ids = await self._tx([
             ("INSERT INTO cycles(user, day, symbol, base_asset, quote_asset, state, reason, working_price,"
-             " pending_price, quantity, pay_amount, intent_ms, kind) VALUES (?,?,?,?,?,'stray',?,?,?,?,'0',?,'stray')",
-             (user, day, symbol, base_asset, quote_asset, reason, fmt(price), fmt(price), fmt(quantity), now_ms)),
+             " pending_price, quantity, pay_amount, intent_ms, kind, order_list_id) "
+             "VALUES (?,?,?,?,?,'stray',?,?,?,?,'0',?,'stray',?)",
+             (user, day, symbol, base_asset, quote_asset, reason, fmt(price), fmt(price), fmt(quantity), now_ms,
+              order_list_id)),
         ])
         await self._tx([
             ("INSERT OR IGNORE INTO orders(user, cycle_id, role, order_id, symbol, side, price, quantity, status,"
