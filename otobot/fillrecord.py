@@ -70,16 +70,19 @@ def apply_fill(c: sqlite3.Connection, fill: Fill) -> AppliedFill | None:
 
 def add_to_ledger(c: sqlite3.Connection, user: str, symbol: str, base_asset: str, own: bool, side: str,
                   qty: Decimal, commission: Decimal, price: Decimal, time_ms: int) -> None:
-    """One execution's base on the ledger: otobot's own for its cycles' fills, the user's for the others'. A BUY's
-    fee is paid in base. An otobot SELL takes from otobot's own base first and only the excess from the user's
-    (`ctl flatten --all` sells the user's coins on the user's explicit word), so own base never goes below 0."""
+    """One execution's base on the ledger (trading/ledger.py `Ledger.after` is the same rule, to reason on): a BUY
+    (its fee paid in base) adds to otobot's own base for its cycles' fills, to the user's for the others'. Any SELL
+    takes from otobot's own base first, the rest from the user's: otobot's SELL beyond its own happens only with
+    `ctl flatten --all`, and the user's hand SELL of a leftover (the way out of `unwind_failed`) leaves otobot
+    nothing to sell again out of the user's coins. Own base never goes below 0."""
     was = c.execute("SELECT own_base, user_base FROM ledger WHERE user=? AND symbol=?", (user, symbol)).fetchone()
     own_base, user_base = (dec0(was[0]), dec0(was[1])) if was else (Decimal(0), Decimal(0))
     change = qty - commission if side == "BUY" else -qty
-    if not own:
-        user_base += change
-    elif change >= 0:
-        own_base += change
+    if change >= 0:
+        if own:
+            own_base += change
+        else:
+            user_base += change
     else:
         taken = min(-change, max(own_base, Decimal(0)))
         own_base -= taken

@@ -19,13 +19,12 @@ class Ledger:
     user: Decimal = _ZERO
 
     def after(self, *, ours: bool, side: str, qty: Decimal, commission: Decimal = _ZERO) -> Ledger:
-        """The ledger after one execution. A BUY's fee is paid in base. otobot's SELL takes its own base first and
-        only what exceeds it from the user's (that happens only with `ctl flatten --all`)."""
+        """The ledger after one execution. A BUY (fee paid in base) adds to whose order it was. Any SELL takes
+        otobot's own base first and the rest from the user's: otobot sells beyond its own only with `ctl flatten
+        --all`, and a hand SELL of otobot's leftover leaves otobot nothing to sell out of the user's coins."""
         change = qty - commission if side == "BUY" else -qty
-        if not ours:
-            return Ledger(self.own, self.user + change)
         if change >= 0:
-            return Ledger(self.own + change, self.user)
+            return Ledger(self.own + change, self.user) if ours else Ledger(self.own, self.user + change)
         taken = min(-change, max(self.own, _ZERO))
         return Ledger(self.own - taken, self.user + change + taken)
 
