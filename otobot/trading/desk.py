@@ -282,8 +282,8 @@ def tracked(r: OrderRow) -> TrackedOrder:
                         fee_asset=r.fee_asset, intent_ms=r.intent_ms)
 
 
-def load_orders(rows: list[OrderRow], base_in: Decimal = Decimal(0)) -> CycleOrders:
-    orders = CycleOrders(base_in=base_in)
+def load_orders(rows: list[OrderRow], base_in: Decimal = Decimal(0), ladder_from: int = 0) -> CycleOrders:
+    orders = CycleOrders(base_in=base_in, ladder_from=ladder_from)
     for r in rows:
         t = tracked(r)
         if r.role == "working":

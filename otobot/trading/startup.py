@@ -53,7 +53,8 @@ async def restore(bot: Driver) -> State:
 async def read_cycle(store: Store, row: CycleRow) -> tuple[CycleOrders, str | None]:
     """A cycle's orders and the leg it cancels, as SQLite holds them."""
     base_in = row.quantity if row.kind == "sweep" else Decimal(0)
-    return load_orders(await store.cycle_orders(row.id), base_in), await store.cycle_cancelling(row.id)
+    return (load_orders(await store.cycle_orders(row.id), base_in, row.ladder_from),
+            await store.cycle_cancelling(row.id))
 
 
 async def bootstrap(bot: Driver) -> None:

@@ -38,6 +38,7 @@ class ManualOp:
     sold_quote: Decimal = _ZERO
     left: Decimal = _ZERO  # base those cycles bought (or flatten found) and could not sell
     notes: list[str] = field(default_factory=list)
+    everything: bool = False  # flatten --all (confirmed): sell all free base, the user's own coins too
 
 
 @dataclass(slots=True)
