@@ -271,7 +271,7 @@ class Desk:
             ob = Observation.of_event(r, self.clock.time_ms())
             applied = await self.store.apply_fill(self._fill(None, r.order_id, r.side, ob, r.status, None),
                                                   carry=self.carry)
-            if applied is not None:
+            if applied is not None and applied.own:  # the user's own orders are never otobot's volume
                 self.on_fill(r.side, applied.quote_qty, ob.time_ms)  # today's volume counts it too
         return True
 
