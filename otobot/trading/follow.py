@@ -70,7 +70,7 @@ async def unknown_order(bot: Driver, r: ExecutionReport) -> None:
     await bot.store.record_stray(user=bot.name, day=bot.state.book.day, symbol=bot.symbol,
                                  base_asset=bot.token.alpha_id, quote_asset=bot.cfg.quote, order_id=r.order_id,
                                  side=r.side, price=r.price, quantity=r.orig_qty, status=r.status,
-                                 now_ms=bot.clock.time_ms(), reason=text)
+                                 now_ms=bot.clock.time_ms(), reason=text, order_list_id=r.order_list_id)
     bot.tell("stray", f"{bot.name}: {text}")
     assert bot.desk is not None
     await bot.desk.record_known(r)
@@ -114,8 +114,9 @@ async def adopt_late(bot: Driver, r: ExecutionReport) -> bool:
 
 async def reconcile(bot: Driver, why: str) -> None:
     """Bring memory and SQLite in line with the exchange before anything new happens."""
-    if bot.state.cycle_row is None or bot.desk is None:
+    if bot.state.cycle_row is None or bot.desk is None or bot.state.stray_live:
         await report_strays(bot, why)
+    if bot.state.cycle_row is None or bot.desk is None:
         return
     if bot.cycle.state in (State.placing, State.reconciling):
         if bot.cycle.state is State.placing:
@@ -134,6 +135,8 @@ async def report_strays(bot: Driver, why: str) -> None:
     if bot.rest is None or not bot.symbol:
         return
     open_orders = await bot.rest.open_orders(bot.symbol)
+    # Stray OTO legs restored from SQLite that ended while otobot was away no longer hold new OTOs back.
+    bot.state.stray_live &= {o.order_id for o in open_orders}
     claimed = await bot.store.claimed_order_ids(o.order_id for o in open_orders)
     for o in open_orders:
         if o.order_id not in claimed:
