@@ -331,7 +331,7 @@ async def settle_place(bot: Driver) -> float | None:
         clear_cycle(bot)
     elif isinstance(outcome, Found):
         working, pending_id = outcome.order, outcome.pending_id
-        await bot.store.attach_oto(row.id, working.order_id, pending_id or "", working.order_list_id,
+        await bot.store.attach_oto(row.id, working.order_id, pending_id, working.order_list_id,
                                    bot.clock.time_ms(), adopted=True, carry=bot.carry)
         w, p = bot.state.orders.working, bot.state.orders.pending
         assert w is not None and p is not None

@@ -12,7 +12,7 @@ from otobot.exchange.errors import ExchangeError, OrderNotFound, UnknownOutcome
 from otobot.exchange.filters import LimitOrder, OtoOrder, fmt
 from otobot.exchange.models import SELL, ExecutionReport, Order, OtoPlaced
 from otobot.exchange.rest import AlphaRest
-from otobot.reconcile import CLOCK_SKEW_MS, latest_by_id, match_limit, match_oto
+from otobot.reconcile import CLOCK_SKEW_MS, find_pending, latest_by_id, match_limit, match_oto
 from otobot.records import CycleRow, Fill, OrderRow
 from otobot.store import Store
 from otobot.trading.daybook import utc_day
@@ -169,11 +169,24 @@ class Desk:
 
     async def refresh(self, row: CycleRow, orders: CycleOrders, why: str) -> dict[str, Order]:
         snap = await self.snapshot(row, row.intent_ms)
+        await self._find_pending(row, orders, snap)
         for o in orders.all():
             if o.order_id is not None and o.order_id in snap:
                 await self.record(row.id, o, Observation.of_row(snap[o.order_id], self.clock.time_ms()))
         self.log.debug("Refreshed the cycle's orders over REST ({})", why)
         return snap
+
+    async def _find_pending(self, row: CycleRow, orders: CycleOrders, snap: dict[str, Order]) -> None:
+        """A pending leg adopted unknown (NULL) is looked up again on every refresh and bound once listed."""
+        w, p = orders.working, orders.pending
+        if p is None or p.order_id is not None or w is None or w.order_id not in snap:
+            return
+        claimed = await self.store.claimed_order_ids(snap)
+        leg = find_pending(snap[w.order_id], snap.values(), claimed, row.pending_price)
+        if leg is not None and await self.store.bind_pending(row.id, leg.order_id, self.clock.time_ms()):
+            p.order_id = leg.order_id
+            self.log.info("Found the pending leg {} of working order {} (adopted without it)", leg.order_id,
+                          w.order_id)
 
     def _miss(self) -> Settled:
         self.misses += 1
@@ -190,14 +203,14 @@ class Desk:
             return Unknown(f"lookup failed: {exc}")
         claimed = await self.store.claimed_order_ids(snap)
         found = match_oto(symbol=row.symbol, working_price=row.working_price, quantity=row.quantity,
-                          intent_ms=row.intent_ms, orders=snap.values(), claimed=claimed)
+                          intent_ms=row.intent_ms, orders=snap.values(), claimed=claimed,
+                          pending_price=row.pending_price)
         if found is None:
             return self._miss()
         self.misses = 0
         working, pending = found
-        pending_id = pending.order_id if pending is not None else next(
-            (o.order_id for o in snap.values() if o.order_list_id == working.order_list_id
-             and o.order_id != working.order_id), None)
+        # Never a guess by list id alone: a "-1" (or missing) list id is shared by every plain order of the user.
+        pending_id = pending.order_id if pending is not None else None
         if pending_id is None:
             self.pending_misses += 1
             if self.pending_misses < PENDING_LEG_LOOKUPS:

@@ -23,9 +23,8 @@ async def on_report(bot: Driver, r: ExecutionReport, received: float) -> None:
     assert bot.desk is not None
     now_ms = bot.clock.time_ms()
     tracked = bot.state.orders.by_id(r.order_id)
-    if tracked is None and r.order_list_id not in ("", "-1") and bot.state.cycle_row is not None \
-            and bot.state.cycle_row.order_list_id == r.order_list_id:
-        tracked = _join_leg(bot, r)
+    if tracked is None and r.order_list_id not in ("", "-1") and bot.state.cycle_row is not None:
+        tracked = await _join_leg(bot, r)
     if tracked is None:
         if await bot.desk.record_known(r):
             if r.status in FINAL_STATUSES:
@@ -40,10 +39,19 @@ async def on_report(bot: Driver, r: ExecutionReport, received: float) -> None:
         bot.state.fill_received = received
 
 
-def _join_leg(bot: Driver, r: ExecutionReport) -> TrackedOrder | None:
-    """The pending leg of an OTO adopted without it (never listed while settling) shows up by order-list id."""
-    p = bot.state.orders.pending
-    if p is None or p.order_id is not None or r.side != SELL:
+async def _join_leg(bot: Driver, r: ExecutionReport) -> TrackedOrder | None:
+    """The pending leg of an OTO adopted without it (not listed while settling) shows up on the stream: by the
+    cycle's order-list id, or, when the listed rows carried none (alpha-api.md §2.4), as a SELL in a list at the
+    pending price. Bound in SQLite (it was NULL, unknown) before its fills are recorded."""
+    row, p = bot.state.cycle_row, bot.state.orders.pending
+    if row is None or p is None or p.order_id is not None or r.side != SELL:
+        return None
+    if row.order_list_id not in (None, "", "-1"):
+        if row.order_list_id != r.order_list_id:
+            return None
+    elif r.price != row.pending_price:
+        return None
+    if not await bot.store.bind_pending(row.id, r.order_id, bot.clock.time_ms()):
         return None
     p.order_id = r.order_id
     return p
@@ -89,13 +97,12 @@ async def adopt_late(bot: Driver, r: ExecutionReport) -> bool:
         snap = await bot.desk.snapshot(row, row.intent_ms)
         claimed = await bot.store.claimed_order_ids(snap)
         found = match_oto(symbol=row.symbol, working_price=row.working_price, quantity=row.quantity,
-                          intent_ms=row.intent_ms, orders=snap.values(), claimed=claimed)
+                          intent_ms=row.intent_ms, orders=snap.values(), claimed=claimed,
+                          pending_price=row.pending_price)
         if found is None:
             continue
         working, pending = found
-        pending_id = pending.order_id if pending else next(
-            (o.order_id for o in snap.values() if o.order_list_id == working.order_list_id
-             and o.order_id != working.order_id), None)
+        pending_id = pending.order_id if pending else None
         if pending_id is None or r.order_id not in (working.order_id, pending_id):
             continue
         await bot.store.adopt_late(row.id, bot.name, working.order_id, pending_id, working.order_list_id, now_ms)
