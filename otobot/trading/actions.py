@@ -321,10 +321,11 @@ async def settle_place(bot: Driver) -> float | None:
     """A place request whose answer was lost: adopt the OTO if the exchange has it, else close the intent."""
     assert bot.state.cycle_row is not None and bot.desk is not None
     row = bot.state.cycle_row
-    outcome = await bot.desk.settle_oto(row)
+    outcome = await bot.desk.settle_oto(row, bot.state.evidence)
     if isinstance(outcome, Unknown):
         bot.log.warning("Could not settle the lost OTO yet ({}); looking again", outcome.why)
         return bot.rel.unknown_settle_s
+    evidence, bot.state.evidence = bot.state.evidence, []
     if isinstance(outcome, Missing):
         await bot.desk.drop(bot.state.orders.all(), "not on the exchange")
         await bot.fire("not_placed", "the exchange has no such OTO after repeated lookups")
@@ -345,6 +346,10 @@ async def settle_place(bot: Driver) -> float | None:
         await bot.desk.record(row.id, w, Observation.of_row(working, now_ms))
         if outcome.pending is not None:
             await bot.desk.record(row.id, p, Observation.of_row(outcome.pending, now_ms))
+        for r in evidence:  # the events seen while settling, in order: their fills count once, like any other
+            leg = bot.state.orders.by_id(r.order_id)
+            if leg is not None:
+                await bot.desk.record(row.id, leg, Observation.of_event(r, now_ms))
     return None
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -12,7 +12,7 @@ from otobot.exchange.errors import ExchangeError, OrderNotFound, UnknownOutcome
 from otobot.exchange.filters import LimitOrder, OtoOrder, fmt
 from otobot.exchange.models import SELL, ExecutionReport, Order, OtoPlaced
 from otobot.exchange.rest import AlphaRest
-from otobot.reconcile import CLOCK_SKEW_MS, find_pending, latest_by_id, match_limit, match_oto
+from otobot.reconcile import CLOCK_SKEW_MS, find_pending, latest_by_id, match_limit, match_oto, orders_of_events
 from otobot.records import CycleRow, Fill, OrderRow
 from otobot.store import Store
 from otobot.trading.daybook import utc_day
@@ -195,12 +195,15 @@ class Desk:
         self.misses = 0
         return Missing()
 
-    async def settle_oto(self, row: CycleRow) -> Settled:
-        """Did the lost OTO request create it? Never "missing" from a failed lookup."""
+    async def settle_oto(self, row: CycleRow, evidence: Sequence[ExecutionReport] = ()) -> Settled:
+        """Did the lost OTO request create it? Never "missing" from a failed lookup. `evidence`: the user-stream
+        events seen meanwhile that match the intent: they count like listed rows when the lookups lag."""
         try:
             snap = await self.snapshot(row, row.intent_ms)
         except ExchangeError as exc:
             return Unknown(f"lookup failed: {exc}")
+        if evidence:
+            snap = latest_by_id([*snap.values(), *orders_of_events(evidence)])
         claimed = await self.store.claimed_order_ids(snap)
         found = match_oto(symbol=row.symbol, working_price=row.working_price, quantity=row.quantity,
                           intent_ms=row.intent_ms, orders=snap.values(), claimed=claimed,

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from otobot.trading.driver import Driver
 
 LATE_ADOPT_WINDOW_MS = 10 * 60 * 1000  # an intent settled "not placed" this recently may still be applied late
+EVIDENCE_MAX = 200  # events kept for one settle: an OTO's two legs send a handful; a bound against a flood
 
 
 
@@ -62,8 +63,11 @@ async def unknown_order(bot: Driver, r: ExecutionReport) -> None:
     applied late by the exchange: adopted. Anything else is recorded and reported loudly, never dropped."""
     if any(o.order_id is None and o.status == "INTENT" and o.side == r.side and o.price == r.price
            for o in bot.state.orders.all()):
-        # A leg of the request being settled right now: the settle adopts it and backfills its fills.
-        bot.log.debug("Event for order {} of the request being settled; the settle adopts it", r.order_id)
+        # A leg of the request being settled right now: kept as evidence (history may lag past both lookups); the
+        # settle adopts it and records its fills.
+        bot.log.debug("Event for order {} of the request being settled; kept for the settle", r.order_id)
+        if len(bot.state.evidence) < EVIDENCE_MAX:
+            bot.state.evidence.append(r)
         return
     if bot.token is None or r.symbol != bot.symbol:
         bot.log.warning("Event for order {} on {} (not {}), which otobot does not know; ignored", r.order_id,

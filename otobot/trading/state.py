@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from otobot.config import UserConfig
-from otobot.exchange.models import AssetBalance
+from otobot.exchange.models import AssetBalance, ExecutionReport
 from otobot.records import CycleRow
 from otobot.trading import cycle
 from otobot.trading.cycle import State, Timers
@@ -71,6 +71,7 @@ class TradingState:
     # what the exchange did that no intent explains
     late_cycle: int | None = None  # an adopted late OTO waiting for the cycle in flight to end
     stray_live: set[str] = field(default_factory=set)  # live legs of OTOs no intent explains: no new OTO meanwhile
+    evidence: list[ExecutionReport] = field(default_factory=list)  # events matching the request being settled
     # pending requests
     next_cfg: UserConfig | None = None  # a reloaded file, applied at the next cycle boundary
     switch_market: bool = False  # the next ApplyConfig resolves the configured token again
