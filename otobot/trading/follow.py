@@ -69,24 +69,29 @@ async def unknown_order(bot: Driver, r: ExecutionReport) -> None:
         if len(bot.state.evidence) < EVIDENCE_MAX:
             bot.state.evidence.append(r)
         return
-    if bot.token is None or r.symbol != bot.symbol:
+    quote = bot.cfg.quote
+    if bot.token is None or not r.symbol.endswith(quote) or len(r.symbol) <= len(quote):
         bot.log.warning("Event for order {} on {} (not {}), which otobot does not know; ignored", r.order_id,
                         r.symbol, bot.symbol)
         return
+    # Another symbol (the token before a switch, or one the user trades by hand) is followed too (issue 19): its
+    # executions are the user's, recorded apart under that symbol; only our own symbol's may be a late OTO.
+    here = r.symbol == bot.symbol
     oto_leg = r.order_list_id not in ("", "-1")
-    if oto_leg and await adopt_late(bot, r):
+    if here and oto_leg and await adopt_late(bot, r):
         return
-    text = (f"order {r.order_id} ({r.side} {fmt(r.orig_qty)} @ {fmt(r.price)}, {r.status}) on {bot.symbol} is not "
+    text = (f"order {r.order_id} ({r.side} {fmt(r.orig_qty)} @ {fmt(r.price)}, {r.status}) on {r.symbol} is not "
             "one of otobot's; its fills are recorded. If you did not place it by hand, check it on the exchange")
     bot.log.warning("Untracked order on the user stream: {}", text)
-    await bot.store.record_stray(user=bot.name, day=bot.state.book.day, symbol=bot.symbol,
-                                 base_asset=bot.token.alpha_id, quote_asset=bot.cfg.quote, order_id=r.order_id,
+    await bot.store.record_stray(user=bot.name, day=bot.state.book.day, symbol=r.symbol,
+                                 base_asset=bot.token.alpha_id if here else r.symbol[:-len(quote)],
+                                 quote_asset=quote, order_id=r.order_id,
                                  side=r.side, price=r.price, quantity=r.orig_qty, status=r.status,
                                  now_ms=bot.clock.time_ms(), reason=text, order_list_id=r.order_list_id)
     bot.tell("stray", f"{bot.name}: {text}")
     assert bot.desk is not None
     await bot.desk.record_known(r)
-    if oto_leg and r.status not in FINAL_STATUSES:
+    if here and oto_leg and r.status not in FINAL_STATUSES:
         bot.state.stray_live.add(r.order_id)  # an OTO otobot did not place is live: no OTO of ours beside it
 
 
