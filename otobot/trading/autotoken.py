@@ -5,12 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from otobot import plan
-from otobot.config import UserConfig
+from otobot.config.settings import UserConfig
 from otobot.exchange.errors import ExchangeError, MalformedMessage
 from otobot.exchange.models import Token
 from otobot.exchange.rest import AlphaRest
-from otobot.trading import catalog
+from otobot.trading import catalog, plan
 from otobot.trading.planner import Candidate, Target
 from otobot.trading.state import Choice
 

@@ -9,12 +9,12 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from otobot.config import GlobalConfig, ReliabilityConfig, UserConfig
+from otobot.config.settings import GlobalConfig, ReliabilityConfig, UserConfig
 from otobot.exchange.models import AggTrade, SymbolFilters, Token
 from otobot.exchange.rest import AlphaRest
 from otobot.exchange.streams import MarketStream, TradeCache
-from otobot.records import CycleRow
-from otobot.store import Store
+from otobot.store.db import Store
+from otobot.store.records import CycleRow
 from otobot.trading.bookfeed import BookFeed
 from otobot.trading.cycle import Cycle, Timers
 from otobot.trading.depthcache import DepthCache

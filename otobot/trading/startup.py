@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 from otobot.exchange.errors import ExchangeError
 from otobot.exchange.filters import fmt
-from otobot.records import CycleRow
-from otobot.store import Store
+from otobot.store.db import Store
+from otobot.store.records import CycleRow
 from otobot.trading import autotoken, catalog, manual, pauses
 from otobot.trading.cycle import State
 from otobot.trading.desk import load_orders

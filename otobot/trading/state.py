@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from otobot.config import UserConfig
+from otobot.config.settings import UserConfig
 from otobot.exchange.models import AssetBalance, ExecutionReport
-from otobot.records import CycleRow
+from otobot.store.records import CycleRow
 from otobot.trading import cycle
 from otobot.trading.cycle import State, Timers
 from otobot.trading.daybook import DayBook

@@ -49,7 +49,7 @@ async def test_a_restart_follows_a_late_adopted_oto_beside_the_newest_cycle(sim:
 
 
 async def _live_ids(root: Path) -> list[int]:
-    from otobot.store import Store
+    from otobot.store.db import Store
 
     store = await Store.open(root / "otobot.db")
     try:

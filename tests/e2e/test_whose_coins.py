@@ -12,6 +12,7 @@ import json
 import os
 import random
 import signal
+import time
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -22,7 +23,8 @@ import pytest
 
 from otobot.sim.config import default_sim_config, sim_user
 from otobot.sim.server import Simulator
-from otobot.store import Store
+from otobot.store.db import Store
+from otobot.trading.daybook import utc_day
 from tests.e2e.test_process import daemon
 from tests.helpers import check_invariants, merge, wait_for, write_config, write_user
 
@@ -59,9 +61,6 @@ async def _claimed(db: Path, order_id: str) -> bool:
 async def _quiet(db: Path, user: str, target: Decimal) -> bool:
     store = await _db(db)
     try:
-        import time
-
-        from otobot.points import utc_day
         today = (await store.day_volume(user, utc_day(int(time.time() * 1000)))).buy_quote
         return today > target and not await store.live_cycles(user)
     finally:
@@ -127,9 +126,6 @@ async def proof_run(tmp_path: Path, restarts: int, seed: int) -> dict[str, Any]:
         # A last clean run to a quiet end (two more cycles each, then no cycle live), so nothing is in flight below.
         store = await _db(db)
         try:
-            import time
-
-            from otobot.points import utc_day
             day = utc_day(int(time.time() * 1000))
             targets = {u: (await store.day_volume(u, day)).buy_quote + 40 for u in USERS}
         finally:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from otobot.records import Fill
-from otobot.store import Store
+from otobot.store.db import Store
+from otobot.store.records import Fill
 
 D = Decimal
 DAY = "2026-12-05"
@@ -123,7 +123,7 @@ async def test_an_old_database_gets_its_ledger_from_otobots_own_fills_once(tmp_p
 
 
 async def test_stats_show_otobots_inventory_and_the_users_own_apart(store: Store) -> None:
-    from otobot import reports
+    from otobot.views import reports
 
     await oto(store, "1", "2")
     await store.apply_fill(fill("1", "BUY", "100", "20", "0.01"))

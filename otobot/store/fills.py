@@ -7,7 +7,7 @@ import sqlite3
 from decimal import Decimal
 
 from otobot.exchange.filters import FEE_RATE, fmt
-from otobot.records import AppliedFill, Fill, dec0
+from otobot.store.records import AppliedFill, Fill, dec0
 
 
 def apply_fill(c: sqlite3.Connection, fill: Fill) -> AppliedFill | None:

@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import TypeVar
 
-from otobot import fillrecord
+from otobot.store import fills
 
 T = TypeVar("T")
 
@@ -186,4 +186,4 @@ def migrate(c: sqlite3.Connection) -> None:
             c.execute("INSERT INTO meta(key, value) VALUES('schema_version', ?) "
                       "ON CONFLICT(key) DO UPDATE SET value=excluded.value", (str(i),))
         transaction(c, step)
-    fillrecord.backfill_ledger(c)  # once, for a database whose fills came before the ledger
+    fills.backfill_ledger(c)  # once, for a database whose fills came before the ledger
