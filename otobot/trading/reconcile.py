@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
-from otobot.exchange.models import BUY, OTO_PENDING, OTO_WORKING, SELL, Order
+from otobot.exchange.models import BUY, FINAL_STATUSES, OTO_PENDING, OTO_WORKING, SELL, ExecutionReport, Order
 
 # Exchange and local clocks disagree a little; an order may carry a time slightly before our intent.
 CLOCK_SKEW_MS = 5_000
@@ -78,6 +78,22 @@ def match_limit(*, symbol: str, side: str, price: Decimal, quantity: Decimal, in
         key=lambda o: (o.time_ms, o.order_id),
     )
     return candidates[0] if candidates else None
+
+
+def orders_of_events(events: Iterable[ExecutionReport]) -> list[Order]:
+    """What the user stream showed of orders, as the rows a lookup would list (each order's newest state, its first
+    event's time as its time): evidence for a settle while open orders and history lag behind (issue 19)."""
+    first: dict[str, int] = {}
+    last: dict[str, ExecutionReport] = {}
+    for r in events:
+        first.setdefault(r.order_id, r.transact_time_ms or r.event_time_ms)
+        cur = last.get(r.order_id)
+        if cur is None or (r.cum_qty, r.status in FINAL_STATUSES) >= (cur.cum_qty, cur.status in FINAL_STATUSES):
+            last[r.order_id] = r
+    return [Order(order_id=r.order_id, symbol=r.symbol, side=r.side, status=r.status, price=r.price,
+                  orig_qty=r.orig_qty, executed_qty=r.cum_qty, cum_quote=r.cum_quote, order_list_id=r.order_list_id,
+                  contingency_position=r.contingency_position, time_ms=first[r.order_id],
+                  update_time_ms=r.transact_time_ms or r.event_time_ms) for r in last.values()]
 
 
 def latest_by_id(orders: Iterable[Order]) -> dict[str, Order]:

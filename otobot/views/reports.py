@@ -132,7 +132,7 @@ def ctl_text(action: str, result: dict[str, Any]) -> str:
         if result.get("errors"):
             parts.append(f"rejected (kept their previous settings if running): {', '.join(result['errors'])}")
         return "reloaded; " + ("; ".join(parts) if parts else "no change")
-    if action in ("cancel", "flatten"):
+    if action in ("cancel", "flatten", "flatten_all"):
         return manual_text(result)
     user = result.get("user", "?")
     return f"{user}: {action}d; state {result.get('state')}, paused {result.get('paused') or 'no'}"
