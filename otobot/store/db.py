@@ -20,6 +20,7 @@ from otobot.store import pruning
 from otobot.store.carry import Carry, Statement
 from otobot.store.dbfile import unreadable
 from otobot.store.groupcommit import GroupCommit
+from otobot.store.ledger import LedgerReads
 from otobot.store.pruning import Pruned
 from otobot.store.records import (
     LIVE_CYCLE_STATES,
@@ -27,7 +28,6 @@ from otobot.store.records import (
     CycleRow,
     DayVolume,
     Fill,
-    Holding,
     OrderRow,
     UserStats,
     cycle_row,
@@ -40,7 +40,7 @@ from otobot.store.wal import Checkpoints, switch_to_wal, writer_connection
 T = TypeVar("T")
 
 
-class Store:
+class Store(LedgerReads):
     """One SQLite file (WAL) shared by every bot. Reads run whole in aiosqlite's worker thread (one trip per query);
     writes go through the one writer (groupcommit.py), a connection of the event loop's own thread, so a bot's
     intent is committed in the loop turn after it asked, with no thread hand-off on the way to its order."""
@@ -311,15 +311,6 @@ class Store:
                                  (user, *LIVE_CYCLE_STATES))
         return [cycle_row(r) for r in rows]
 
-    async def live_strays(self, user: str, *, oto_only: bool = False) -> list[OrderRow]:
-        """Orders otobot saw, did not place and recorded, not final yet (never touched; a restart knows them without
-        waiting for their next event). `oto_only`: legs of OTOs (no OTO of otobot's is placed beside one)."""
-        sql = ("SELECT o.* FROM orders o JOIN cycles c ON c.id=o.cycle_id WHERE o.user=? AND o.role='stray' AND "
-               "o.status NOT IN ('FILLED', 'CANCELED', 'EXPIRED', 'REJECTED')")
-        if oto_only:
-            sql += " AND c.order_list_id IS NOT NULL AND c.order_list_id NOT IN ('', '-1')"
-        return [order_row(r) for r in await self._query(sql + " ORDER BY o.id", (user,))]
-
     async def cycle(self, cycle_id: int) -> CycleRow | None:
         rows = await self._query("SELECT * FROM cycles WHERE id=?", (cycle_id,))
         return cycle_row(rows[0]) if rows else None
@@ -439,30 +430,6 @@ class Store:
              (user, ids[0], order_id, symbol, side, fmt(price), fmt(quantity), status, now_ms, now_ms)),
             self._audit_stmt(now_ms, user, ids[0], "stray", None, None, reason),
         ])
-
-    async def holdings(self, user: str) -> list[Holding]:
-        """otobot's own base per symbol (the ledger: its cycles' buys less base fees less their sells), with the
-        last fill price. Never the user's own coins: those are `user_holdings`."""
-        rows = await self._query("SELECT symbol, base_asset, own_base, last_price FROM ledger WHERE user=? "
-                                 "ORDER BY symbol", (user,))
-        return [Holding(r[0], r[1], dec0(r[2]), dec0(r[3])) for r in rows]
-
-    async def user_holdings(self, user: str) -> list[Holding]:
-        """The user's own base per symbol as otobot saw it trade (their hand orders' executions), never sold."""
-        rows = await self._query("SELECT symbol, base_asset, user_base, last_price FROM ledger WHERE user=? "
-                                 "ORDER BY symbol", (user,))
-        return [Holding(r[0], r[1], dec0(r[2]), dec0(r[3])) for r in rows]
-
-    async def own_base(self, user: str, symbol: str) -> Decimal:
-        """otobot's own base of `symbol`: the most any SELL otobot places by itself may carry."""
-        rows = await self._query("SELECT own_base FROM ledger WHERE user=? AND symbol=?", (user, symbol))
-        return dec0(rows[0][0]) if rows else Decimal(0)
-
-    async def user_volume(self, user: str, day: str | None = None) -> tuple[Decimal, Decimal]:
-        """Quote the user's own orders bought and sold (one UTC day, or all days): shown, never otobot's cost."""
-        sql = "SELECT user_buy_quote, user_sell_quote FROM daily_volume WHERE user=?"
-        rows = await self._query(sql + (" AND day=?" if day else ""), (user, day) if day else (user,))
-        return (sum((dec0(r[0]) for r in rows), Decimal(0)), sum((dec0(r[1]) for r in rows), Decimal(0)))
 
     # ------------------------------------------------------------ reports (CLI reads these; daemon may be down)
 
