@@ -384,19 +384,13 @@ async def place_unwind(bot: Driver, rung: int) -> float | None:
     row, ladder = bot.state.cycle_row, bot.cfg.unwind.ladder_pct
     left = bot.state.orders.leftover(bot.filters.step_size)
     last = bot.last_trade.price if bot.last_trade and row.symbol == bot.symbol else row.working_price
-    # Whose coins (issue 19): never more than otobot's own base and the free balance read just now.
-    try:
-        allowed, own, free = await owncoins.cap(bot, row.symbol, row.base_asset, bot.filters.step_size,
-                                                everything=owncoins.selling_everything(bot))
+    try:  # whose coins (issue 19): never more than otobot's own base and the free balance read just now
+        left = await owncoins.unwind_quantity(bot, row, left)
     except ExchangeError as exc:
         if pauses.for_error(exc) in pauses.SESSION:
             raise
         bot.log.warning("Could not read the {} balance before the unwind SELL ({}); trying again", row.base_asset, exc)
         return REFUSAL_RETRY_S
-    if allowed < left:
-        bot.log.warning("Unwind capped at {} (otobot's own base {}, free {}): {} left by the cycle is not all "
-                        "there, and the user's own coins are never sold", fmt(allowed), fmt(own), fmt(free), fmt(left))
-        left = allowed
     try:
         order = build_limit(SELL, strategy.unwind_price(last, ladder[rung]), left, bot.filters)
     except FilterError as exc:

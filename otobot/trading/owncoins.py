@@ -11,6 +11,7 @@ from otobot.trading.ledger import sell_cap
 from otobot.trading.tracker import unwinds_placed
 
 if TYPE_CHECKING:
+    from otobot.store.records import CycleRow
     from otobot.trading.driver import Driver
 
 
@@ -26,6 +27,18 @@ async def cap(bot: Driver, symbol: str, asset: str, step: Decimal, *, everything
     own = await bot.store.own_base(bot.name, symbol)
     free = await free_base(bot, asset)
     return sell_cap(own, free, step, everything=everything), own, free
+
+
+async def unwind_quantity(bot: Driver, row: CycleRow, left: Decimal) -> Decimal:
+    """What an unwind rung may sell of the `left` its cycle holds: capped, and said so when the cap bites."""
+    assert bot.filters is not None
+    allowed, own, free = await cap(bot, row.symbol, row.base_asset, bot.filters.step_size,
+                                   everything=selling_everything(bot))
+    if allowed >= left:
+        return left
+    bot.log.warning("Unwind capped at {} (otobot's own base {}, free {}): the {} the cycle left is not all there, "
+                    "and the user's own coins are never sold", fmt(allowed), fmt(own), fmt(free), fmt(left))
+    return allowed
 
 
 def selling_everything(bot: Driver) -> bool:
