@@ -33,7 +33,8 @@ async def _check(config_path: Path, env: Mapping[str, str], out: TextIO, err: Te
         problem(str(exc))
         return 1
     real = is_binance_url(settings.exchange.rest_url)
-    out.write(f"{config_path}: ok (exchange {settings.exchange.rest_url}{', REAL money' if real else ''})\n")
+    paper = f", PAPER: virtual money, market of {settings.paper_market}" if settings.paper_market else ""  # #25
+    out.write(f"{config_path}: ok (exchange {settings.exchange.rest_url}{', REAL money' if real else ''}{paper})\n")
     users_dir = settings.users_dir
     if not users_dir.is_dir():
         what = "is not a folder" if users_dir.exists() else "does not exist"

@@ -43,6 +43,11 @@ async def dispatch(args: argparse.Namespace) -> int:
 
 async def _run(settings: GlobalConfig, args: argparse.Namespace) -> int:
     as_json: bool = getattr(args, "json", False)
+    if args.command == "creds":
+        return await run_creds(settings, args)
+    banner = reports.paper_banner(settings)
+    if banner is not None and not as_json:
+        out(banner)
     if args.command == "ctl":
         action = args.action
         if getattr(args, "everything", False):
@@ -56,8 +61,6 @@ async def _run(settings: GlobalConfig, args: argparse.Namespace) -> int:
         return await ctl(settings, action, args.user, as_json)
     if args.command == "health":
         return await ctl(settings, "health", None, as_json)
-    if args.command == "creds":
-        return await run_creds(settings, args)
     store = await open_or_empty(settings.database)
     try:
         if args.command == "status":

@@ -66,6 +66,21 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--sim-config", type=Path, default=None, help="simulator YAML (symbols, users, market)")
     s.add_argument("--users", type=positive_int, default=3)
     s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--market-from", metavar="URL", default="", nargs="?", const="https://www.binance.com",
+                   help="paper trading: mirror this exchange's public side live (alone: https://www.binance.com); "
+                        "orders, fills and balances stay the simulator's own")
+    s.add_argument("--tokens", default="", metavar="A,B", help="with --market-from: the tokens to mirror "
+                                                                "(symbols or alphaIds; default every tradable one)")
+    pp = cmd("paper", "paper trading: your config and the same daemon on the exchange's live public market, with "
+                      "virtual money and a paper database beside the real one (nothing reaches your account)")
+    pp.add_argument("--market-from", metavar="URL", default=None,
+                    help="the exchange whose public side to mirror (default: exchange.rest_url of the config)")
+    pp.add_argument("--tokens", default="", metavar="A,B", help="tokens to mirror besides the users' own")
+    pp.add_argument("--usdt", default="1000", metavar="AMOUNT", help="virtual USDT per user (default 1000)")
+    pp.add_argument("--port", type=int, default=0, help="the paper simulator's port (default: any free one)")
+    pp.add_argument("--seconds", type=float, default=None, help="stop after this long (default: until SIGTERM)")
+    pp.add_argument("--notify", action="store_true", help="keep the notify sections (every message starts with "
+                                                           "PAPER; Telegram commands stay with the real daemon)")
     cmd("status", "every user: state, today's volume vs target, cycles, loss, pause reason", json=True)
     st = cmd("stats", "a user's totals: volume, cycles, fees, loss in quote and bps", json=True)
     st.add_argument("user", type=user_name)
@@ -194,6 +209,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         return eventloop.run(run_demo(seconds=args.seconds, users=args.users), os.environ)
     if command == "sim":
         return _sim(args)
+    if command == "paper":
+        from otobot.cli.paper import main_paper
+        return main_paper(Path(args.config), market_from=args.market_from, usdt=args.usdt, port=args.port,
+                          tokens=tuple(t.strip() for t in args.tokens.split(",") if t.strip()), seconds=args.seconds,
+                          keep_notify=args.notify)
     if command == "bench":
         from otobot.bench.run import run_bench
         result: int = run_bench(users=args.users, duration=args.duration, seed=args.seed, burst=args.burst,
@@ -217,8 +237,11 @@ def _sim(args: argparse.Namespace) -> int:
     import yaml
 
     from otobot.sim.runner import main_sim
+    from otobot.sim.upstream import UpstreamError
     try:
-        return main_sim(port=args.port, config_path=args.sim_config, users=args.users, seed=args.seed)
+        tokens = tuple(t.strip() for t in args.tokens.split(",") if t.strip())
+        return main_sim(port=args.port, config_path=args.sim_config, users=args.users, seed=args.seed,
+                        market_from=args.market_from, tokens=tokens)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             sys.stderr.write(f"otobot sim: port {args.port} on 127.0.0.1 is already in use (another `otobot sim`?); "
@@ -226,6 +249,9 @@ def _sim(args: argparse.Namespace) -> int:
         else:
             where = exc.filename or f"port {args.port}"
             sys.stderr.write(f"otobot sim: {where}: {exc.strerror or exc}\n")
+        return 1
+    except UpstreamError as exc:
+        sys.stderr.write(f"otobot sim: --market-from: {exc}\n")
         return 1
     except (ValueError, yaml.YAMLError) as exc:  # a bad --sim-config
         sys.stderr.write(f"otobot sim: {' '.join(str(exc).split())}\n")

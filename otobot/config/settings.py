@@ -91,6 +91,9 @@ class GlobalConfig:
     # Orders, fills, cycles and audit rows older than this are pruned daily (daily totals are kept forever):
     # ~1.9 KB a cycle, 100 busy users fill ~4.5 GB a month; 90 days of detail covers any dispute. 0 keeps all.
     retention_days: int = 90
+    # Issue #25: set (to the mirrored exchange's URL) in the config `otobot paper` writes. The daemon then trades
+    # virtual money on a paper simulator, and every view marks its figures PAPER.
+    paper_market: str = ""
 
 
 # ---------------------------------------------------------------- one user's file
@@ -189,10 +192,14 @@ def load_global(path: Path | str) -> GlobalConfig:
                 f"at least `exchange: {{rest_url: {protocol.REAL_REST_URL}}}` (see config/otobot.yaml)"])
         database = _resolve(base, r.string("database", "otobot.db") or "otobot.db")
         retention_days = r.integer("retention_days", 90, 0, 36500)
+        paper_market = r.string("paper_market", "") or ""
         users_dir = _resolve(base, r.string("users_dir", "users") or "users")
         ex = r.section("exchange")
         exchange = _exchange(ex)
         ex.finish()
+        if paper_market and is_binance_url(exchange.rest_url):
+            r.problem("paper_market", paper_market, "this file trades on the real exchange, so its figures would be "
+                      "labelled PAPER wrongly; `otobot paper` writes its own config: remove the key here")
         rel = r.section("reliability")
         d = ReliabilityConfig()
         reliability = ReliabilityConfig(
@@ -228,7 +235,7 @@ def load_global(path: Path | str) -> GlobalConfig:
         path=path, database=database, users_dir=users_dir, exchange=exchange, reliability=reliability,
         log_level=level, control_socket=_resolve(base, sock) if sock else None, health_port=health_port,
         key_file=_resolve(base, key_file) if key_file else None, notify=notify,
-        retention_days=90 if retention_days is None else retention_days,
+        retention_days=90 if retention_days is None else retention_days, paper_market=paper_market,
     )
 
 

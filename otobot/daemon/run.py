@@ -90,6 +90,9 @@ async def run_daemon(config_path: Path, *, env: Mapping[str, str] | None = None)
     if settings.notify.telegram is not None:
         redactor.add(settings.notify.telegram.bot_token)  # it is in every Bot API URL
     logsetup.setup(settings.log_level, redact=redactor.redact, env=env)
+    if settings.paper_market:  # issue #25: every log reader learns at once that these figures are not real
+        logger.warning("PAPER run: virtual money on a simulator mirroring {}; no order reaches the exchange",
+                       settings.paper_market)
     sd = SdNotifier(env)
     try:
         await _serve(settings, redactor, sd)
@@ -124,8 +127,10 @@ async def _serve(settings: GlobalConfig, redactor: Redactor, sd: SdNotifier) -> 
         hub = NotifyHub(global_notifiers)
         metrics = Metrics()
 
+        paper = f"PAPER (virtual money, market of {settings.paper_market}): " if settings.paper_market else ""
+
         def notify(kind: str, user: str, text: str) -> None:
-            hub.notify(Notification(kind=kind, user=user, text=text, data={}))
+            hub.notify(Notification(kind=kind, user=user, text=paper + text, data={}))  # #25: never passes for real
 
         sup = Supervisor(settings, store, _RedactingSource(store, decrypt, redactor), notify=notify, metrics=metrics)
         hub.route = UserRoutes(notify_session, global_notifiers,

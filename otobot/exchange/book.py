@@ -8,7 +8,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from otobot.exchange.errors import MalformedMessage
-from otobot.exchange.models import _mapping, dec, integer, text
+from otobot.exchange.fields import dec, integer, text
+from otobot.exchange.fields import mapping as _mapping
 
 Level = tuple[Decimal, Decimal]  # (price, quantity); quantity 0 in a diff frame removes the level
 _ZERO = Decimal(0)  # compared against per level: a Decimal, not an int converted on every comparison

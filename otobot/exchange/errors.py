@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from otobot.exchange.protocol import SUCCESS_CODE
+
 # Codes seen in public sources (alpha-api.md §2.6).
 AUTH_EXPIRED = "100002001"
 ABNORMAL_STATUS = "100001005"  # S6 treats it as logged out; meaning UNCERTAIN, handled as auth expiry.
@@ -14,6 +16,8 @@ BELOW_MIN_NOTIONAL = "481013"
 # the generic BusinessError path, so a different real code cannot be misread as something else.
 ILLEGAL_PARAMETER = "000002"  # UNCERTAIN: the generic bapi "illegal parameter" code.
 ORDER_NOT_FOUND = "481004"  # UNCERTAIN: cancel of an unknown, filled or already cancelled order.
+# Sent by otobot's paper simulator only (#25), never by the exchange: the market it mirrors is gone.
+PAPER_MARKET_HALTED = "900025"
 
 AUTH_MESSAGE_HINTS = ("请检查是否已登录", "登录状态已经失效")
 RISK_MESSAGE_HINTS = ("补充认证失败",)
@@ -61,6 +65,10 @@ class OrderNotFound(ExchangeError):
     """Cancel or query of an order the exchange no longer has open (filled, cancelled or unknown)."""
 
 
+class MarketHalted(ExchangeError):
+    """A paper simulator (#25) refuses orders: the exchange whose market it mirrors is out of reach."""
+
+
 class RateLimited(ExchangeError):
     """HTTP 429/418: slow down; `retry_after` seconds when the server said so."""
 
@@ -94,6 +102,7 @@ _CODE_TO_ERROR: dict[str, type[ExchangeError]] = {
     INSUFFICIENT_BALANCE: InsufficientBalance,
     BELOW_MIN_NOTIONAL: BelowMinNotional,
     ORDER_NOT_FOUND: OrderNotFound,
+    PAPER_MARKET_HALTED: MarketHalted,
 }
 
 
@@ -122,7 +131,10 @@ def error_for(http_status: int, body: Any, headers: Mapping[str, str]) -> Exchan
         return ServerError("response body is not a bapi envelope", http_status=http_status)
     code = body.get("code")
     code = str(code) if code is not None else None
-    if body.get("success") is True and code in (None, "000000"):
+    success = body.get("success")
+    if success is True and code in (None, SUCCESS_CODE):
+        return None
+    if success is None and code == SUCCESS_CODE:  # S13 (alpha-api.md §7.7): official agg-trades has no `success`
         return None
     if set(body) == {"data"}:  # UNCERTAIN: the §7.6 fullDepth capture is `{"data": …}` without code/success
         return None

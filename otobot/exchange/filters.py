@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
 
 from otobot.exchange.models import BUY, SymbolFilters
 
@@ -43,6 +43,16 @@ def pending_quantity(filled_qty: Decimal, step: Decimal, fee_rate: Decimal = FEE
 def fmt(value: Decimal) -> str:
     """Wire text for a Decimal: never exponent notation (`str` can print 5.929E-7)."""
     return format(value, "f")
+
+
+def body_number(value: Decimal) -> Decimal:
+    """The same value with the text the browser writes in an order body (alpha-api.md §7.1, §7.7): no trailing
+    zeros kept from the step or tick (1960784.30 → 1960784.3, 1779676.00 → 1779676, 0.000005800 → 0.0000058).
+    `protocol.dumps` writes it with `format(d, "f")`, so never an exponent either."""
+    if not value:
+        return Decimal(0)
+    # A context as precise as the value itself: normalize() must only drop zeros, never round a long quantity.
+    return value.normalize(Context(prec=len(value.as_tuple().digits)))
 
 
 def check_price(price: Decimal, f: SymbolFilters, what: str) -> None:

@@ -8,6 +8,14 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
 from otobot.exchange.errors import MalformedMessage
+from otobot.exchange.fields import dec as dec
+from otobot.exchange.fields import flag as flag
+from otobot.exchange.fields import ident as ident
+from otobot.exchange.fields import integer as integer
+from otobot.exchange.fields import mapping as _mapping
+from otobot.exchange.fields import text as text
+from otobot.exchange.legs import OTO_PENDING as OTO_PENDING
+from otobot.exchange.legs import OTO_WORKING as OTO_WORKING
 
 BUY = "BUY"
 SELL = "SELL"
@@ -22,74 +30,6 @@ EXPIRED = "EXPIRED"
 REJECTED = "REJECTED"
 FINAL_STATUSES = frozenset({FILLED, CANCELED, EXPIRED, REJECTED})
 
-OTO_WORKING = "OTO_WORKING"
-OTO_PENDING = "OTO_PENDING"
-
-
-def dec(raw: Mapping[str, Any], key: str, default: Decimal | None = None) -> Decimal:
-    """A Decimal from a JSON string or number; floats are refused so nothing binary sneaks in."""
-    value = raw.get(key)
-    if value is None or value == "":
-        if default is not None:
-            return default
-        raise MalformedMessage(f"missing number {key!r}")
-    if isinstance(value, bool) or isinstance(value, float):
-        # Decode JSON with protocol.loads (parse_float=Decimal); a float here means a bug upstream.
-        raise MalformedMessage(f"{key!r} is a binary float ({value!r}); decode with protocol.loads")
-    try:
-        d = Decimal(value) if isinstance(value, int | str | Decimal) else None
-    except InvalidOperation as exc:
-        raise MalformedMessage(f"{key!r} is not a number: {value!r}") from exc
-    if d is None or not d.is_finite():
-        raise MalformedMessage(f"{key!r} is not a finite number: {value!r}")
-    return d
-
-
-def ident(raw: Mapping[str, Any], key: str) -> str:
-    """An id as str whether the wire sent a number (OTO place) or a string (streams, history)."""
-    value = raw.get(key)
-    if value is None or isinstance(value, bool) or value == "":
-        raise MalformedMessage(f"missing id {key!r}")
-    if isinstance(value, Decimal):
-        if value != value.to_integral_value():
-            raise MalformedMessage(f"id {key!r} is not an integer: {value!r}")
-        return str(int(value))
-    if isinstance(value, int | str):
-        return str(value)
-    raise MalformedMessage(f"id {key!r} has type {type(value).__name__}")
-
-
-def text(raw: Mapping[str, Any], key: str, default: str | None = None) -> str:
-    value = raw.get(key)
-    if value is None:
-        if default is not None:
-            return default
-        raise MalformedMessage(f"missing text {key!r}")
-    return str(value)
-
-
-def integer(raw: Mapping[str, Any], key: str, default: int | None = None) -> int:
-    value = raw.get(key)
-    if value is None or isinstance(value, bool):
-        if default is not None:
-            return default
-        raise MalformedMessage(f"missing integer {key!r}")
-    try:
-        return int(value)
-    except (TypeError, ValueError) as exc:
-        raise MalformedMessage(f"{key!r} is not an integer: {value!r}") from exc
-
-
-def flag(raw: Mapping[str, Any], key: str) -> bool:
-    return bool(raw.get(key) or False)
-
-
-def _mapping(raw: Any, what: str) -> Mapping[str, Any]:
-    if not isinstance(raw, Mapping):
-        raise MalformedMessage(f"{what} is not an object: {type(raw).__name__}")
-    return raw
-
-
 @dataclass(frozen=True, slots=True)
 class Token:
     """One Alpha token from the public token list."""
@@ -103,10 +43,20 @@ class Token:
     offline: bool
     offsell: bool
     stock_state: bool
+    # alpha-api.md §7.7 (S15): newer lists carry `fullyDelisted` beside `offline`; absent (older lists, and tokens
+    # cached before otobot read it) means not delisted.
+    fully_delisted: bool = False
 
     @property
     def tradable(self) -> bool:
-        return not (self.offline or self.stock_state or self.offsell)
+        return self.untradable_reason is None
+
+    @property
+    def untradable_reason(self) -> str | None:
+        """Why the exchange does not trade this token now, in an operator's words; None when it does."""
+        flags = (("fully delisted", self.fully_delisted), ("offline", self.offline),
+                 ("trading paused", self.stock_state), ("not sellable (offsell)", self.offsell))
+        return next((why for why, on in flags if on), None)
 
     @classmethod
     def parse(cls, raw: Any) -> Token:
@@ -121,6 +71,7 @@ class Token:
             offline=flag(r, "offline"),
             offsell=flag(r, "offsell"),
             stock_state=flag(r, "stockState"),
+            fully_delisted=flag(r, "fullyDelisted"),
         )
 
 
@@ -305,6 +256,11 @@ class ExecutionReport(NamedTuple):
         )
 
 
+# How an order row's quote total was obtained when the row lacks `cumQuote` (alpha-api.md §7.7: older rows).
+QUOTE_FROM_AVG_PRICE = "avgPrice × executedQty"
+QUOTE_FROM_PRICE = "price × executedQty"
+
+
 @dataclass(frozen=True, slots=True)
 class Order:
     """An order as REST reports it: an open-orders item or an order-history row."""
@@ -321,6 +277,8 @@ class Order:
     contingency_position: str | None
     time_ms: int
     update_time_ms: int
+    # None when the row carried `cumQuote`; else how `cum_quote` was worked out (QUOTE_FROM_*), for one log line.
+    quote_derived: str | None = None
 
     @property
     def is_final(self) -> bool:
@@ -331,22 +289,35 @@ class Order:
         r = _mapping(raw, "order")
         olid = r.get("orderListId")
         cp = r.get("contingencyOrderPosition")
+        price = dec(r, "price")
+        executed = dec(r, "executedQty", Decimal(0))
+        cum_quote, derived = _quote_total(r, price, executed)
         return cls(
             order_id=ident(r, "orderId"),
             symbol=text(r, "symbol"),
             side=text(r, "side"),
             status=text(r, "status"),
-            price=dec(r, "price"),
+            price=price,
             orig_qty=dec(r, "origQty", Decimal(0)),
-            executed_qty=dec(r, "executedQty", Decimal(0)),
-            cum_quote=dec(r, "cumQuote", Decimal(0)),
+            executed_qty=executed,
+            cum_quote=cum_quote,
             # Missing (open-order rows, alpha-api.md §2.4) is unknown, not "-1" (a plain order): an OTO leg listed
             # without its list id must stay adoptable, and a "-1" is never taken for one (issue 19).
             order_list_id=str(olid) if olid not in (None, "") else "",
             contingency_position=cp if isinstance(cp, str) else None,
             time_ms=integer(r, "time", integer(r, "workingTime", 0)),
             update_time_ms=integer(r, "updateTime", 0),
+            quote_derived=derived,
         )
+
+
+def _quote_total(r: Mapping[str, Any], price: Decimal, executed: Decimal) -> tuple[Decimal, str | None]:
+    """The row's `cumQuote`; an older row without it (§7.7, S3) is valued at avgPrice × executedQty, else at the
+    limit price × executedQty. Never 0 for a filled quantity: that booked a real SELL as nothing received."""
+    if r.get("cumQuote") not in (None, "") or executed == 0:
+        return dec(r, "cumQuote", Decimal(0)), None
+    avg = dec(r, "avgPrice", Decimal(0))
+    return (avg * executed, QUOTE_FROM_AVG_PRICE) if avg > 0 else (price * executed, QUOTE_FROM_PRICE)
 
 
 @dataclass(frozen=True, slots=True)

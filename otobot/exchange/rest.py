@@ -17,7 +17,7 @@ from otobot.exchange import protocol as p
 from otobot.exchange.book import DepthSnapshot
 from otobot.exchange.credentials import Credentials
 from otobot.exchange.errors import ExchangeError, MalformedMessage, RateLimited, ServerError, UnknownOutcome, error_for
-from otobot.exchange.filters import LimitOrder, OtoOrder, fmt
+from otobot.exchange.filters import LimitOrder, OtoOrder, body_number, fmt
 from otobot.exchange.models import (
     BUY,
     AggTrade,
@@ -35,6 +35,7 @@ from otobot.exchange.models import (
 
 DEFAULT_USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0 Safari/537.36"
 HISTORY_MAX_PAGES = 20
+DERIVED_QUOTE_MEMORY = 10_000  # order ids whose derived quote total was logged; beyond this the memory restarts
 T = TypeVar("T")
 
 
@@ -60,6 +61,7 @@ class AlphaRest:
         self.retries = retries
         self.log = logger or default_logger
         self.on_latency = on_latency
+        self._quote_logged: set[str] = set()
 
     # ------------------------------------------------------------ transport
 
@@ -163,11 +165,12 @@ class AlphaRest:
     # ------------------------------------------------------------ orders (never retried)
 
     async def place_oto(self, base_asset: str, quote_asset: str, order: OtoOrder) -> OtoPlaced:
+        # Numbers as the page writes them (§7.1); the pay amount stays the 8-dp string both captures show.
         body = {
             "baseAsset": base_asset, "quoteAsset": quote_asset, "workingSide": BUY,
-            "workingPrice": order.working_price, "workingQuantity": order.quantity,
+            "workingPrice": body_number(order.working_price), "workingQuantity": body_number(order.quantity),
             "paymentDetails": [{"amount": fmt(order.pay_amount), "paymentWalletType": "CARD"}],
-            "pendingPrice": order.pending_price, "pendingType": "LIMIT",
+            "pendingPrice": body_number(order.pending_price), "pendingType": "LIMIT",
         }
         data = await self._data("POST", p.PLACE_OTO, body=body, policy=Policy.ORDER)
         try:
@@ -179,9 +182,10 @@ class AlphaRest:
         if order.side == BUY:
             payment: dict[str, Any] = {"amount": fmt(order.pay_amount), "paymentWalletType": "CARD"}
         else:
-            payment = {"amount": order.quantity, "paymentWalletType": "ALPHA"}
-        body = {"baseAsset": base_asset, "quoteAsset": quote_asset, "side": order.side, "price": order.price,
-                "quantity": order.quantity, "paymentDetails": [payment], "orderType": "LIMIT"}
+            payment = {"amount": body_number(order.quantity), "paymentWalletType": "ALPHA"}
+        body = {"baseAsset": base_asset, "quoteAsset": quote_asset, "side": order.side,
+                "price": body_number(order.price), "quantity": body_number(order.quantity),
+                "paymentDetails": [payment], "orderType": "LIMIT"}
         data = await self._data("POST", p.PLACE_ORDER, body=body, policy=Policy.ORDER)
         try:
             return ident({"id": data}, "id")
@@ -199,7 +203,7 @@ class AlphaRest:
         if symbol:
             params["symbol"] = symbol
         data = await self._data("GET", p.OPEN_ORDERS, params=params)
-        return _parse_each(data, Order.parse, self.log, "open order")
+        return self._log_derived(_parse_each(data, Order.parse, self.log, "open order"))
 
     async def order_history(self, start_ms: int, end_ms: int, *, base_asset: str | None = None, page: int = 1,
                             rows: int = 100) -> list[Order]:
@@ -208,7 +212,21 @@ class AlphaRest:
         if base_asset:
             params["baseAsset"] = base_asset
         data = await self._data("GET", p.ORDER_HISTORY, params=params)
-        return _parse_each(data, Order.parse, self.log, "history row")
+        return self._log_derived(_parse_each(data, Order.parse, self.log, "history row"))
+
+    def _log_derived(self, rows: list[Order]) -> list[Order]:
+        """One warning per order whose row came without `cumQuote` (an older reply format, §7.7): the books then
+        hold a worked-out value, and an operator comparing with the exchange should know which."""
+        for o in rows:
+            if o.quote_derived is None or o.order_id in self._quote_logged:
+                continue
+            if len(self._quote_logged) >= DERIVED_QUOTE_MEMORY:
+                self._quote_logged.clear()
+            self._quote_logged.add(o.order_id)
+            self.log.warning("Order {} on {} ({} {} filled, {}) came without cumQuote, an older reply format: "
+                             "valued at {} = {}", o.order_id, o.symbol, o.side, fmt(o.executed_qty), o.status,
+                             o.quote_derived, fmt(o.cum_quote))
+        return rows
 
     async def history_all(self, start_ms: int, end_ms: int, base_asset: str | None = None,
                           rows: int = 100) -> list[Order]:

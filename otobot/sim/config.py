@@ -86,6 +86,24 @@ class SimConfig:
     # `"spot": null`, money in funding). "spot" plays the reading otobot once assumed (money in spot, funding
     # null), so tests can show a client that reads funding reports 0 spendable and says where the money is.
     wallet_quote_bucket: str = "funding"
+    # Issue #25, paper trading: the upstream whose public side this simulator mirrors (sim/mirror.py), or "" for
+    # the synthetic market. When set, paper fills are not published as prints: the streams carry the upstream's.
+    market_from: str = ""
+    # --- #23: the readings the public evidence shows (alpha-api.md §7.7); the client tolerates each.
+    # Tokens (alphaIds) fully delisted: listed with `fullyDelisted: true` (`offline` stays false, as S15 allows), their
+    # pair's status DELISTED in exchange info, orders refused. `/_sim/delist` changes the set during a run.
+    delisted: tuple[str, ...] = ()
+    # Whether token-list entries carry `fullyDelisted` (S15's lists do; the S1 capture predates it). Without the key
+    # a delisted token can only be shown `offline`.
+    token_fully_delisted_key: bool = True
+    # Whether order rows (history, open orders) carry `cumQuote`; False plays S3's older rows, which lack it.
+    order_rows_cum_quote: bool = True
+    # Which success replies carry `success`: "always" (§2.1), "except-agg-trades" (S13: the official agg-trades
+    # reply has none), "never" (no reply has it, error replies included).
+    success_key: str = "except-agg-trades"
+    # Refuse an order body whose numbers are not written as the browser writes them (trailing zeros, exponent).
+    # UNCERTAIN: the real server is not known to care; False accepts both, as it appears to (§2.2).
+    strict_body_numbers: bool = False
     # ---- issue 19: whose coins
     # UNCERTAIN: alpha-api.md §2.4 lists get-open-order rows with no orderListId / contingencyType /
     # contingencyOrderPosition (S2 types.rs), while history rows carry them. "full" serves open orders with them
@@ -103,6 +121,8 @@ class SimConfig:
             raise ValueError(f"crossed_book_p must be a probability in [0, 1], not {self.crossed_book_p!r}")
         if self.wallet_quote_bucket not in ("funding", "spot"):
             raise ValueError(f"wallet_quote_bucket must be 'funding' or 'spot', not {self.wallet_quote_bucket!r}")
+        if self.success_key not in ("always", "except-agg-trades", "never"):
+            raise ValueError(f"success_key must be 'always', 'except-agg-trades' or 'never', not {self.success_key!r}")
         names = [u.name for u in self.users]
         if len(set(names)) != len(names) or len({u.csrftoken for u in self.users}) != len(names):
             raise ValueError("simulated users need unique names and csrftokens")
@@ -142,6 +162,8 @@ def load_sim_config(path: Path, users: int = 3, seed: int = 1) -> SimConfig:
     if unknown:
         raise ValueError(f"{path}: unknown simulator options {sorted(unknown)}; known: {sorted(opts)}")
     changes: dict[str, Any] = {k: Decimal(str(v)) if k == "fee_rate" else v for k, v in options.items()}
+    if "delisted" in changes:
+        changes["delisted"] = tuple(str(a) for a in changes["delisted"] or [])
     if "spread_moves" in changes:
         changes["spread_moves"] = tuple((float(m["after_s"]), str(m["symbol"]), Decimal(str(m["bps"])))
                                         for m in changes["spread_moves"] or [])

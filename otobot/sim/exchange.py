@@ -12,7 +12,7 @@ from typing import Any
 
 from otobot.exchange import errors as codes
 from otobot.exchange.credentials import Credentials
-from otobot.exchange.filters import fmt, pay_amount, pending_quantity
+from otobot.exchange.filters import floor_to, fmt, pay_amount, pending_quantity
 from otobot.sim.accounts import Account, Accounts, SimError
 from otobot.sim.config import SimConfig, SimSymbol
 from otobot.sim.matching import BUY, SELL, BookOrder, OrderBook, Trade, settle
@@ -125,6 +125,9 @@ class Exchange:
         self._agg_ids = itertools.count(164_900)
         self._page_ids = itertools.count(59_177_352_000)
         self.fee = config.fee_rate
+        # Issue #25: set by a paper mirror; a reason here refuses every new order (the upstream market is gone).
+        self.halted: Callable[[], str | None] = lambda: None
+        self.delisted: set[str] = set(config.delisted)  # #23: fully delisted alphaIds (SimConfig.delisted)
 
     # ------------------------------------------------------------ inspection (tests, admin state)
 
@@ -213,6 +216,8 @@ class Exchange:
         sym = self.symbols.get(f"{base}{quote}")
         if sym is None:
             raise SimError(codes.ILLEGAL_PARAMETER, f"unknown symbol {base}{quote}")
+        if sym.alpha_id in self.delisted:  # UNCERTAIN code: no capture of an order on a delisted token
+            raise SimError(codes.ILLEGAL_PARAMETER, f"{sym.pair} is delisted")
         return sym
 
     @staticmethod
@@ -254,15 +259,20 @@ class Exchange:
     # ------------------------------------------------------------ placing
 
     def place_oto(self, account: Account, body: dict[str, Any]) -> tuple[int, int]:
-        """OTO (§2.3, §5): a working BUY and a dormant pending SELL; returns (working id, pending id)."""
+        """OTO (§2.3, §5): a working BUY and a dormant pending SELL, or the reverse (a working SELL and a dormant
+        pending BUY, §7.7 S14); returns (working id, pending id)."""
+        self._refuse_if_halted()
         sym = self._symbol(body.get("baseAsset"), body.get("quoteAsset"))
-        if body.get("workingSide", BUY) != BUY:
-            raise SimError(codes.ILLEGAL_PARAMETER, "workingSide must be BUY")
+        working_side = body.get("workingSide", BUY)
+        if working_side not in (BUY, SELL):
+            raise SimError(codes.ILLEGAL_PARAMETER, "workingSide must be BUY or SELL")
         wp, wq = self._num(body, "workingPrice"), self._num(body, "workingQuantity")
         pp = self._num(body, "pendingPrice")
         self._check(sym, wp, wq)
         if pp % sym.tick != 0:
             raise SimError(codes.ILLEGAL_PARAMETER, "pendingPrice must be an integer multiple of the tick size.")
+        if working_side == SELL:
+            return self._place_reverse_oto(account, sym, body, wp, wq, pp)
         cost = pay_amount(wp, wq)
         if self._payment(body) != cost:
             raise SimError(codes.ILLEGAL_PARAMETER,
@@ -274,6 +284,25 @@ class Exchange:
                            time=t, update_time=t, locked=cost)
         pending = SimOrder(next(self._order_ids), account.name, sym, SELL, pp, Decimal(0), "PENDING", list_id,
                            "OTO_PENDING", linked=working.id, time=t, update_time=t)
+        return self._open_oto(working, pending, t)
+
+    def _place_reverse_oto(self, account: Account, sym: SimSymbol, body: dict[str, Any], wp: Decimal, wq: Decimal,
+                           pp: Decimal) -> tuple[int, int]:
+        """A reverse OTO (S14): sell `wq` at `wp`, then buy back at `pp`. otobot never places one; a user may.
+        UNCERTAIN: no capture shows its body. Here the SELL pays in base as a single SELL does (§2.2: the amount is
+        the quantity, wallet ALPHA), and the pending BUY gets the sold quantity, its quote locked on activation."""
+        if self._payment(body) != wq:
+            raise SimError(codes.ILLEGAL_PARAMETER, "workingQuantity must be the same as sum(paymentDetail.amount)")
+        account.lock(sym.alpha_id, wq)
+        t = now_ms()
+        list_id = next(self._list_ids)
+        working = SimOrder(next(self._order_ids), account.name, sym, SELL, wp, wq, "NEW", list_id, "OTO_WORKING",
+                           time=t, update_time=t, locked=wq)
+        pending = SimOrder(next(self._order_ids), account.name, sym, BUY, pp, Decimal(0), "PENDING", list_id,
+                           "OTO_PENDING", linked=working.id, time=t, update_time=t)
+        return self._open_oto(working, pending, t)
+
+    def _open_oto(self, working: SimOrder, pending: SimOrder, t: int) -> tuple[int, int]:
         working.linked = pending.id
         for o in (working, pending):
             self._register(o)
@@ -284,6 +313,7 @@ class Exchange:
 
     def place_limit(self, account: Account, body: dict[str, Any]) -> int:
         """A single LIMIT order (§2.2); returns its id."""
+        self._refuse_if_halted()
         sym = self._symbol(body.get("baseAsset"), body.get("quoteAsset"))
         side = body.get("side")
         if side not in (BUY, SELL):
@@ -308,6 +338,11 @@ class Exchange:
         self._event(order, "NEW", t)
         self._match(order)
         return order.id
+
+    def _refuse_if_halted(self) -> None:
+        reason = self.halted()
+        if reason is not None:
+            raise SimError(codes.PAPER_MARKET_HALTED, reason)
 
     def _register(self, o: SimOrder) -> None:
         self.by_id[o.id] = o
@@ -376,6 +411,8 @@ class Exchange:
                 o = self.by_id.get(oid)
                 if o is not None:
                     self._fill(o, tr, s.quote, trade_id, t)
+        if self.config.market_from:  # paper (#25): the public prints, last price and volume are the upstream's
+            return
         self.last_price[sym.pair] = trades[-1].price
         base, quote, count = self.traded[sym.pair]
         self.traded[sym.pair] = (base + sum((tr.qty for tr in trades), Decimal(0)),
@@ -437,11 +474,19 @@ class Exchange:
 
     def _activate(self, pending: SimOrder, bought: Decimal, t: int | None = None) -> None:
         """The pending SELL goes live for the bought qty less the buy fee, floored to step (§5.3),
-        in the same millisecond as the working leg's FILLED event."""
+        in the same millisecond as the working leg's FILLED event. A reverse OTO's pending BUY (the working leg
+        sold `bought`) buys the sold quantity back, floored to step, if the free quote pays for it."""
         t = now_ms() if t is None else t
         account = self.accounts[pending.user]
-        qty = pending_quantity(bought, pending.symbol.step, self.fee)
-        qty = min(qty, account.free(pending.symbol.alpha_id))
+        if pending.side == BUY:
+            qty = floor_to(bought, pending.symbol.step)
+            asset, lock = "USDT", pay_amount(pending.price, qty)
+            if lock > account.free(asset):
+                qty = Decimal(0)
+        else:
+            qty = pending_quantity(bought, pending.symbol.step, self.fee)
+            qty = min(qty, account.free(pending.symbol.alpha_id))
+            asset, lock = pending.symbol.alpha_id, qty
         pending.update_time = t
         if qty <= 0:
             pending.status = "CANCELED"
@@ -449,8 +494,8 @@ class Exchange:
             return
         pending.orig_qty = qty
         pending.status = "NEW"
-        pending.locked = qty
-        account.move(pending.symbol.alpha_id, free=-qty, locked=qty)
+        pending.locked = lock
+        account.move(asset, free=-lock, locked=lock)
         self._event(pending, "NEW", t)
         self._match(pending)
 

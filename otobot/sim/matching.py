@@ -125,6 +125,16 @@ class OrderBook:
             self._remove_level(order.side, order.price)
         return order
 
+    def reduce(self, order_id: int, remaining: Decimal) -> None:
+        """Lower a resting order's quantity in place: it keeps its place in the queue (0 cancels it)."""
+        order = self._orders.get(order_id)
+        if order is None:
+            return
+        if remaining <= 0:
+            self.cancel(order_id)
+        else:
+            order.remaining = min(order.remaining, remaining)
+
     def orders_of(self, owner: str) -> list[BookOrder]:
         return [o for o in self._orders.values() if o.owner == owner]
 

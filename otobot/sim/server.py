@@ -7,9 +7,10 @@ import contextlib
 import hashlib
 import json
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import WSMsgType, web
 from loguru import logger
@@ -18,6 +19,7 @@ from otobot.exchange import protocol as p
 from otobot.exchange.credentials import Credentials
 from otobot.exchange.errors import AUTH_EXPIRED, ILLEGAL_PARAMETER
 from otobot.exchange.filters import fmt
+from otobot.sim import evidence
 from otobot.sim.accounts import Account, SimError
 from otobot.sim.config import SimConfig, SimSymbol
 from otobot.sim.depth import DepthFeed
@@ -29,6 +31,15 @@ from otobot.sim.userside import bare_row, place_as_browser
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_QUEUED_FRAMES = 20_000  # a client this far behind is cut off rather than growing the server's memory
 MAX_ADMIN_TRADES = 1_000  # /_sim/trades: enough for any cycle's frames, bounded so a typo cannot flood every socket
+
+
+class PublicSide(Protocol):
+    """What answers the public endpoints in place of the simulated market: a paper mirror (#25, sim/mirror.py)."""
+
+    def token_list(self) -> list[dict[str, Any]]: ...
+    def exchange_info(self) -> dict[str, Any]: ...
+    async def ticker(self, pair: str) -> dict[str, Any]: ...
+    def status(self) -> dict[str, Any]: ...
 
 
 def ok(data: Any, **extra: Any) -> web.Response:
@@ -112,6 +123,8 @@ class Simulator:
         self.frames: dict[str, int] = {"trade": 0, "book": 0, "user": 0}
         self.depth = DepthFeed(self.exchange.books, self.exchange.symbols, start_id=59_174_970_591,
                                crossed_p=config.crossed_book_p, seed=config.seed)
+        self.public_side: PublicSide | None = None  # issue #25: token list, exchange info, ticker from an upstream
+        self.order_bodies: deque[bytes] = deque(maxlen=1000)  # #23: order POST bodies as received, byte for byte
 
     # ------------------------------------------------------------ lifecycle
 
@@ -135,7 +148,8 @@ class Simulator:
         return self.exchange.credentials(user)
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._faults_middleware], client_max_size=1 << 20)
+        app = web.Application(middlewares=[self._faults_middleware, self._evidence_middleware],
+                              client_max_size=1 << 20)
         r = app.router
         r.add_get(p.TOKEN_LIST, self._token_list)
         r.add_get(p.EXCHANGE_INFO, self._exchange_info)
@@ -167,6 +181,8 @@ class Simulator:
         r.add_get("/_sim/state", self._admin_state)
         r.add_post("/_sim/order", self._admin_order)  # issue 19: the user places an order by hand
         r.add_get("/_sim/stats", self._admin_stats)
+        r.add_get("/_sim/upstream", self._admin_upstream)
+        r.add_post("/_sim/delist", self._admin_delist)
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -228,6 +244,25 @@ class Simulator:
         # read the body now and shield the rest from aiohttp's cancellation on disconnect.
         await request.read()
         return await asyncio.shield(self._apply(request, handler, path))
+
+    @web.middleware
+    async def _evidence_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """#23: order bodies kept as received (and refused when strict_body_numbers says so); replies in the
+        readings of alpha-api.md §7.7 that SimConfig asks for (otobot/sim/evidence.py)."""
+        path = request.path
+        if path in evidence.ORDER_PATHS:
+            raw = await request.read()
+            self.order_bodies.append(raw)
+            why = evidence.body_number_problem(raw.decode(errors="replace")) if self.config.strict_body_numbers \
+                else None
+            if why is not None:
+                return fail(ILLEGAL_PARAMETER, f"illegal parameter: {why}")
+        response = await handler(request)
+        if isinstance(response, web.Response) and response.text is not None and path.startswith("/bapi"):
+            text = evidence.reply(path, response.text, self.config, self.exchange.delisted)
+            if text is not None:
+                response.text = text
+        return response
 
     async def _apply(self, request: web.Request, handler: Handler, path: str) -> web.StreamResponse:
         delay = self.faults.delay_for(path)
@@ -302,9 +337,13 @@ class Simulator:
         }
 
     async def _token_list(self, request: web.Request) -> web.Response:
+        if self.public_side is not None:
+            return ok(self.public_side.token_list())
         return ok([self._token(s) for s in self.config.symbols])
 
     async def _exchange_info(self, request: web.Request) -> web.Response:
+        if self.public_side is not None:
+            return ok(self.public_side.exchange_info())
         return ok({"timezone": "UTC", "assets": [{"asset": s.alpha_id} for s in self.config.symbols],
                    "symbols": [exchange_symbol(s) for s in self.config.symbols], "orderTypes": ["LIMIT"]})
 
@@ -317,6 +356,8 @@ class Simulator:
 
     async def _ticker(self, request: web.Request) -> web.Response:
         sym = self._pair(request)
+        if self.public_side is not None:
+            return ok(await self.public_side.ticker(sym.pair))
         last = self.exchange.last_price[sym.pair]
         base, quote, count = self.exchange.traded[sym.pair]
         t = now_ms()
@@ -532,6 +573,10 @@ class Simulator:
                 self._user_conns.get(key, set()).discard(conn)
         return ws
 
+    def publish_trade(self, sym: SimSymbol, data: dict[str, Any]) -> None:
+        """Send one aggTrade `data` to the symbol's subscribers (a paper mirror forwards the upstream's prints)."""
+        self._publish(sym, data)
+
     def _publish(self, sym: SimSymbol, data: dict[str, Any]) -> None:
         stream = p.agg_trade_stream(sym.pair)
         subs = self._market_conns.get(stream)
@@ -688,10 +733,29 @@ class Simulator:
             self._publish(sym, self.exchange.agg_trade(sym, price, sym.min_qty, t, False))
         return web.json_response({"ok": True, "published": n})
 
+    async def _admin_delist(self, request: web.Request) -> web.Response:
+        """#23: fully delist a token during a run, or list it again: `{"token": "ALPHA_22", "delisted": true}`."""
+        body = await _admin_body(request)
+        token = str(body.get("token"))
+        if token not in self.exchange.by_alpha:
+            return web.json_response({"ok": False, "error": f"no simulated token {token!r}; tokens: "
+                                      f"{sorted(self.exchange.by_alpha)}"}, status=400)
+        if body.get("delisted", True):
+            self.exchange.delisted.add(token)
+        else:
+            self.exchange.delisted.discard(token)
+        return web.json_response({"ok": True, "delisted": sorted(self.exchange.delisted)})
+
     async def _admin_stats(self, request: web.Request) -> web.Response:
         """Counters for the bench: websocket frames queued by kind, requests by path, open connections."""
         body = {"frames": dict(self.frames), "requests": dict(self.requests), "connections": len(self._conns)}
         return web.Response(text=p.dumps(body), content_type="application/json")
+
+    async def _admin_upstream(self, request: web.Request) -> web.Response:
+        """Paper mode (#25): the mirror's upstream, whether it is up, why orders are refused if they are."""
+        if self.public_side is None:
+            return web.json_response({"ok": False, "error": "this simulator mirrors no upstream"}, status=404)
+        return web.Response(text=p.dumps(self.public_side.status()), content_type="application/json")
 
     async def _admin_state(self, request: web.Request) -> web.Response:
         return web.Response(text=p.dumps(self.state(request.query["user"])), content_type="application/json")

@@ -415,6 +415,9 @@ async def place_unwind(bot: Driver, rung: int) -> float | None:
         reason = pauses.for_error(exc)
         if reason in pauses.SESSION:
             raise
+        if reason is Pause.paper_market:  # a paper run's market is gone (#25): the same rung once it is back
+            await bot.hold(reason, pauses.help_text(reason, bot.name, detail=str(exc)))
+            return REFUSAL_RETRY_S
         if exc.code is not None:
             await bot.hold(Pause.unwind_failed, pauses.help_text(Pause.unwind_failed, bot.name, path=str(
                 bot.cfg.path), detail=f"the exchange refused the unwind SELL ({exc}) with {fmt(left)} left"))

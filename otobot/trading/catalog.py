@@ -39,8 +39,8 @@ async def resolve(store: Store, rest: AlphaRest, cfg: UserConfig, now_ms: int, *
                              "`otobot tokens` to list them and use an alias like KOGE or an alphaId")
     token = cached[0]
     if require_tradable and not token.tradable:
-        raise CatalogProblem(f"token {token.symbol} ({token.alpha_id}) is not tradable now (offline, sell-only or "
-                             f"paused on the exchange); pick another in {cfg.path}")
+        raise CatalogProblem(f"token {token.symbol} ({token.alpha_id}) is not tradable now "
+                             f"({token.untradable_reason} on the exchange); pick another in {cfg.path}")
     symbol = symbol_for(token.alpha_id, quote)
     filters = await store.symbol_filters(symbol)
     if filters is None or now_ms - filters[1] > FILTER_CACHE_MAX_AGE_MS:
@@ -49,4 +49,7 @@ async def resolve(store: Store, rest: AlphaRest, cfg: UserConfig, now_ms: int, *
     if filters is None:
         raise CatalogProblem(f"the exchange lists no symbol {symbol}: is {quote} a quote asset of "
                              f"{token.symbol}? (key 'quote' in {cfg.path})")
+    if require_tradable and not filters[0].trading:  # §7.7: a pair may be DELISTED while its token is listed
+        raise CatalogProblem(f"{symbol} is {filters[0].status} on the exchange, not TRADING; pick another token "
+                             f"in {cfg.path}")
     return Market(token, symbol, filters[0])

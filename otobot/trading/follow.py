@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from otobot.exchange.filters import fmt
+from otobot.exchange.legs import describe_leg, is_reverse_leg
 from otobot.exchange.models import BUY, FILLED, FINAL_STATUSES, SELL, ExecutionReport
 from otobot.trading.actions import take_over
 from otobot.trading.cycle import State
@@ -80,8 +81,10 @@ async def unknown_order(bot: Driver, r: ExecutionReport) -> None:
     oto_leg = r.order_list_id not in ("", "-1")
     if here and oto_leg and await adopt_late(bot, r):
         return
-    text = (f"order {r.order_id} ({r.side} {fmt(r.orig_qty)} @ {fmt(r.price)}, {r.status}) on {r.symbol} is not "
-            "one of otobot's; its fills are recorded. If you did not place it by hand, check it on the exchange")
+    leg = describe_leg(r.side, r.contingency_position, r.order_list_id)
+    text = (f"order {r.order_id} ({r.side} {fmt(r.orig_qty)} @ {fmt(r.price)}, {r.status}{'; ' + leg if leg else ''}) "
+            f"on {r.symbol} is not one of otobot's; its fills are recorded. If you did not place it by hand, check "
+            "it on the exchange")
     bot.log.warning("Untracked order on the user stream: {}", text)
     await bot.store.record_stray(user=bot.name, day=bot.state.book.day, symbol=r.symbol,
                                  base_asset=bot.token.alpha_id if here else r.symbol[:-len(quote)],
@@ -99,6 +102,8 @@ async def adopt_late(bot: Driver, r: ExecutionReport) -> bool:
     """The OTO a place request created after otobot had settled it as not placed: that cycle again. Taken over
     now between cycles; with another cycle in flight, right after it (no new OTO is placed meanwhile)."""
     assert bot.desk is not None
+    if is_reverse_leg(r.side, r.contingency_position):
+        return False  # otobot never places a reverse OTO (§7.7): its legs are never a late request of ours
     now_ms = bot.clock.time_ms()
     for row in await bot.store.settled_unplaced(bot.name, bot.symbol, now_ms - LATE_ADOPT_WINDOW_MS):
         if r.side == BUY and (row.working_price != r.price or row.quantity != r.orig_qty):
@@ -156,7 +161,9 @@ async def report_strays(bot: Driver, why: str) -> None:
     claimed = await bot.store.claimed_order_ids(o.order_id for o in open_orders)
     for o in open_orders:
         if o.order_id not in claimed:
-            text = (f"open order {o.order_id} ({o.side} {fmt(o.orig_qty)} @ {fmt(o.price)}) on {bot.symbol} is "
-                    "not one of otobot's; if you did not place it by hand, cancel it on the exchange")
+            leg = describe_leg(o.side, o.contingency_position, o.order_list_id)
+            text = (f"open order {o.order_id} ({o.side} {fmt(o.orig_qty)} @ {fmt(o.price)}{'; ' + leg if leg else ''})"
+                    f" on {bot.symbol} is not one of otobot's; if you did not place it by hand, cancel it on the "
+                    "exchange")
             bot.log.warning("Untracked order found while reconciling ({}): {}", why, text)
             await bot.store.audit(bot.clock.time_ms(), bot.name, "stray", text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from otobot.exchange.errors import AuthExpired, ExchangeError, InsufficientBalance, RiskChallenge
+from otobot.exchange.errors import AuthExpired, ExchangeError, InsufficientBalance, MarketHalted, RiskChallenge
 
 
 class Pause(StrEnum):
@@ -16,11 +16,12 @@ class Pause(StrEnum):
     config = "config"
     unwind_failed = "unwind_failed"
     rejected = "order_rejected"
+    paper_market = "paper_market"  # a paper run (#25): the market the paper simulator mirrors is gone
 
 
 # Conditions re-checked at start (fresh cookies may have been imported, the balance topped up), not decisions.
 CHECKED_AT_START = frozenset({Pause.disconnected, Pause.insufficient_balance, Pause.config, Pause.rejected,
-                              Pause.auth_expired, Pause.risk_challenge})
+                              Pause.auth_expired, Pause.risk_challenge, Pause.paper_market})
 SESSION = frozenset({Pause.auth_expired, Pause.risk_challenge})
 
 
@@ -32,6 +33,8 @@ def for_error(exc: ExchangeError) -> Pause | None:
         return Pause.auth_expired
     if isinstance(exc, InsufficientBalance):
         return Pause.insufficient_balance
+    if isinstance(exc, MarketHalted):
+        return Pause.paper_market
     return None
 
 
@@ -52,4 +55,6 @@ def help_text(reason: Pause, user: str, *, detail: str = "", quote: str = "USDT"
         return f"{detail}; sell it by hand or widen unwind.ladder_pct in {path}, then {resume}"
     if reason is Pause.config:
         return f"{detail}; edit {path} and send SIGHUP"
+    if reason is Pause.paper_market:
+        return f"{detail}; {resume} once the paper simulator's GET /_sim/upstream says it is up again"
     return detail

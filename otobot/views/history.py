@@ -21,7 +21,7 @@ from otobot.store.opening import open_for_reading
 from otobot.store.records import UserStats
 from otobot.trading import daybook as points
 from otobot.views.chart import volume_chart
-from otobot.views.reports import q2, table
+from otobot.views.reports import paper_banner, q2, table
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +177,9 @@ async def run_history(args: argparse.Namespace) -> int:
         return 0
     cols = ["day", "volume", "points", "target", "reached", "cycles", "fees", "cost_bps", "pauses"]
     unit = target.quote if target else "quote"
+    banner = paper_banner(settings)
+    if banner is not None:
+        sys.stdout.write(banner + "\n")
     sys.stdout.write(f"{args.user}: buy volume per UTC day in {unit}" +
                      (f", target {target.kind} {fmt(target.value)}" if target else ", no user file: no target") +
                      "\n" + table(table_rows(rows), cols) + "\n\n" + "\n".join(chart_lines(rows)) + "\n")

@@ -25,6 +25,14 @@ def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return "\n".join(lines)
 
 
+def paper_banner(settings: GlobalConfig) -> str | None:
+    """The line every view of a paper database starts with (#25), so no figure passes for a real one."""
+    if not settings.paper_market:
+        return None
+    return (f"PAPER: virtual money on a simulator mirroring {settings.paper_market}; no order reached the exchange "
+            f"(database {settings.database})")
+
+
 def q2(d: Decimal) -> str:
     return fmt(d.quantize(Decimal("0.01")))
 
@@ -103,7 +111,7 @@ async def order_rows(store: Store, user: str, *, status: str | None, since_ms: i
 
 async def token_rows(store: Store) -> list[dict[str, Any]]:
     return [{"symbol": t.symbol, "alpha_id": t.alpha_id, "name": t.name, "mulPoint": t.mul_point,
-             "tradable": "yes" if t.tradable else "no",
+             "tradable": "yes" if t.tradable else f"no ({t.untradable_reason})",
              "cached": datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")}
             for t, ms in await store.tokens()]
 
