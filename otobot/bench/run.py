@@ -461,13 +461,12 @@ async def _check(http: aiohttp.ClientSession, port: int, store: Store, bots: lis
 
 def _record_writes(store: Store) -> benchwrites.Recorder | None:
     """--writes-floor: the writer's connection records every transaction from here on (its SQL and parameters)."""
-    group = store.group
-    conn = group._conn  # the bench's own hook into the writer; the daemon never swaps its connection
-    if conn is None:
-        return None
-    recorder = benchwrites.Recorder(conn)
-    group._conn = cast(sqlite3.Connection, recorder)
-    return recorder
+    recorders: list[benchwrites.Recorder] = []
+
+    def wrap(conn: sqlite3.Connection) -> sqlite3.Connection:
+        recorders.append(benchwrites.Recorder(conn))
+        return cast(sqlite3.Connection, recorders[0])
+    return recorders[0] if store.group.wrap_connection(wrap) else None
 
 
 def _has_orjson() -> bool:

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 
+from otobot.cli import lookups
 from otobot.cli.common import CommandProblem, err, out, out_json, user_config, user_credentials
 from otobot.cli.creds import gen_key
 from otobot.cli.creds import run as run_creds
@@ -67,6 +68,8 @@ async def _run(settings: GlobalConfig, args: argparse.Namespace) -> int:
             return await status(settings, store, as_json)
         if args.command == "tokens":
             return await tokens(settings, store, args.refresh, as_json)
+        if args.command == "price":
+            return await price(settings, store, args.token, args.quote, as_json)
         await _known_user(settings, store, args.user)
         if args.command == "stats":
             row = await reports.stats_row(store, args.user)
@@ -115,6 +118,16 @@ async def status(settings: GlobalConfig, store: Store, as_json: bool) -> int:
 
 
 async def orders(store: Store, args: argparse.Namespace, as_json: bool) -> int:
+    if getattr(args, "cycle", None) is not None:
+        detail = await reports.cycle_detail(store, args.user, args.cycle)
+        if detail is None:
+            raise CommandProblem(f"{args.user} has no cycle {args.cycle}; `otobot orders {args.user}` lists cycle "
+                                 "ids in its `cycle` column")
+        if as_json:
+            out_json(detail)
+        else:
+            out(lookups.cycle_text(detail))
+        return 0
     rows = await reports.order_rows(store, args.user, status=args.status, since_ms=args.since, until_ms=args.until,
                                     limit=args.limit, page=args.page)
     if as_json:
@@ -219,5 +232,21 @@ async def tokens(settings: GlobalConfig, store: Store, refresh: bool, as_json: b
     if as_json:
         out_json(rows)
     else:
-        out(reports.table(rows, ["symbol", "alpha_id", "name", "mulPoint", "tradable", "cached"]))
+        out(reports.table(rows, ["symbol", "alpha_id", "name", "mulPoint", "tradable", "pair", "tick", "step",
+                                 "min_notional", "cached"]))
+        if any(r["tick"] is None for r in rows):
+            out("tick, step and min_notional show `-` until the pair's exchange info is cached: "
+                "`otobot tokens --refresh`")
+    return 0
+
+
+async def price(settings: GlobalConfig, store: Store, token: str, quote: str, as_json: bool) -> int:
+    try:
+        doc = await lookups.price_doc(settings, store, token, quote)
+    except lookups.LookupProblem as exc:
+        raise CommandProblem(str(exc)) from None
+    if as_json:
+        out_json(doc)
+    else:
+        out(lookups.price_text(doc))
     return 0

@@ -93,10 +93,16 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument("--until", type=when, help="same forms as --since")
     o.add_argument("--limit", type=positive_int, default=30)
     o.add_argument("--page", type=positive_int, default=1)
+    o.add_argument("--cycle", type=positive_int, help="one cycle (its id in the `cycle` column): its orders, every "
+                                                       "fill and the fees")
     b = cmd("balance", "a user's balances on the exchange and today's volume: exchange vs otobot", json=True)
     b.add_argument("user", type=user_name)
-    t = cmd("tokens", "list the cached Alpha tokens (--refresh to fetch them)", json=True)
+    t = cmd("tokens", "list the cached Alpha tokens with tick, step and minimum notional (--refresh to fetch them)",
+            json=True)
     t.add_argument("--refresh", action="store_true")
+    pr = cmd("price", "a token's last price and 24 h range from the public ticker (no session needed)", json=True)
+    pr.add_argument("token", help="KOGE, ALPHA_22 or ALPHA_22USDT")
+    pr.add_argument("--quote", default="USDT", choices=["USDT", "USDC"])
 
     c = cmd("creds", "import, check and re-encrypt users' exchange sessions")
     csub = c.add_subparsers(dest="creds_command", required=True, metavar="ACTION")
@@ -156,7 +162,8 @@ def _parser() -> argparse.ArgumentParser:
              json=True)
     hi.add_argument("user", type=user_name)
     hi.add_argument("--days", type=int, default=14, help="how many UTC days back, today included (default 14)")
-    au = cmd("audit", "a user's pauses, resumes, reloads (key by key), adoptions and strays, newest last")
+    au = cmd("audit", "a user's pauses, resumes, reloads (key by key), adoptions and strays, newest last",
+             json=True)
     au.add_argument("user", type=user_name)
     au.add_argument("--since", type=when, help="2026-11-25, 2026-11-25T10:00 (UTC), epoch ms, today, yesterday, "
                                               "or an age: 30m, 2h, 1d")

@@ -34,9 +34,12 @@ class Reader:
     def _key(self, key: str) -> str:
         return f"{self.prefix}{key}"
 
-    def _raw(self, key: str) -> Any:
+    def raw(self, key: str) -> Any:
+        """The value as the file has it (the key counts as known)."""
         self.seen.add(key)
         return self.data.get(key)
+
+    _raw = raw  # the name callers used before it was public
 
     def problem(self, key: str, value: Any, fix: str) -> None:
         shown = repr(value)

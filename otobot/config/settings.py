@@ -86,6 +86,11 @@ class GlobalConfig:
     log_level: str = "INFO"
     control_socket: Path | None = None
     health_port: int | None = None  # localhost HTTP /health and /metrics; off unless set
+    # Issue 22: the dashboard at / on the same port. Loopback unless `bind` says otherwise; any other address
+    # requires `web_token` (bearer header or a ?token= link that sets a cookie), checked on every path.
+    web_bind: str = "127.0.0.1"
+    web_token: str | None = None
+    dashboard: bool = True
     key_file: Path | None = None  # master key for stored credentials (else OTOBOT_MASTER_KEY / LoadCredential)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     # Orders, fills, cycles and audit rows older than this are pruned daily (daily totals are kept forever):
@@ -170,7 +175,7 @@ def _notify(r: Reader) -> NotifyConfig:
 
 
 def _chat_ids(r: Reader) -> tuple[str, ...]:
-    raw = r._raw("allowed_chat_ids")
+    raw = r.raw("allowed_chat_ids")
     if raw is None:
         return ()
     if not isinstance(raw, list) or any(isinstance(x, bool) or not isinstance(x, int | str) for x in raw):
@@ -224,6 +229,7 @@ def load_global(path: Path | str) -> GlobalConfig:
         ctl = r.section("control")
         sock = ctl.string("socket", None)
         health_port = ctl.integer("health_port", None, 1, 65535)
+        web_bind, web_token, dashboard = _web(ctl)
         ctl.finish()
         creds = r.section("credentials")
         key_file = creds.string("key_file", None)
@@ -234,9 +240,31 @@ def load_global(path: Path | str) -> GlobalConfig:
     return GlobalConfig(
         path=path, database=database, users_dir=users_dir, exchange=exchange, reliability=reliability,
         log_level=level, control_socket=_resolve(base, sock) if sock else None, health_port=health_port,
+        web_bind=web_bind, web_token=web_token, dashboard=dashboard,
         key_file=_resolve(base, key_file) if key_file else None, notify=notify,
         retention_days=90 if retention_days is None else retention_days, paper_market=paper_market,
     )
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+MIN_WEB_TOKEN = 16
+
+
+def _web(ctl: Reader) -> tuple[str, str | None, bool]:
+    """Issue 22: the health port's address and token. A page that names every user and their money must not be
+    reachable from another host without a secret, so such a bind is refused at load, not at the first request."""
+    bind = ctl.string("bind", "127.0.0.1") or "127.0.0.1"
+    token = ctl.string("web_token", None)
+    dashboard = ctl.boolean("dashboard", True)
+    if token is not None and len(token) < MIN_WEB_TOKEN:
+        ctl.problems.append(f"key 'control.web_token' is {len(token)} characters: use at least {MIN_WEB_TOKEN} "
+                            "random ones (e.g. `openssl rand -hex 16`)")
+        token = None
+    elif bind not in LOOPBACK_HOSTS and token is None:
+        ctl.problem("bind", bind, "an address other than loopback needs control.web_token (at least "
+                    f"{MIN_WEB_TOKEN} random characters, e.g. `openssl rand -hex 16`), or keep 127.0.0.1 and "
+                    "reach the page through an SSH tunnel")
+    return bind, token, dashboard
 
 
 def _exchange(ex: Reader) -> ExchangeConfig:
@@ -332,7 +360,7 @@ def load_user(path: Path | str) -> UserConfig:
             guard = p.integer("guard_ticks", 0, 0, 1000) or 0
             for k in ("buy_offset", "sell_offset"):
                 if p.present(k):
-                    p.problem(k, p._raw(k), "mode book prices from the order book's levels, not offsets: remove "
+                    p.problem(k, p.raw(k), "mode book prices from the order book's levels, not offsets: remove "
                               "it (pricing.guard_ticks adds ticks of margin) or set pricing.mode to percent")
                     p.seen.add(k)
         elif mode == "percent":
@@ -360,7 +388,7 @@ def load_user(path: Path | str) -> UserConfig:
         reserve = r.decimal("min_quote_reserve", Decimal(0), Decimal(0))
         candidates, reselect = _auto_token(r, token)
         u = r.section("unwind")
-        ladder_raw = u._raw("ladder_pct")
+        ladder_raw = u.raw("ladder_pct")
         ladder = UnwindConfig().ladder_pct
         if ladder_raw is not None:
             try:
@@ -407,7 +435,7 @@ def load_user(path: Path | str) -> UserConfig:
 
 def _auto_token(r: Reader, token: str) -> tuple[tuple[str, ...], float]:
     """`candidates` and `reselect_s`, which only mean something with `token: auto`."""
-    raw = r._raw("candidates")
+    raw = r.raw("candidates")
     reselect = r.number("reselect_s", 300.0, 1, 86400)
     if token.lower() != "auto":
         if raw is not None:

@@ -19,7 +19,7 @@ from otobot.daemon.supervisor import CredentialsMissing, CredentialSource, Super
 from otobot.exchange.credentials import Credentials
 from otobot.ops import logsetup
 from otobot.ops.control import MAX_PATH_BYTES, ControlServer, ControlSocketBusy, socket_path
-from otobot.ops.health import HealthServer
+from otobot.ops.health import AddRoutes, HealthServer
 from otobot.ops.metrics import Metrics
 from otobot.ops.notify import Notification, NotifyHub, UserRoutes, build_notifiers
 from otobot.ops.redact import Redactor
@@ -30,6 +30,8 @@ from otobot.store.db import Store
 from otobot.store.dbfile import DatabaseLocked, DatabaseUnreadable, DbLock
 from otobot.store.retention import Retention
 from otobot.views.summary import DailySummary, live_of
+from otobot.web.app import Dashboard
+from otobot.web.tape import PriceTape
 
 
 class _Control:
@@ -89,6 +91,8 @@ async def run_daemon(config_path: Path, *, env: Mapping[str, str] | None = None)
         return 2
     if settings.notify.telegram is not None:
         redactor.add(settings.notify.telegram.bot_token)  # it is in every Bot API URL
+    if settings.web_token:
+        redactor.add(settings.web_token)
     logsetup.setup(settings.log_level, redact=redactor.redact, env=env)
     if settings.paper_market:  # issue #25: every log reader learns at once that these figures are not real
         logger.warning("PAPER run: virtual money on a simulator mirroring {}; no order reaches the exchange",
@@ -138,7 +142,9 @@ async def _serve(settings: GlobalConfig, redactor: Redactor, sd: SdNotifier) -> 
         sup.on_reload.append(lambda phase: sd.reloading() if phase == "reloading" else sd.ready())
         await _start_control(stack, ControlServer(socket_path(settings), _Control(sup)))
         if settings.health_port:
-            await _start_health(stack, HealthServer(sup_health(sup), metrics, port=settings.health_port))
+            await _start_health(stack, HealthServer(sup_health(sup), metrics, port=settings.health_port,
+                                                    host=settings.web_bind, token=settings.web_token,
+                                                    routes=dashboard_routes(settings, store, sup)))
         await hub.start()
         stack.push_async_callback(hub.stop)
         commands = telegram_commands(notify_session, settings, sup, store, lambda: sup.settings)
@@ -163,6 +169,19 @@ async def _serve(settings: GlobalConfig, redactor: Redactor, sd: SdNotifier) -> 
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def dashboard_routes(settings: GlobalConfig, store: Store, sup: Supervisor) -> list[AddRoutes]:
+    """The dashboard's routes for the health server (issue 22), and the price tape its chart reads: the tape is
+    the supervisor's trade cache, so it sees every trade the bots decode at one append per second per symbol."""
+    if not settings.dashboard:
+        return []
+    tape = PriceTape()
+    sup.trade_cache = tape
+    if sup.price_feeds is not None:  # exchange.shared_price_stream: one socket per symbol decodes each frame
+        sup.price_feeds.trade_cache = tape
+    dashboard = Dashboard(store, lambda: sup.settings, sup.status, tape, loopback_names_only=not settings.web_token)
+    return [dashboard.add_routes]
 
 
 async def _start_control(stack: contextlib.AsyncExitStack, server: ControlServer) -> None:

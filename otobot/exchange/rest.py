@@ -32,6 +32,7 @@ from otobot.exchange.models import (
     ident,
     parse_listen_key,
 )
+from otobot.exchange.ticker import Ticker24h
 
 DEFAULT_USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0 Safari/537.36"
 HISTORY_MAX_PAGES = 20
@@ -161,6 +162,10 @@ class AlphaRest:
         if not isinstance(data, dict):
             raise MalformedMessage("ticker data is not an object")
         return dec(data, "lastPrice")
+
+    async def ticker(self, symbol: str) -> Ticker24h:
+        """The 24 h ticker: last price, high, low, volumes (`otobot price`)."""
+        return Ticker24h.parse(await self._data("GET", p.TICKER, params={"symbol": symbol}), symbol)
 
     # ------------------------------------------------------------ orders (never retried)
 

@@ -361,10 +361,12 @@ class Simulator:
         last = self.exchange.last_price[sym.pair]
         base, quote, count = self.exchange.traded[sym.pair]
         t = now_ms()
+        # issue 22: the range from the trades the simulator still holds of the last 24 h (`otobot price`)
+        day = [last, *(Decimal(tr["p"]) for tr in self.exchange.recent_trades[sym.pair] if tr["T"] >= t - 86_400_000)]
         return ok({"symbol": sym.pair, "priceChange": "0", "priceChangePercent": "0",
                    "weightedAvgPrice": fmt((quote / base).quantize(sym.tick)) if base else fmt(last),
-                   "lastPrice": fmt(last), "lastQty": "0", "openPrice": fmt(sym.price), "highPrice": fmt(last),
-                   "lowPrice": fmt(last), "volume": fmt(base), "quoteVolume": fmt(quote.quantize(Q8)),
+                   "lastPrice": fmt(last), "lastQty": "0", "openPrice": fmt(sym.price), "highPrice": fmt(max(day)),
+                   "lowPrice": fmt(min(day)), "volume": fmt(base), "quoteVolume": fmt(quote.quantize(Q8)),
                    "openTime": t - 86_400_000, "closeTime": t, "firstId": 0, "lastId": count, "count": count})
 
     async def _agg_trades(self, request: web.Request) -> web.Response:

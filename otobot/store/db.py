@@ -35,9 +35,15 @@ from otobot.store.records import (
     order_row,
 )
 from otobot.store.schema import migrate
-from otobot.store.wal import Checkpoints, switch_to_wal, writer_connection
+from otobot.store.wal import Checkpoints, ThreadConnection, switch_to_wal, thread_connection, writer_connection
 
 T = TypeVar("T")
+
+
+def audit_stmt(ts_ms: int, user: str | None, cycle_id: int | None, kind: str, frm: str | None, to: str | None,
+               reason: str | None) -> Statement:
+    return ("INSERT INTO audit(ts_ms, user, cycle_id, kind, from_state, to_state, reason) "
+            "VALUES (?,?,?,?,?,?,?)", (ts_ms, user, cycle_id, kind, frm, to, reason))
 
 
 class Store(LedgerReads):
@@ -45,7 +51,7 @@ class Store(LedgerReads):
     writes go through the one writer (groupcommit.py), a connection of the event loop's own thread, so a bot's
     intent is committed in the loop turn after it asked, with no thread hand-off on the way to its order."""
 
-    def __init__(self, db: aiosqlite.Connection, writer: sqlite3.Connection | None = None) -> None:
+    def __init__(self, db: ThreadConnection, writer: sqlite3.Connection | None = None) -> None:
         self._db = db
         self._writer = writer
         self.group = GroupCommit(self._call, writer)
@@ -67,7 +73,8 @@ class Store(LedgerReads):
                 if not path.exists():
                     # 0600 before the first byte: the file holds encrypted credentials and trading history.
                     os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-            db = await aiosqlite.connect(str(path), isolation_level=None)
+            db = thread_connection(str(path))
+            await db  # opens it on its thread
         except (OSError, sqlite3.Error) as exc:
             raise unreadable(path, exc) from None
         try:
@@ -79,7 +86,7 @@ class Store(LedgerReads):
             # the last commits, and reconciliation against the exchange repairs those.
             await db.execute("PRAGMA synchronous=NORMAL")
             await db.execute("PRAGMA foreign_keys=ON")
-            await db._execute(migrate, db._conn)  # type: ignore[no-untyped-call]
+            await db.call(migrate)
             store = cls(db, writer_connection(path) if str(path) != ":memory:" else None)
         except BaseException as exc:
             with contextlib.suppress(Exception):
@@ -103,12 +110,8 @@ class Store(LedgerReads):
     # ------------------------------------------------------------ plumbing
 
     async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `fn(connection)` in aiosqlite's worker thread. A statement-per-trip design spent the daemon's
-        time handing work between threads (profiled: p50 reaction 37 ms at 10 users); a trip per transaction
-        keeps aiosqlite as the owner of the connection and its thread. `_execute` is aiosqlite's own queueing
-        primitive that every public method uses."""
-        result: T = await self._db._execute(fn, self._db._conn)  # type: ignore[no-untyped-call]
-        return result
+        """Run `fn(connection)` in aiosqlite's worker thread, in one trip (see ThreadConnection)."""
+        return await self._db.call(fn)
 
     async def _query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         args = tuple(params)
@@ -133,11 +136,7 @@ class Store(LedgerReads):
         if carry:
             await self._tx(carry.take())
 
-    @staticmethod
-    def _audit_stmt(ts_ms: int, user: str | None, cycle_id: int | None, kind: str, frm: str | None,
-                    to: str | None, reason: str | None) -> Statement:
-        return ("INSERT INTO audit(ts_ms, user, cycle_id, kind, from_state, to_state, reason) "
-                "VALUES (?,?,?,?,?,?,?)", (ts_ms, user, cycle_id, kind, frm, to, reason))
+    _audit_stmt = staticmethod(audit_stmt)
 
     @staticmethod
     def cycle_state_stmts(cycle_id: int, user: str, frm: str, to: str, reason: str, now_ms: int,
@@ -146,12 +145,12 @@ class Store(LedgerReads):
         return [("UPDATE cycles SET state=?, reason=?, closed_ms=COALESCE(closed_ms, ?), "
                  "cancelling=COALESCE(?, cancelling) WHERE id=?",
                  (to, reason, now_ms if closed else None, cancelling, cycle_id)),
-                Store._audit_stmt(now_ms, user, cycle_id, "transition", frm, to, reason)]
+                audit_stmt(now_ms, user, cycle_id, "transition", frm, to, reason)]
 
     @staticmethod
     def transition_audit_stmt(now_ms: int, user: str, frm: str, to: str, reason: str) -> Statement:
         """A transition with no cycle (idle ⇄ paused, finished): its audit row only."""
-        return Store._audit_stmt(now_ms, user, None, "transition", frm, to, reason)
+        return audit_stmt(now_ms, user, None, "transition", frm, to, reason)
 
     @staticmethod
     def order_status_stmts(order_id: str, status: str, now_ms: int,
@@ -467,6 +466,20 @@ class Store(LedgerReads):
         sql += " ORDER BY id DESC LIMIT ? OFFSET ?"
         params += [limit, offset]
         return [order_row(r) for r in await self._query(sql, params)]
+
+    async def recent_cycles(self, user: str, limit: int = 100) -> list[CycleRow]:
+        """The user's newest cycles of every kind, newest first (issue 22: the dashboard's cycle list)."""
+        rows = await self._query("SELECT * FROM cycles WHERE user=? ORDER BY id DESC LIMIT ?", (user, limit))
+        return [cycle_row(r) for r in rows]
+
+    async def orders_of_cycles(self, cycle_ids: Iterable[int]) -> list[OrderRow]:
+        """Every order of these cycles in one query, oldest first (both legs and unwinds of a page of cycles)."""
+        ids = list(cycle_ids)
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        rows = await self._query(f"SELECT * FROM orders WHERE cycle_id IN ({marks}) ORDER BY id", ids)
+        return [order_row(r) for r in rows]
 
     async def daily_totals(self, user: str, since_day: str) -> list[tuple[str, UserStats]]:
         """Each recorded UTC day from `since_day` on (oldest first), with that day's totals."""

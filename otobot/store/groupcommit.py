@@ -93,6 +93,14 @@ class GroupCommit:
         self.flush_s: deque[float] = deque(maxlen=100_000)  # how long each group held the loop (bench reads it)
         self._held = False  # a checkpoint must finish: writes queue meanwhile (see Store._run_checkpoint)
 
+    def wrap_connection(self, wrap: Callable[[sqlite3.Connection], sqlite3.Connection]) -> bool:
+        """bench --writes-floor: the writer's connection wrapped (to record every transaction); False without one.
+        The daemon never swaps its connection."""
+        if self._conn is None:
+            return False
+        self._conn = wrap(self._conn)
+        return True
+
     async def write(self, body: Callable[[sqlite3.Connection], T], *, now: bool = False) -> T:
         """`body` committed (with the other writes of this loop turn, or of the gap); `now`: an order's intent, the
         bot sends its request next, so it is committed at once, on its own, without waiting for the turn to end."""

@@ -35,7 +35,8 @@ async def act(bot: Driver, a: cycle.Action) -> None:
     if isinstance(a, cycle.Rearm):
         bot.state.look_again(now, bot.timers().cancel_check_s)
         return
-    bot.state.look_again(bot.clock.monotonic(), await _step(bot, a))
+    wait = await _step(bot, a)  # "look again in s seconds" counts from when the step ended
+    bot.state.look_again(bot.clock.monotonic(), wait)
 
 
 async def _step(bot: Driver, a: cycle.Action) -> float | None:

@@ -73,7 +73,11 @@ class Levels:
 
     def changed(self, update: DepthUpdate) -> Levels:
         """The state after `update`: in place while private, a copy once published."""
-        target = Levels(self.bids.copy(), self.asks.copy(), self.update_id) if self.published else self
+        if self.published:
+            target = Levels(self.bids.copy(), self.asks.copy(), self.update_id)  # its sorted sides start unknown
+        else:
+            target = self
+            self._bids_sorted = self._asks_sorted = None
         for side, levels in ((target.bids, update.bids), (target.asks, update.asks)):
             for price, qty in levels:
                 if qty > 0:
@@ -81,7 +85,6 @@ class Levels:
                 else:
                     side.pop(price, None)  # removing a level we never held is normal (§4.1)
         target.update_id = update.last_id
-        target._bids_sorted = target._asks_sorted = None
         return target
 
 

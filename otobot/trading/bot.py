@@ -38,7 +38,6 @@ from otobot.trading.userfeed import UserFeed
 from otobot.trading.volatility import PriceWindow
 
 _ZERO = Decimal(0)
-RESYNC_BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # a reconcile that failed after subscribe is tried again
 
 
 class Bot:
@@ -73,9 +72,8 @@ class Bot:
         self.last_trade: AggTrade | None = None
         self.last_trade_at: float | None = None
         self.window = PriceWindow(user.volatility_window_s)
-        self.stream_up = False  # user stream subscribed AND reconciled
-        self.connected = False  # user stream subscribed (a reconcile may still be owed)
-        self.down_since: float | None = self.clock.monotonic()
+        self.link = self.state.link
+        self.link.down_since = self.clock.monotonic()
         self.market: MarketStream | None = None
         self.user_feed: UserFeed | None = None
         self.rest: AlphaRest | None = None
@@ -84,10 +82,6 @@ class Bot:
         self.market_task: asyncio.Task[None] | None = None
         self.depth: BookFeed | None = None  # pricing.mode book: the symbol's order book, kept live
         self.depth_task: asyncio.Task[None] | None = None
-        self._poll_at = 0.0
-        self._retry_at: float | None = None  # wake-up after a transient exchange error
-        self._resync_at: float | None = None
-        self._resyncs = 0
         self.latencies: deque[float] = deque(maxlen=100_000)  # fill frame read → next request written (s)
         self._creds_changed = asyncio.Event()
         self._stopping = False
@@ -101,6 +95,7 @@ class Bot:
     orders = property(lambda self: self.state.orders)
     book = property(lambda self: self.state.book)
     cycles_completed = property(lambda self: self.state.cycles_completed)
+    stream_up = property(lambda self: self.state.link.up)
 
     # ================================================================== lifecycle
 
@@ -147,12 +142,10 @@ class Bot:
         await self._command("stop", None)
 
     async def pause(self, reason: str = Pause.operator) -> dict[str, Any]:
-        result: dict[str, Any] = await self._command("pause", reason)
-        return result
+        return dict(await self._command("pause", reason))
 
     async def resume(self) -> dict[str, Any]:
-        result: dict[str, Any] = await self._command("resume", None)
-        return result
+        return dict(await self._command("resume", None))
 
     async def manual(self, kind: str) -> dict[str, Any]:
         """ctl cancel / flatten: returns the report once done (the user is then paused `operator`)."""
@@ -224,15 +217,14 @@ class Bot:
         except ExchangeError as exc:
             retry = exc.retry_after if isinstance(exc, RateLimited) and exc.retry_after else 1.0
             self.log.warning("Exchange error in state {} ({}); trying again in {:.1f} s", self.cycle.state, exc, retry)
-            self._retry_at = self.clock.monotonic() + retry  # a wake-up only: the state's own timer is kept
+            self.link.retry_at = self.clock.monotonic() + retry  # a wake-up only: the state's own timer is kept
         await self.flush_writes()  # a step cut short never reached its own flush: its state changes go now
 
     def _next_wake(self) -> float | None:
-        wakes = [w for w in (self.state.deadline, self._retry_at, self._resync_at) if w is not None]
-        if not self.stream_up and self.cycle.state in LIVE_STATES:
-            wakes.append(self._poll_at)
-        if self.down_since is not None and self.state.paused_reason is None:
-            wakes.append(self.down_since + self.rel.disconnect_grace_s)
+        wakes = self.link.wakes(following=self.cycle.state in LIVE_STATES, paused=self.state.paused_reason is not None,
+                                grace_s=self.rel.disconnect_grace_s)
+        if self.state.deadline is not None:
+            wakes.append(self.state.deadline)
         if self.cycle.state in (State.finished, State.idle):
             wakes.append(self.clock.monotonic() + 30.0)  # day rollover and reloads are noticed within 30 s
         return min(wakes) if wakes else None
@@ -241,23 +233,18 @@ class Bot:
         if isinstance(msg, inbox.Exec):
             await follow.on_report(self, msg.report, msg.received)
         elif isinstance(msg, inbox.Synced):
-            self.connected = True
-            self.down_since = None  # subscribed: a failed reconcile below is retried, never "disconnected"
+            self.link.subscribed()
             try:
                 await self._resync("user stream (re)subscribed")
             finally:
                 if not msg.done.done():
                     msg.done.set_result(None)
         elif isinstance(msg, inbox.Down):
-            if self.stream_up:
+            if self.link.lost(self.clock.monotonic()):
                 self.log.warning("User-data stream lost; placing nothing new, following the cycle over REST")
-            self.stream_up = self.connected = False
-            self._resync_at = None
-            self.down_since = self.down_since or self.clock.monotonic()
-            self._poll_at = self.clock.monotonic()
             self.metric("inc", "ws_reconnects_total", 1.0, stream="user")
         elif isinstance(msg, inbox.AuthLost):
-            self.stream_up = self.connected = False
+            self.link.up = self.link.connected = False
             await self._pause_for(msg.error)
         elif isinstance(msg, inbox.Command):
             await self._run_command(msg)
@@ -265,21 +252,8 @@ class Bot:
             raise msg.error
 
     async def _resync(self, why: str) -> None:
-        """Reconcile after a (re)subscribe; on failure try again with backoff while the stream stays up."""
-        try:
-            await follow.reconcile(self, why)
-        except (AuthExpired, RiskChallenge):
-            raise
-        except ExchangeError as exc:
-            delay = RESYNC_BACKOFF_S[min(self._resyncs, len(RESYNC_BACKOFF_S) - 1)]
-            self._resyncs += 1
-            self._resync_at = self.clock.monotonic() + delay
-            self.log.warning("Reconciliation failed ({}); nothing is placed until it succeeds, retrying in {:.1f} s",
-                             exc, delay)
-            return
-        self._resyncs, self._resync_at = 0, None
-        self.stream_up = True
-        if self.state.paused_reason == Pause.disconnected and self.rel.resume_after_reconnect:
+        if await follow.resync(self, why) and self.state.paused_reason == Pause.disconnected \
+                and self.rel.resume_after_reconnect:
             await self._resume("reconnected and reconciled")
 
     async def _run_command(self, cmd: inbox.Command) -> None:
@@ -307,20 +281,21 @@ class Bot:
     async def _advance(self) -> None:
         """Do what the current state, the facts and the clock call for. Called after every message and timer."""
         now = self.clock.monotonic()
-        if self._retry_at is not None and now >= self._retry_at:
-            self._retry_at = None
-        if self._resync_at is not None and now >= self._resync_at and self.connected:
-            self._resync_at = None
+        link = self.link
+        if link.retry_at is not None and now >= link.retry_at:
+            link.retry_at = None
+        if link.resync_at is not None and now >= link.resync_at and link.connected:
+            link.resync_at = None
             await self._resync("retrying the reconciliation")
-        if not self.stream_up and self.cycle.state in LIVE_STATES and now >= self._poll_at \
+        if not link.up and self.cycle.state in LIVE_STATES and now >= link.poll_at \
                 and self.state.cycle_row is not None and self.desk is not None:
-            self._poll_at = now + self.rel.rest_poll_s
+            link.poll_at = now + self.rel.rest_poll_s
             with contextlib.suppress(ExchangeError):
                 await self.desk.refresh(self.state.cycle_row, self.state.orders,
                                         "user stream down: following the cycle")
-        if (self.down_since is not None and self.state.paused_reason is None
-                and now - self.down_since >= self.rel.disconnect_grace_s):
-            await self.hold(Pause.disconnected, f"user-data stream down for {now - self.down_since:.0f} s "
+        if (link.down_since is not None and self.state.paused_reason is None
+                and now - link.down_since >= self.rel.disconnect_grace_s):
+            await self.hold(Pause.disconnected, f"user-data stream down for {now - link.down_since:.0f} s "
                               f"(grace {self.rel.disconnect_grace_s:.0f} s)")
         if autotoken.due(self, now):
             await autotoken.reselect(self)
@@ -439,9 +414,9 @@ class Bot:
         was = self.state.paused_reason
         self.state.paused_reason = None
         self.state.quote_free = None
-        if was == Pause.disconnected and not self.stream_up:
+        if was == Pause.disconnected and not self.link.up:
             # The operator says go on: the stream gets a fresh grace period instead of a re-pause this instant.
-            self.down_since = None if self.connected else self.clock.monotonic()
+            self.link.down_since = None if self.link.connected else self.clock.monotonic()
         await self.store.set_pause(self.name, None, self.clock.time_ms())
         if was == Pause.unwind_failed:
             await owncoins.restart_ladder(self, why)  # from the first rung, with today's settings and balance

@@ -48,7 +48,6 @@ class Driver(Protocol):
     last_trade: AggTrade | None
     last_trade_at: float | None
     window: PriceWindow
-    stream_up: bool
     market: MarketStream | None
     depth: BookFeed | None
     market_task: Any
@@ -57,6 +56,9 @@ class Driver(Protocol):
     trade_cache: TradeCache | None
     depth_cache: DepthCache | None
     latencies: Any
+
+    @property
+    def stream_up(self) -> bool: ...  # the user stream subscribed AND reconciled
 
     async def fire(self, trigger: str, reason: str, *, persist: bool = True) -> bool: ...
     async def hold(self, reason: str, detail: str) -> None: ...

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from otobot.exchange.errors import AuthExpired, ExchangeError, RiskChallenge
 from otobot.exchange.filters import fmt
 from otobot.exchange.legs import describe_leg, is_reverse_leg
 from otobot.exchange.models import BUY, FILLED, FINAL_STATUSES, SELL, ExecutionReport
@@ -131,6 +132,22 @@ async def adopt_late(bot: Driver, r: ExecutionReport) -> bool:
                             "OTO is placed meanwhile", bot.state.cycle_row.id if bot.state.cycle_row else "-", row.id)
         return True
     return False
+
+
+async def resync(bot: Driver, why: str) -> bool:
+    """Reconcile after a (re)subscribe; on failure try again with backoff while the stream stays up. True once
+    the stream is up (subscribed and reconciled)."""
+    try:
+        await reconcile(bot, why)
+    except (AuthExpired, RiskChallenge):
+        raise
+    except ExchangeError as exc:
+        delay = bot.state.link.resync_failed(bot.clock.monotonic())
+        bot.log.warning("Reconciliation failed ({}); nothing is placed until it succeeds, retrying in {:.1f} s",
+                        exc, delay)
+        return False
+    bot.state.link.resynced()
+    return True
 
 
 async def reconcile(bot: Driver, why: str) -> None:

@@ -17,7 +17,7 @@ from loguru import logger
 
 from otobot.config.settings import ReliabilityConfig
 from otobot.exchange.models import AggTrade
-from otobot.exchange.streams import MarketStream
+from otobot.exchange.streams import MarketStream, TradeCache
 
 OnTrade = Callable[[AggTrade], None]
 
@@ -41,6 +41,8 @@ class PriceFeeds:
         self.rel = rel
         self._session: aiohttp.ClientSession | None = None
         self._feeds: dict[str, _Feed] = {}
+        # Each frame is decoded once here anyway; a cache set by the daemon (the dashboard's price tape) sees it.
+        self.trade_cache: TradeCache | None = None
 
     def subscribe(self, symbol: str, on_trade: OnTrade) -> MarketStream:
         """Start (or join) the symbol's feed; returns its stream so the bot can read `connected`."""
@@ -51,7 +53,8 @@ class PriceFeeds:
             stream = MarketStream(self._session, self.url, symbol, lambda t: feed_ref.dispatch(t),
                                   ping_interval_s=self.rel.ws_ping_interval_s,
                                   stale_after_s=self.rel.market_stale_after_s,
-                                  backoff_max_s=self.rel.ws_backoff_max_s, logger=logger.bind(user="*", cycle="-"))
+                                  backoff_max_s=self.rel.ws_backoff_max_s, logger=logger.bind(user="*", cycle="-"),
+                                  trade_cache=self.trade_cache)
             feed = feed_ref = _Feed(stream)
             feed.task = asyncio.create_task(stream.run(), name=f"price-{symbol}")
             self._feeds[symbol] = feed

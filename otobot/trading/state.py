@@ -17,6 +17,7 @@ from otobot.trading.pauses import Pause
 from otobot.trading.tracker import CycleOrders
 
 _ZERO = Decimal(0)
+RESYNC_BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # a reconcile that failed after subscribe is tried again
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,52 @@ class ManualOp:
 
 
 @dataclass(slots=True)
+class Link:
+    """The user-data stream as the driver sees it, and the wake-ups it asks for."""
+
+    down_since: float | None = None  # since when nothing is subscribed (monotonic; None: subscribed)
+    up: bool = False  # subscribed AND reconciled: only then is anything new placed
+    connected: bool = False  # subscribed (a reconcile may still be owed)
+    poll_at: float = 0.0  # while down: the next REST look at the cycle in flight
+    retry_at: float | None = None  # a wake-up after a transient exchange error (the state's own timer is kept)
+    resync_at: float | None = None  # a failed reconcile is tried again then
+    resyncs: int = 0
+
+    def subscribed(self) -> None:
+        self.connected = True
+        self.down_since = None  # subscribed: a failed reconcile is retried, never "disconnected"
+
+    def lost(self, now: float) -> bool:
+        """The stream went down; returns whether it was up (reconciled) until now."""
+        was_up = self.up
+        self.up = self.connected = False
+        self.resync_at = None
+        self.down_since = self.down_since or now
+        self.poll_at = now
+        return was_up
+
+    def resync_failed(self, now: float) -> float:
+        """A reconcile failed: the delay before the next try, backing off."""
+        delay = RESYNC_BACKOFF_S[min(self.resyncs, len(RESYNC_BACKOFF_S) - 1)]
+        self.resyncs += 1
+        self.resync_at = now + delay
+        return delay
+
+    def resynced(self) -> None:
+        self.resyncs, self.resync_at = 0, None
+        self.up = True
+
+    def wakes(self, *, following: bool, paused: bool, grace_s: float) -> list[float]:
+        """When the link wants the driver awake: a retry, a reconcile, a REST look while down, the grace's end."""
+        wakes = [w for w in (self.retry_at, self.resync_at) if w is not None]
+        if following and not self.up:
+            wakes.append(self.poll_at)
+        if self.down_since is not None and not paused:
+            wakes.append(self.down_since + grace_s)
+        return wakes
+
+
+@dataclass(slots=True)
 class TradingState:
     """A user's trading state. Components return what happened; the driver applies it here.
 
@@ -56,6 +103,7 @@ class TradingState:
     fills_confirmed: bool = True
     done_from: tuple[str, str] | None = None  # the transition into `done`, persisted with the cycle's close
     deadline: float | None = None  # the current state's timer (monotonic)
+    link: Link = field(default_factory=Link)  # the user-data stream
     # the day and the pause
     book: DayBook = field(default_factory=DayBook)
     paused_reason: str | None = None

@@ -56,8 +56,8 @@ def reload_text(reason: str | None, user: str | None) -> str | None:
     return ", ".join(mine) if mine else None
 
 
-def audit_lines(rows: Iterable[Mapping[str, Any]], user: str) -> list[str]:
-    """One line per event, oldest first: `2026-11-30 10:02:03  pause   operator`."""
+def audit_entries(rows: Iterable[Mapping[str, Any]], user: str) -> list[dict[str, Any]]:
+    """One entry per event, oldest first: time (UTC), kind, text, cycle (`audit --json`, the web page)."""
     out = []
     for r in rows:
         if r.get("user") not in (user, None):
@@ -74,13 +74,18 @@ def audit_lines(rows: Iterable[Mapping[str, Any]], user: str) -> list[str]:
         if text is None:
             continue
         when = datetime.fromtimestamp(int(r["ts_ms"]) / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
-        cycle = f" cycle {r['cycle_id']}" if r.get("cycle_id") else ""
-        out.append(f"{when}  {kind:<11} {text}{cycle}")
+        out.append({"time": when, "kind": kind, "text": text, "cycle": r.get("cycle_id")})
     return out
 
 
+def audit_lines(rows: Iterable[Mapping[str, Any]], user: str) -> list[str]:
+    """One line per event, oldest first: `2026-11-30 10:02:03  pause   operator`."""
+    return [f"{e['time']}  {e['kind']:<11} {e['text']}" + (f" cycle {e['cycle']}" if e["cycle"] else "")
+            for e in audit_entries(rows, user)]
+
+
 async def run_audit(args: argparse.Namespace) -> int:
-    """`otobot audit USER [--since T]`: reads SQLite only."""
+    """`otobot audit USER [--since T] [--json]`: reads SQLite only."""
     since: int = args.since or 0  # already epoch ms: the CLI parses every --since form
     try:
         _settings, store = await open_for_reading(Path(args.config))
@@ -88,9 +93,13 @@ async def run_audit(args: argparse.Namespace) -> int:
         sys.stderr.write(f"{exc}\n")
         return 1
     try:
-        lines = audit_lines(await store.audit_since(args.user, since, KINDS), args.user)
+        rows = await store.audit_since(args.user, since, KINDS)
     finally:
         await store.close()
+    if getattr(args, "json", False):
+        sys.stdout.write(json.dumps(audit_entries(rows, args.user), indent=2) + "\n")
+        return 0
+    lines = audit_lines(rows, args.user)
     sys.stdout.write("\n".join(lines) + "\n" if lines else f"no pauses, resumes, reloads, adoptions or strays "
                      f"recorded for {args.user}\n")
     return 0

@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from otobot.config.settings import GlobalConfig, scan_users
+from otobot.config.settings import GlobalConfig, UsersScan, scan_users
 from otobot.exchange.filters import fmt
+from otobot.exchange.models import Token
 from otobot.store.db import Store
-from otobot.store.records import UserStats
+from otobot.store.records import CycleRow, OrderRow, UserStats
 from otobot.trading import daybook as points
 from otobot.trading.daybook import DayBook, marked_loss
 from otobot.trading.manual import manual_text
@@ -37,9 +38,11 @@ def q2(d: Decimal) -> str:
     return fmt(d.quantize(Decimal("0.01")))
 
 
-async def status_rows(settings: GlobalConfig, store: Store, live: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """One row per user file (and per user the database knows): state, progress, loss, pause reason."""
-    scan = scan_users(settings.users_dir)
+async def status_rows(settings: GlobalConfig, store: Store, live: dict[str, Any] | None,
+                      scan: UsersScan | None = None) -> list[dict[str, Any]]:
+    """One row per user file (and per user the database knows): state, progress, loss, pause reason; `scan`: the
+    users folder already read (the dashboard reads it once for many requests)."""
+    scan = scan if scan is not None else scan_users(settings.users_dir)
     live_by_user = {u["user"]: u for u in (live or {}).get("users", [])}
     day = points.utc_day(int(time.time() * 1000))
     names = sorted(set(scan.users) | set(scan.errors) | {u["name"] for u in await store.users()})
@@ -75,6 +78,7 @@ async def status_rows(settings: GlobalConfig, store: Store, live: dict[str, Any]
             **(await _cost(store, stats)),
             "paused": (lv or {}).get("paused") or await store.pause_reason(name),
             "token_choice": (lv or {}).get("token_choice"),
+            "last_cycle": utc_text(last.closed_ms or last.intent_ms) if last else None,
         })
     return rows
 
@@ -102,18 +106,101 @@ async def order_rows(store: Store, user: str, *, status: str | None, since_ms: i
                      limit: int, page: int) -> list[dict[str, Any]]:
     rows = await store.orders_page(user, status=status, since_ms=since_ms, until_ms=until_ms, limit=limit,
                                    offset=(page - 1) * limit)
-    return [{
-        "time": datetime.fromtimestamp(r.intent_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S"),
-        "cycle": r.cycle_id, "role": r.role, "order_id": r.order_id, "side": r.side, "price": fmt(r.price),
-        "qty": fmt(r.quantity), "filled": fmt(r.cum_qty), "quote": fmt(r.cum_quote), "status": r.status,
-    } for r in rows]
+    return [order_dict(r) for r in rows]
+
+
+def utc_text(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def order_dict(r: OrderRow) -> dict[str, Any]:
+    return {
+        "time": utc_text(r.intent_ms), "cycle": r.cycle_id, "role": r.role, "order_id": r.order_id, "side": r.side,
+        "price": fmt(r.price), "qty": fmt(r.quantity), "filled": fmt(r.cum_qty), "quote": fmt(r.cum_quote),
+        "status": r.status, "fee": fmt(r.fee), "fee_asset": r.fee_asset,
+    }
+
+
+QUOTES = ("USDT", "USDC")  # the quote assets Alpha pairs use; a token's filters are shown for the first cached
 
 
 async def token_rows(store: Store) -> list[dict[str, Any]]:
-    return [{"symbol": t.symbol, "alpha_id": t.alpha_id, "name": t.name, "mulPoint": t.mul_point,
-             "tradable": "yes" if t.tradable else f"no ({t.untradable_reason})",
-             "cached": datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")}
-            for t, ms in await store.tokens()]
+    """Each cached token with its pair's tick, step and minimum notional (`-` until exchange info is cached)."""
+    return [await token_row(store, t, ms) for t, ms in await store.tokens()]
+
+
+async def token_row(store: Store, t: Token, cached_ms: int) -> dict[str, Any]:
+    f = None
+    for quote in QUOTES:
+        found = await store.symbol_filters(f"{t.alpha_id}{quote}")
+        if found is not None:
+            f = found[0]
+            break
+    return {"symbol": t.symbol, "alpha_id": t.alpha_id, "name": t.name, "mulPoint": t.mul_point,
+            "tradable": "yes" if t.tradable else f"no ({t.untradable_reason})", "pair": f.symbol if f else None,
+            "tick": fmt(f.tick_size) if f else None, "step": fmt(f.step_size) if f else None,
+            "min_qty": fmt(f.min_qty) if f else None, "min_notional": fmt(f.min_notional) if f else None,
+            "cached": datetime.fromtimestamp(cached_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")}
+
+
+# ---------------------------------------------------------------- cycles (issue 22: `orders --cycle`, the web page)
+
+
+def cycle_summary(c: CycleRow, orders: list[OrderRow]) -> dict[str, Any]:
+    """One cycle as both its legs and unwinds add up: bought, sold, fees in quote, cost in bps of what it bought.
+    Base the cycle did not sell (the BUY's fee, step rounding) counts as its cost here; `stats` values it apart."""
+    buys = [o for o in orders if o.side == "BUY"]
+    sells = [o for o in orders if o.side == "SELL"]
+    bought = sum((o.cum_qty for o in buys), Decimal(0))
+    buy_quote = sum((o.cum_quote for o in buys), Decimal(0))
+    sold = sum((o.cum_qty for o in sells), Decimal(0))
+    sell_quote = sum((o.cum_quote for o in sells), Decimal(0))
+    avg_buy = buy_quote / bought if bought else c.working_price
+    # A BUY's fee is paid in base, a SELL's in quote; a fee in any other asset is valued at the buy price too.
+    fees = sum((o.fee if o.fee_asset == c.quote_asset else o.fee * avg_buy for o in orders), Decimal(0))
+    sell_fees = sum((o.fee for o in sells if o.fee_asset == c.quote_asset), Decimal(0))
+    cost = buy_quote - sell_quote + sell_fees
+    return {
+        "cycle": c.id, "time": utc_text(c.intent_ms), "kind": c.kind, "state": c.state, "symbol": c.symbol,
+        "buy_price": fmt(c.working_price), "sell_price": fmt(c.pending_price), "qty": fmt(c.quantity),
+        "bought": fmt(bought), "buy_quote": fmt(buy_quote), "sold": fmt(sold), "sell_quote": fmt(sell_quote),
+        "fees": fmt(fees.quantize(Decimal("0.00000001"))), "cost": fmt(cost.quantize(Decimal("0.00000001"))),
+        "cost_bps": f"{cost / buy_quote * 10000:.2f}" if buy_quote else None, "orders": len(orders),
+        "closed": utc_text(c.closed_ms) if c.closed_ms else None, "reason": c.reason,
+    }
+
+
+async def cycle_rows(store: Store, user: str, limit: int = 100) -> list[dict[str, Any]]:
+    """The user's newest `limit` cycles, newest first, each with what its orders add up to."""
+    cycles = await store.recent_cycles(user, limit)
+    by_cycle: dict[int, list[OrderRow]] = {}
+    for o in await store.orders_of_cycles(c.id for c in cycles):
+        by_cycle.setdefault(o.cycle_id, []).append(o)
+    return [cycle_summary(c, by_cycle.get(c.id, [])) for c in cycles]
+
+
+def _price8(text: str) -> str:
+    """A fill's price is its quote over its quantity, exact to 28 digits; 8 decimals are what the exchange shows."""
+    price = Decimal(text)
+    return fmt(price.quantize(Decimal("0.00000001"))) if price != price.quantize(Decimal("0.00000001")) else text
+
+
+async def cycle_detail(store: Store, user: str, cycle_id: int) -> dict[str, Any] | None:
+    """One cycle with every order and every recorded fill (`otobot orders USER --cycle N`); None when the user
+    has no such cycle."""
+    c = await store.cycle(cycle_id)
+    if c is None or c.user != user:
+        return None
+    orders = await store.cycle_orders(cycle_id)
+    fills = []
+    for o in orders:
+        if o.order_id is None:
+            continue
+        for f in await store.fills(user, o.order_id):
+            fills.append({"time": utc_text(int(f["time_ms"])), "order_id": f["order_id"], "side": f["side"],
+                          "price": _price8(f["price"]), "qty": f["qty"], "quote": f["quote_qty"],
+                          "fee": f["commission"], "fee_asset": f["commission_asset"], "source": f["source"]})
+    return {"cycle": cycle_summary(c, orders), "orders": [order_dict(o) for o in orders], "fills": fills}
 
 
 def ctl_text(action: str, result: dict[str, Any]) -> str:

@@ -38,6 +38,16 @@ def starve(sim: Simulator, symbol: str, side: str) -> None:
             book.cancel(o.order_id)
 
 
+def thin_ask(sim: Simulator, symbol: str, price: Decimal, quantity: Decimal) -> None:
+    """A small ask that rests for our BUY: the market maker's bids at or above its price go first, or it would trade
+    with them instead (seen on a loaded machine)."""
+    book = sim.exchange.books[symbol]
+    for o in list(book.orders_of("mm")):
+        if o.side == BUY and o.price >= price:
+            book.cancel(o.order_id)
+    sim.exchange.submit_background(sim.exchange.symbols[symbol], "thin", SELL, price, quantity, rest=True)
+
+
 def open_orders(sim: Simulator, user: str = "alice") -> list[dict[str, Any]]:
     return list(sim.state(user)["open_orders"])
 
@@ -58,9 +68,13 @@ async def test_restart_into_partially_filled_still_times_out_the_buy(sim: Simula
                                                     "max_price_age_s": 3600}})
     async with running(config) as d:
         bot = await ready(d)
+        # Between cycles first: a cycle in flight at the freeze could hold the bot (its SELL resting) or move the
+        # last price (its unwind) so that the next BUY no longer reaches the thin ask.
+        await d.supervisor.pause("alice")
+        await wait_for(lambda: bot.cycle.state == "paused", 20, "paused between cycles")
         starve(sim, KOGE, SELL)
-        sim.exchange.submit_background(sim.exchange.symbols[KOGE], "thin", SELL, bot.last_trade.price,
-                                       Decimal("0.04"), rest=True)
+        thin_ask(sim, KOGE, bot.last_trade.price, Decimal("0.04"))
+        await d.supervisor.resume("alice")
         await wait_for(lambda: bot.cycle.state == "partially_filled", 20, "the BUY part filled")
         await kill(d)
     async with running(config) as d:  # the market stays frozen: the rest of the BUY can only time out

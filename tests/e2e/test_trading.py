@@ -88,28 +88,37 @@ async def test_buy_timeout_with_partial_fill_unwinds_what_was_bought(sim: Simula
     async with running(config) as d:
         bot = await d.bot("alice")
         await wait_for(lambda: bot.last_trade is not None and bot.stream_up, what="price and stream")
-        # Freeze the market; leave only a thin ask so the 20 USDT BUY fills a tenth and rests.
+        # Between cycles first: a cycle in flight at the freeze could hold the bot (its SELL resting) or move the
+        # last price (its unwind) so that the next BUY no longer reaches the thin ask.
+        await d.supervisor.pause("alice")
+        await wait_for(lambda: bot.cycle.state == "paused", 20, "paused between cycles")
+        # Freeze the market; leave only a thin ask so the 20 USDT BUY fills a tenth and rests. Bids at or above the
+        # thin ask's price go too: the ask would trade with them instead of resting for otobot's BUY.
         sim.market.paused = True
-        for o in list(book.orders_of("mm")):
-            if o.side == SELL:
-                book.cancel(o.order_id)
         last = bot.last_trade.price
+        for o in list(book.orders_of("mm")):
+            if o.side == SELL or o.price >= last:
+                book.cancel(o.order_id)
         sim.exchange.submit_background(sym, "thin", SELL, last, Decimal("0.04"), rest=True)
+        await d.supervisor.resume("alice")
 
-        async def partial_cycle_closed() -> bool:
-            # A cycle already in flight at the freeze may close normally first: wait for the partial one.
-            unwound = [o for o in await d.store.orders_page("alice", limit=100)
-                       if o.role == "unwind" and o.status == "FILLED"]
-            return bool(unwound) and bot.cycle.state not in ("cancelled", "unwinding", "done")
+        async def partial_cycle() -> int | None:
+            # The cycle whose BUY took the thin ask and was cancelled, once its unwind filled and the bot moved on.
+            orders = await d.store.orders_page("alice", limit=100)
+            partial = {o.cycle_id for o in orders
+                       if o.role == "working" and o.cum_qty == Decimal("0.04") and o.status == "CANCELED"}
+            done = [o.cycle_id for o in orders if o.role == "unwind" and o.status == "FILLED" and o.cycle_id in partial]
+            if done and bot.cycle.state not in ("cancelled", "unwinding", "done"):
+                return done[0]
+            return None
 
-        await wait_for(partial_cycle_closed, 20, "the partial cycle closed")
+        cycle_id = await wait_for(partial_cycle, 20, "the partial cycle closed")
         audit = [r["reason"] for r in await d.store.audit_rows("alice", 200)]
         assert any("BUY not filled within 1.0 s" in r for r in audit), audit
         assert any("selling it" in r for r in audit), audit
-        orders = await d.store.orders_page("alice", limit=100)
-        unwinds = [o for o in orders if o.role == "unwind"]
-        assert unwinds and unwinds[0].status == "FILLED"
-        working = next(o for o in orders if o.role == "working" and o.cum_qty > 0)
+        legs = [o for o in await d.store.orders_page("alice", limit=100) if o.cycle_id == cycle_id]
+        assert [o.status for o in legs if o.role == "unwind"] == ["FILLED"]
+        working = next(o for o in legs if o.role == "working")
         assert working.cum_qty == Decimal("0.04") and working.status == "CANCELED"
         await d.supervisor.pause("alice")
         await assert_clean(sim, d.store, "alice")

@@ -9,7 +9,7 @@ from otobot.exchange.models import AssetBalance
 from otobot.store.records import CycleRow
 from otobot.trading.cycle import KEEP, Facts, State, Timers, timer
 from otobot.trading.pauses import Pause
-from otobot.trading.state import ManualOp, TradingState
+from otobot.trading.state import RESYNC_BACKOFF_S, Link, ManualOp, TradingState
 from otobot.trading.tracker import CycleOrders, TrackedOrder
 
 D = Decimal
@@ -141,3 +141,22 @@ def test_facts_come_from_the_state_and_are_handed_out_again_while_nothing_change
     assert facts(s) is f
     s.look_again(3.0, 1.0)
     assert facts(s) is not f and facts(s).deadline == 4.0
+
+
+def test_a_lost_stream_is_followed_over_rest_and_pauses_only_after_the_grace_period() -> None:
+    link = Link(down_since=None, up=True, connected=True)
+    assert link.lost(100.0) is True and link.lost(105.0) is False  # the first loss was of a reconciled stream
+    assert (link.up, link.connected, link.down_since, link.poll_at) == (False, False, 100.0, 105.0)
+    assert sorted(link.wakes(following=True, paused=False, grace_s=60.0)) == [105.0, 160.0]
+    assert link.wakes(following=False, paused=True, grace_s=60.0) == []
+
+
+def test_a_failed_reconcile_backs_off_and_a_good_one_resets_it() -> None:
+    link = Link()
+    link.subscribed()
+    assert link.down_since is None and link.connected
+    delays = [link.resync_failed(10.0) for _ in range(len(RESYNC_BACKOFF_S) + 2)]
+    assert delays == [*RESYNC_BACKOFF_S, RESYNC_BACKOFF_S[-1], RESYNC_BACKOFF_S[-1]]
+    assert link.resync_at == 10.0 + RESYNC_BACKOFF_S[-1]
+    link.resynced()
+    assert (link.up, link.resyncs, link.resync_at) == (True, 0, None)
