@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import TextIO
 
 from otobot.config.settings import ConfigError, GlobalConfig, UserConfig, is_binance_url, load_global, scan_users
+from otobot.exchange.credentials import Credentials
 from otobot.ops.secrets import Keyring, MasterKeyError, NoMasterKey, decrypt_credentials, load_keys
+from otobot.ops.sessions import shared_sessions, shared_text
 from otobot.store.dbfile import DatabaseUnreadable
 from otobot.store.opening import open_existing
 
@@ -51,14 +53,21 @@ async def _check(config_path: Path, env: Mapping[str, str], out: TextIO, err: Te
                 "add one file per user (config/users/alice.yaml is an example)")
         problems += 1
     stored = [cfg for cfg in scan.users.values() if cfg.enabled and cfg.credentials is None]
+    sessions: dict[str, Credentials] = {cfg.name: cfg.credentials for cfg in scan.users.values()
+                                        if cfg.enabled and cfg.credentials is not None}
     if stored:
-        problems += await _check_sessions(settings, env, stored, out, problem)
+        problems += await _check_sessions(settings, env, stored, out, problem, sessions)
+    paths = {name: cfg.path for name, cfg in scan.users.items()}
+    for first, second in shared_sessions((n, paths.get(n), c) for n, c in sessions.items()):
+        problem(shared_text(first, paths.get(first), second, paths.get(second)))
+        problems += 1
     return 1 if problems else 0
 
 
 async def _check_sessions(settings: GlobalConfig, env: Mapping[str, str], users: list[UserConfig], out: TextIO,
-                          problem: Callable[[str], None]) -> int:
-    """Each user whose session lives in the database has one, and it opens with the configured master key."""
+                          problem: Callable[[str], None], opened: dict[str, Credentials]) -> int:
+    """Each user whose session lives in the database has one, and it opens with the configured master key
+    (each opened session goes into `opened`, to compare with the others')."""
     creds_dir = env.get("CREDENTIALS_DIRECTORY")
     try:
         keyring: Keyring | None = Keyring(load_keys(env, settings.key_file, Path(creds_dir) if creds_dir else None))
@@ -89,7 +98,7 @@ async def _check_sessions(settings: GlobalConfig, env: Mapping[str, str], users:
                 found += 1
             elif keyring is not None:
                 try:
-                    decrypt_credentials(keyring, blob)
+                    opened[cfg.name] = decrypt_credentials(keyring, blob)
                 except MasterKeyError as exc:
                     problem(f"{cfg.path}: user {cfg.name}: {exc} Import the session again with `otobot creds import "
                             f"{cfg.name}`, or put the old key back after the new one")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,16 @@ async def _run(settings: GlobalConfig, args: argparse.Namespace) -> int:
     if banner is not None and not as_json:
         out(banner)
     if args.command == "ctl":
-        return await ctl(settings, args.action, args.user, as_json)
+        action = args.action
+        if getattr(args, "everything", False):
+            if action != "flatten":
+                err("--all goes with `otobot ctl flatten USER --all` only")
+                return 2
+            if not (args.yes or _confirmed_all(args.user)):
+                err(f"not confirmed: nothing sold. `otobot ctl flatten {args.user}` sells otobot's own base only")
+                return 1
+            action = "flatten_all"
+        return await ctl(settings, action, args.user, as_json)
     if args.command == "health":
         return await ctl(settings, "health", None, as_json)
     store = await open_or_empty(settings.database)
@@ -134,13 +144,24 @@ async def orders(store: Store, args: argparse.Namespace, as_json: bool) -> int:
     return 0
 
 
+def _confirmed_all(user: str | None) -> bool:
+    """flatten --all sells the user's own coins too: only on the operator's typed word (or --yes)."""
+    if not sys.stdin.isatty():
+        err("flatten --all sells every free coin of the token, the user's own too: add --yes to confirm")
+        return False
+    sys.stderr.write(f"This sells ALL free base of {user}'s token, coins otobot never bought included. Type the user "
+                     "name to confirm: ")
+    sys.stderr.flush()
+    return sys.stdin.readline().strip() == user
+
+
 async def ctl(settings: GlobalConfig, action: str, user: str | None, as_json: bool) -> int:
-    if action in ("pause", "resume", "cancel", "flatten") and not user:
+    if action in ("pause", "resume", "cancel", "flatten", "flatten_all") and not user:
         err(f"otobot ctl {action}: which user? e.g. `otobot ctl {action} alice`")
         return 2
     try:
         # cancel / flatten answer once the unwind ladder is done: rungs take their time
-        timeout = MANUAL_TIMEOUT_S if action in ("cancel", "flatten") else 5.0
+        timeout = MANUAL_TIMEOUT_S if action in ("cancel", "flatten", "flatten_all") else 5.0
         result = await control.request(socket_path(settings), action, user, timeout)
     except control.ControlUnavailable as exc:
         err(str(exc))

@@ -123,10 +123,14 @@ def _parser() -> argparse.ArgumentParser:
     cg.add_argument("path", type=Path)
 
     ctl = cmd("ctl", "talk to the running daemon over its control socket: cancel USER cancels the live cycle and "
-              "sells what it bought down the unwind ladder; flatten USER sells all free base of the token down the "
-              "ladder; both then pause USER (operator) and print what they did", json=True)
+              "sells what it bought down the unwind ladder; flatten USER sells otobot's own base of the token down "
+              "the ladder (never the user's own coins; --all sells everything free, after a confirmation); both "
+              "then pause USER (operator) and print what they did", json=True)
     ctl.add_argument("action", choices=["status", "pause", "resume", "cancel", "flatten", "reload", "health"])
     ctl.add_argument("user", nargs="?", type=user_name)
+    ctl.add_argument("--all", action="store_true", dest="everything",
+                     help="flatten: sell ALL free base of the token, the user's own coins too (asks to confirm)")
+    ctl.add_argument("--yes", action="store_true", help="flatten --all: confirmed, do not ask")
     cmd("health", "database, streams and per-user state of the running daemon (exit 1 if unhealthy)", json=True)
 
     be = cmd("bench", "measure reaction latency, throughput, footprint and cost against a simulator process",

@@ -23,6 +23,7 @@ from otobot.exchange.credentials import Credentials
 from otobot.exchange.streams import TradeCache
 from otobot.ops.health import price_stream_state
 from otobot.ops.secrets import DecryptError, MasterKeyError
+from otobot.ops.sessions import session_keys, shared_text
 from otobot.store.db import Store
 from otobot.trading.bot import Bot
 from otobot.trading.cycle import build_machine
@@ -124,6 +125,7 @@ class _Slot:
     why: str | None = None  # the error in a few words, for `status` and systemd's STATUS=
     stopping: bool = False
     started: asyncio.Event = field(default_factory=asyncio.Event)
+    session: frozenset[str] = frozenset()  # the session's keys (ops/sessions.py) while it runs: one bot per account
 
 
 class Supervisor:
@@ -270,6 +272,15 @@ class Supervisor:
                 log.error("{}: not started: {}", name, slot.error)
                 slot.started.set()
                 return
+            twin = next((n for n, other in self.slots.items()
+                         if other is not slot and other.session & session_keys(creds)), None)
+            if twin is not None:
+                slot.error = shared_text(twin, self.slots[twin].cfg.path, name, slot.cfg.path)
+                slot.why = f"same session as {twin}"
+                log.error("{}: not started: {}", name, slot.error)
+                slot.started.set()
+                return
+            slot.session = frozenset(session_keys(creds))
             bot = Bot(slot.cfg, self.settings, self.store, creds, self.machine, clock=self.clock,
                       notify=self.notify, metrics=self.metrics, price_feeds=self.price_feeds,
                       trade_cache=self.trade_cache, depth_cache=self.depth_cache)

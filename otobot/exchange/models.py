@@ -301,7 +301,9 @@ class Order:
             orig_qty=dec(r, "origQty", Decimal(0)),
             executed_qty=executed,
             cum_quote=cum_quote,
-            order_list_id=str(olid) if olid not in (None, "") else "-1",
+            # Missing (open-order rows, alpha-api.md §2.4) is unknown, not "-1" (a plain order): an OTO leg listed
+            # without its list id must stay adoptable, and a "-1" is never taken for one (issue 19).
+            order_list_id=str(olid) if olid not in (None, "") else "",
             contingency_position=cp if isinstance(cp, str) else None,
             time_ms=integer(r, "time", integer(r, "workingTime", 0)),
             update_time_ms=integer(r, "updateTime", 0),

@@ -138,7 +138,7 @@ class ControlServer:
             return await self.handler.health()
         if cmd == "reload":
             return await self.handler.reload()
-        if cmd in ("pause", "resume", "cancel", "flatten"):
+        if cmd in ("pause", "resume", "cancel", "flatten", "flatten_all"):  # flatten_all: ctl flatten --all
             if not user or not isinstance(user, str):
                 raise ValueError(f"{cmd} needs a user")
             if cmd == "pause":

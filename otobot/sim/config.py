@@ -104,8 +104,15 @@ class SimConfig:
     # Refuse an order body whose numbers are not written as the browser writes them (trailing zeros, exponent).
     # UNCERTAIN: the real server is not known to care; False accepts both, as it appears to (§2.2).
     strict_body_numbers: bool = False
+    # ---- issue 19: whose coins
+    # UNCERTAIN: alpha-api.md §2.4 lists get-open-order rows with no orderListId / contingencyType /
+    # contingencyOrderPosition (S2 types.rs), while history rows carry them. "full" serves open orders with them
+    # (as history does); "bare" as §2.4 shows, so an OTO's legs can be told apart only by side, price and time.
+    open_order_rows: str = "full"
 
     def __post_init__(self) -> None:
+        if self.open_order_rows not in ("full", "bare"):
+            raise ValueError(f"open_order_rows must be 'full' or 'bare', not {self.open_order_rows!r}")
         if self.pending_on_partial not in ("cancel", "activate"):
             raise ValueError(f"pending_on_partial must be 'cancel' or 'activate', not {self.pending_on_partial!r}")
         if self.depth_envelope not in ("capture", "envelope"):

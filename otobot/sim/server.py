@@ -26,6 +26,7 @@ from otobot.sim.depth import DepthFeed
 from otobot.sim.exchange import Exchange, now_ms
 from otobot.sim.faults import Faults
 from otobot.sim.market import Market
+from otobot.sim.userside import bare_row, place_as_browser
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_QUEUED_FRAMES = 20_000  # a client this far behind is cut off rather than growing the server's memory
@@ -178,6 +179,7 @@ class Simulator:
         r.add_post("/_sim/spread", self._admin_spread)
         r.add_post("/_sim/trades", self._admin_trades)
         r.add_get("/_sim/state", self._admin_state)
+        r.add_post("/_sim/order", self._admin_order)  # issue 19: the user places an order by hand
         r.add_get("/_sim/stats", self._admin_stats)
         r.add_get("/_sim/upstream", self._admin_upstream)
         r.add_post("/_sim/delist", self._admin_delist)
@@ -412,7 +414,7 @@ class Simulator:
         side, symbol = request.query.get("side") or None, request.query.get("symbol") or None
         rows = [self.exchange.order_row(o) for o in self.exchange.open_orders(account.name)
                 if (side is None or o.side == side) and (symbol is None or o.symbol.pair == symbol)]
-        return ok(rows)
+        return ok([bare_row(r) for r in rows] if self.config.open_order_rows == "bare" else rows)
 
     async def _history(self, request: web.Request, account: Account) -> web.Response:
         q = request.query
@@ -688,6 +690,14 @@ class Simulator:
         self.exchange.set_balance(body["user"], body.get("asset", "USDT"), Decimal(str(body["free"])),
                                   body.get("bucket", "funding"))
         return web.json_response({"ok": True})
+
+    async def _admin_order(self, request: web.Request) -> web.Response:
+        """`{"user", "token", "side", "quantity", "price"?}`: an order for the user as the browser places it."""
+        try:
+            placed = place_as_browser(self.exchange, await _admin_body(request))
+        except (SimError, KeyError, ArithmeticError) as exc:
+            return web.json_response({"ok": False, "error": str(exc)}, status=400)
+        return web.json_response({"ok": True, **placed})
 
     async def _admin_shock(self, request: web.Request) -> web.Response:
         body = await _admin_body(request)

@@ -20,6 +20,7 @@ from otobot.store import pruning
 from otobot.store.carry import Carry, Statement
 from otobot.store.dbfile import unreadable
 from otobot.store.groupcommit import GroupCommit
+from otobot.store.ledger import LedgerReads
 from otobot.store.pruning import Pruned
 from otobot.store.records import (
     LIVE_CYCLE_STATES,
@@ -27,7 +28,6 @@ from otobot.store.records import (
     CycleRow,
     DayVolume,
     Fill,
-    Holding,
     OrderRow,
     UserStats,
     cycle_row,
@@ -46,7 +46,7 @@ def audit_stmt(ts_ms: int, user: str | None, cycle_id: int | None, kind: str, fr
             "VALUES (?,?,?,?,?,?,?)", (ts_ms, user, cycle_id, kind, frm, to, reason))
 
 
-class Store:
+class Store(LedgerReads):
     """One SQLite file (WAL) shared by every bot. Reads run whole in aiosqlite's worker thread (one trip per query);
     writes go through the one writer (groupcommit.py), a connection of the event loop's own thread, so a bot's
     intent is committed in the loop turn after it asked, with no thread hand-off on the way to its order."""
@@ -240,11 +240,13 @@ class Store:
         await self._tx(self.cycle_state_stmts(cycle_id, user, frm, to, reason, now_ms, closed=closed,
                                               cancelling=cancelling))
 
-    async def attach_oto(self, cycle_id: int, working_id: str, pending_id: str, order_list_id: str | None,
+    async def attach_oto(self, cycle_id: int, working_id: str, pending_id: str | None, order_list_id: str | None,
                          now_ms: int, *, adopted: bool = False,
                          transition: tuple[str, str, str, str] | None = None, carry: Carry | None = None) -> None:
         """Bind the exchange's ids to the intent rows (after the place response, or on adoption); with
-        `transition` (user, from, to, reason) the cycle's new state is written in the same transaction."""
+        `transition` (user, from, to, reason) the cycle's new state is written in the same transaction.
+        `pending_id` None: the pending leg is not listed yet; its row keeps order_id NULL (unknown, never '',
+        which a second such cycle would collide with) until `bind_pending` finds it."""
         stmts: list[tuple[str, tuple[Any, ...]]] = [
             ("UPDATE cycles SET placed_ms=COALESCE(placed_ms, ?), order_list_id=? WHERE id=?",
              (now_ms, order_list_id, cycle_id)),
@@ -262,6 +264,17 @@ class Store:
             stmts += [("UPDATE cycles SET state=?, reason=? WHERE id=?", (to, reason, cycle_id)),
                       self._audit_stmt(now_ms, user, cycle_id, "transition", frm, to, reason)]
         await self._tx(stmts, carry=carry)
+
+    async def bind_pending(self, cycle_id: int, order_id: str, now_ms: int) -> bool:
+        """The pending leg of an OTO adopted without it, found later (by list id, or symbol/side/price/time): its
+        id bound once. False when the leg was bound already or the id belongs to another row."""
+        def run(c: sqlite3.Connection) -> bool:
+            if c.execute("SELECT 1 FROM orders WHERE order_id=?", (order_id,)).fetchone():
+                return False
+            return c.execute("UPDATE orders SET order_id=?, status=CASE WHEN status IN ('INTENT', 'NOT_PLACED') "
+                             "THEN 'PENDING' ELSE status END, updated_ms=? WHERE cycle_id=? AND role='pending' "
+                             "AND order_id IS NULL", (order_id, now_ms, cycle_id)).rowcount == 1
+        return await self._write(run)
 
     async def add_order_intent(self, *, user: str, cycle_id: int, role: str, symbol: str, side: str,
                                price: Decimal, quantity: Decimal, now_ms: int, carry: Carry | None = None) -> int:
@@ -288,6 +301,14 @@ class Store:
             f"SELECT * FROM cycles WHERE user=? AND state IN ({marks}) ORDER BY +id DESC LIMIT 1",
             (user, *LIVE_CYCLE_STATES))
         return cycle_row(rows[0]) if rows else None
+
+    async def live_cycles(self, user: str) -> list[CycleRow]:
+        """Every live cycle of the user, oldest first: a restart follows each (an OTO adopted late beside the
+        newest one gets its timeout, cancel and unwind too), not only the newest."""
+        marks = ",".join("?" * len(LIVE_CYCLE_STATES))
+        rows = await self._query(f"SELECT * FROM cycles WHERE user=? AND state IN ({marks}) ORDER BY +id",
+                                 (user, *LIVE_CYCLE_STATES))
+        return [cycle_row(r) for r in rows]
 
     async def cycle(self, cycle_id: int) -> CycleRow | None:
         rows = await self._query("SELECT * FROM cycles WHERE id=?", (cycle_id,))
@@ -358,6 +379,11 @@ class Store:
                                          f"sweeping {fmt(quantity)} {base_asset} of fee dust")])
         return ids[0]
 
+    async def restart_ladder(self, cycle_id: int, user: str, ladder_from: int, reason: str, now_ms: int) -> None:
+        """The cycle's unwind ladder starts again from its first rung (after `ladder_from` unwind SELLs)."""
+        await self._tx([("UPDATE cycles SET ladder_from=? WHERE id=?", (ladder_from, cycle_id)),
+                        self._audit_stmt(now_ms, user, cycle_id, "resume", None, None, reason)])
+
     async def cycle_cancelling(self, cycle_id: int) -> str | None:
         rows = await self._query("SELECT cancelling FROM cycles WHERE id=?", (cycle_id,))
         return rows[0][0] if rows else None
@@ -370,8 +396,8 @@ class Store:
             "AND o.order_id IS NULL ORDER BY c.id DESC LIMIT 20", (user, symbol, since_ms))
         return [cycle_row(r) for r in rows]
 
-    async def adopt_late(self, cycle_id: int, user: str, working_id: str, pending_id: str, order_list_id: str,
-                         now_ms: int) -> None:
+    async def adopt_late(self, cycle_id: int, user: str, working_id: str, pending_id: str | None,
+                         order_list_id: str, now_ms: int) -> None:
         """An OTO the exchange applied after otobot had settled it as not placed becomes that cycle again."""
         await self._tx([
             ("UPDATE cycles SET state='pending', closed_ms=NULL, placed_ms=?, order_list_id=? WHERE id=?",
@@ -387,13 +413,15 @@ class Store:
 
     async def record_stray(self, *, user: str, day: str, symbol: str, base_asset: str, quote_asset: str,
                            order_id: str, side: str, price: Decimal, quantity: Decimal, status: str,
-                           now_ms: int, reason: str) -> None:
+                           now_ms: int, reason: str, order_list_id: str | None = None) -> None:
         """An order on the user's symbol that no intent explains: kept (as a `stray` cycle with one order) so its
         fills are recorded like any other, never dropped; otobot never acts on it."""
         ids = await self._tx([
             ("INSERT INTO cycles(user, day, symbol, base_asset, quote_asset, state, reason, working_price,"
-             " pending_price, quantity, pay_amount, intent_ms, kind) VALUES (?,?,?,?,?,'stray',?,?,?,?,'0',?,'stray')",
-             (user, day, symbol, base_asset, quote_asset, reason, fmt(price), fmt(price), fmt(quantity), now_ms)),
+             " pending_price, quantity, pay_amount, intent_ms, kind, order_list_id) "
+             "VALUES (?,?,?,?,?,'stray',?,?,?,?,'0',?,'stray',?)",
+             (user, day, symbol, base_asset, quote_asset, reason, fmt(price), fmt(price), fmt(quantity), now_ms,
+              order_list_id)),
         ])
         await self._tx([
             ("INSERT OR IGNORE INTO orders(user, cycle_id, role, order_id, symbol, side, price, quantity, status,"
@@ -401,19 +429,6 @@ class Store:
              (user, ids[0], order_id, symbol, side, fmt(price), fmt(quantity), status, now_ms, now_ms)),
             self._audit_stmt(now_ms, user, ids[0], "stray", None, None, reason),
         ])
-
-    async def holdings(self, user: str) -> list[Holding]:
-        """Base held per symbol by otobot's own fills (bought less fees less sold), with the last fill price."""
-        rows = await self._query(
-            "SELECT c.symbol, c.base_asset, f.side, f.qty, f.commission, f.price "
-            "FROM fills f JOIN cycles c ON c.id=f.cycle_id WHERE f.user=? ORDER BY f.id", (user,))
-        held: dict[str, list[Any]] = {}
-        for r in rows:
-            h = held.setdefault(r[0], [r[1], Decimal(0), Decimal(0)])
-            qty, fee = dec0(r[3]), dec0(r[4])
-            h[1] += qty - fee if r[2] == "BUY" else -qty  # a BUY's fee is paid in base
-            h[2] = dec0(r[5])
-        return [Holding(sym, base, qty, price) for sym, (base, qty, price) in held.items()]
 
     # ------------------------------------------------------------ reports (CLI reads these; daemon may be down)
 
@@ -468,10 +483,12 @@ class Store:
 
     async def daily_totals(self, user: str, since_day: str) -> list[tuple[str, UserStats]]:
         """Each recorded UTC day from `since_day` on (oldest first), with that day's totals."""
-        rows = await self._query("SELECT day, buy_quote, sell_quote, fees_quote, sell_fees_quote, cycles "
-                                 "FROM daily_volume WHERE user=? AND day>=? ORDER BY day", (user, since_day))
+        rows = await self._query("SELECT day, buy_quote, sell_quote, fees_quote, sell_fees_quote, cycles, "
+                                 "user_buy_quote FROM daily_volume WHERE user=? AND day>=? ORDER BY day",
+                                 (user, since_day))
         return [(r[0], UserStats(user=user, cycles=int(r[5]), buy_quote=dec0(r[1]), sell_quote=dec0(r[2]),
-                                 fees_quote=dec0(r[3]), sell_fees_quote=dec0(r[4]))) for r in rows]
+                                 fees_quote=dec0(r[3]), sell_fees_quote=dec0(r[4]), user_buy_quote=dec0(r[6])))
+                for r in rows]
 
     async def audit_since(self, user: str, since_ms: int, kinds: Iterable[str]) -> list[dict[str, Any]]:
         """The user's audit rows of these kinds, oldest first; daemon-wide rows (user NULL) of them too."""

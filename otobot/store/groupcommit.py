@@ -47,6 +47,11 @@ def run_group(c: sqlite3.Connection, bodies: list[Body]) -> list[Any]:
                 try:
                     out.append(body(c))
                 except Exception as exc:  # handed to that body's waiter, not swallowed
+                    if not c.in_transaction:
+                        # SQLite rolled the whole transaction back itself (SQLITE_FULL, an I/O error): the
+                        # group's other writes are gone too, so every waiter gets this cause, not the
+                        # "no such savepoint" that a ROLLBACK TO would raise now.
+                        raise
                     c.execute("ROLLBACK TO w")
                     out.append(_Failed(exc))
                 c.execute("RELEASE w")

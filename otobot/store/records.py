@@ -31,6 +31,7 @@ class CycleRow:
     closed_ms: int | None
     order_list_id: str | None
     kind: str = "oto"  # oto | sweep | stray
+    ladder_from: int = 0  # unwind SELLs before the ladder last started again from its first rung (issue 19)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,7 @@ class AppliedFill:
     qty: Decimal
     quote_qty: Decimal
     commission: Decimal
+    own: bool = True  # False: an execution of the user's own (a stray): not otobot's volume, cost or inventory
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +99,7 @@ class UserStats:
     sell_quote: Decimal
     fees_quote: Decimal
     sell_fees_quote: Decimal
+    user_buy_quote: Decimal = Decimal(0)  # the user's own orders (issue 19): shown apart, never otobot's cost
 
     @property
     def loss_quote(self) -> Decimal:
@@ -120,7 +123,7 @@ def cycle_row(row: sqlite3.Row) -> CycleRow:
         working_price=dec0(row["working_price"]), pending_price=dec0(row["pending_price"]),
         quantity=dec0(row["quantity"]), pay_amount=dec0(row["pay_amount"]), intent_ms=row["intent_ms"],
         placed_ms=row["placed_ms"], closed_ms=row["closed_ms"], order_list_id=row["order_list_id"],
-        kind=row["kind"],
+        kind=row["kind"], ladder_from=row["ladder_from"],
     )
 
 

@@ -6,6 +6,8 @@ import sqlite3
 from collections.abc import Callable
 from typing import TypeVar
 
+from otobot.store import fills
+
 T = TypeVar("T")
 
 # Each migration moves the schema up by one version; they run in order, once, at open.
@@ -135,6 +137,28 @@ MIGRATIONS += ("""
     CREATE INDEX IF NOT EXISTS audit_user_id ON audit(user, id);
 """,)
 
+# ---------------------------------------------------------------- whose coins (issue 19)
+# Per user and symbol: otobot's own base (what its cycles bought, less base fees, less what they sold) and the
+# user's own as otobot saw it trade (executions no cycle owns). Updated in the fill's own transaction; pruning
+# never touches it, so old fills going away never turn the user's coins into "dust" otobot would sell.
+MIGRATIONS += ("""
+    CREATE TABLE IF NOT EXISTS ledger (
+        user TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        base_asset TEXT NOT NULL,
+        own_base TEXT NOT NULL DEFAULT '0',
+        user_base TEXT NOT NULL DEFAULT '0',
+        last_price TEXT NOT NULL DEFAULT '0',
+        updated_ms INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (user, symbol)
+    );
+    ALTER TABLE daily_volume ADD COLUMN user_buy_quote TEXT NOT NULL DEFAULT '0';
+    ALTER TABLE daily_volume ADD COLUMN user_sell_quote TEXT NOT NULL DEFAULT '0';
+    -- the unwind ladder starts again from its first rung after this many of the cycle's unwind SELLs (ctl resume,
+    -- cancel or flatten of a user paused unwind_failed): a restart keeps the new ladder instead of re-pausing
+    ALTER TABLE cycles ADD COLUMN ladder_from INTEGER NOT NULL DEFAULT 0;
+""",)
+
 
 def transaction(c: sqlite3.Connection, body: Callable[[], T]) -> T:
     c.execute("BEGIN IMMEDIATE")
@@ -162,3 +186,4 @@ def migrate(c: sqlite3.Connection) -> None:
             c.execute("INSERT INTO meta(key, value) VALUES('schema_version', ?) "
                       "ON CONFLICT(key) DO UPDATE SET value=excluded.value", (str(i),))
         transaction(c, step)
+    fills.backfill_ledger(c)  # once, for a database whose fills came before the ledger

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from otobot.exchange.errors import ExchangeError, InsufficientBalance, RateLimited, UnknownOutcome
 from otobot.exchange.filters import FilterError, OtoOrder, build_limit, floor_to, fmt, sellable
 from otobot.exchange.models import SELL
-from otobot.trading import autotoken, catalog, cycle, feeds, manual, pauses, pricing_book, startup, strategy
+from otobot.trading import autotoken, catalog, cycle, feeds, manual, owncoins, pauses, pricing_book, startup, strategy
 from otobot.trading.cycle import PlaceFacts
 from otobot.trading.desk import Found, Missing, Observation, Unknown
 from otobot.trading.pauses import Pause
@@ -260,8 +260,8 @@ def sellable_now(bot: Driver, qty: Decimal) -> bool:
 async def sweep(bot: Driver, qty: Decimal) -> None:
     """Sell fee dust between cycles: never more than otobot's own fills left AND the exchange holds free."""
     assert bot.rest is not None and bot.token is not None and bot.filters is not None and bot.last_trade
-    free = next((b.free for b in await bot.rest.alpha_balances() if b.asset == bot.token.alpha_id), Decimal(0))
-    qty = min(qty, floor_to(free, bot.filters.step_size))
+    allowed, _own, free = await owncoins.cap(bot, bot.symbol, bot.token.alpha_id, bot.filters.step_size)
+    qty = min(qty, allowed)
     if not sellable(qty, strategy.unwind_price(bot.last_trade.price, max(bot.cfg.unwind.ladder_pct)), bot.filters):
         bot.log.debug("No fee dust to sweep: {} {} free on the exchange", fmt(free), bot.token.symbol)
         bot.state.dust = min(bot.state.dust, free)
@@ -327,17 +327,18 @@ async def settle_place(bot: Driver) -> float | None:
     """A place request whose answer was lost: adopt the OTO if the exchange has it, else close the intent."""
     assert bot.state.cycle_row is not None and bot.desk is not None
     row = bot.state.cycle_row
-    outcome = await bot.desk.settle_oto(row)
+    outcome = await bot.desk.settle_oto(row, bot.state.evidence)
     if isinstance(outcome, Unknown):
         bot.log.warning("Could not settle the lost OTO yet ({}); looking again", outcome.why)
         return bot.rel.unknown_settle_s
+    evidence, bot.state.evidence = bot.state.evidence, []
     if isinstance(outcome, Missing):
         await bot.desk.drop(bot.state.orders.all(), "not on the exchange")
         await bot.fire("not_placed", "the exchange has no such OTO after repeated lookups")
         clear_cycle(bot)
     elif isinstance(outcome, Found):
         working, pending_id = outcome.order, outcome.pending_id
-        await bot.store.attach_oto(row.id, working.order_id, pending_id or "", working.order_list_id,
+        await bot.store.attach_oto(row.id, working.order_id, pending_id, working.order_list_id,
                                    bot.clock.time_ms(), adopted=True, carry=bot.carry)
         w, p = bot.state.orders.working, bot.state.orders.pending
         assert w is not None and p is not None
@@ -351,6 +352,10 @@ async def settle_place(bot: Driver) -> float | None:
         await bot.desk.record(row.id, w, Observation.of_row(working, now_ms))
         if outcome.pending is not None:
             await bot.desk.record(row.id, p, Observation.of_row(outcome.pending, now_ms))
+        for r in evidence:  # the events seen while settling, in order: their fills count once, like any other
+            leg = bot.state.orders.by_id(r.order_id)
+            if leg is not None:
+                await bot.desk.record(row.id, leg, Observation.of_event(r, now_ms))
     return None
 
 
@@ -385,6 +390,13 @@ async def place_unwind(bot: Driver, rung: int) -> float | None:
     row, ladder = bot.state.cycle_row, bot.cfg.unwind.ladder_pct
     left = bot.state.orders.leftover(bot.filters.step_size)
     last = bot.last_trade.price if bot.last_trade and row.symbol == bot.symbol else row.working_price
+    try:  # whose coins (issue 19): never more than otobot's own base and the free balance read just now
+        left = await owncoins.unwind_quantity(bot, row, left)
+    except ExchangeError as exc:
+        if pauses.for_error(exc) in pauses.SESSION:
+            raise
+        bot.log.warning("Could not read the {} balance before the unwind SELL ({}); trying again", row.base_asset, exc)
+        return REFUSAL_RETRY_S
     try:
         order = build_limit(SELL, strategy.unwind_price(last, ladder[rung]), left, bot.filters)
     except FilterError as exc:

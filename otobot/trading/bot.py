@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -24,7 +25,7 @@ from otobot.exchange.streams import MarketStream, TradeCache
 from otobot.store.carry import Carry
 from otobot.store.db import Store
 from otobot.store.records import CycleRow
-from otobot.trading import actions, autotoken, cycle, feeds, follow, inbox, manual, pauses, startup
+from otobot.trading import actions, autotoken, cycle, feeds, follow, inbox, manual, owncoins, pauses, startup
 from otobot.trading.bookfeed import BookFeed
 from otobot.trading.cycle import LIVE_STATES, Cycle, Facts, State, Timers, attach, decide, detach
 from otobot.trading.depthcache import DepthCache
@@ -158,7 +159,10 @@ class Bot:
         self._creds_changed.set()
 
     def update_config(self, cfg: UserConfig) -> None:
-        """A reloaded file: applied at the next cycle boundary (never in the middle of an OTO)."""
+        """A reloaded file: applied at the next cycle boundary (never in the middle of an OTO). The unwind ladder and
+        the timeouts apply at once: a paused or unwinding user (unwind_failed) reaches no boundary to apply them."""
+        self.cfg = replace(self.cfg, unwind=cfg.unwind, buy_timeout_s=cfg.buy_timeout_s,
+                           sell_timeout_s=cfg.sell_timeout_s)
         self.state.next_cfg = cfg
         self.inbox.put_nowait(inbox.Wake())
 
@@ -418,6 +422,8 @@ class Bot:
             # The operator says go on: the stream gets a fresh grace period instead of a re-pause this instant.
             self.link.down_since = None if self.link.connected else self.clock.monotonic()
         await self.store.set_pause(self.name, None, self.clock.time_ms())
+        if was == Pause.unwind_failed:
+            await owncoins.restart_ladder(self, why)  # from the first rung, with today's settings and balance
         self.log.info("Resumed (was {}): {}", was, why)
         self.tell("resumed", f"{self.name} resumed ({why})")
         if was in pauses.SESSION:

@@ -440,8 +440,8 @@ def _idle(f: Facts, due: bool) -> list[Action]:
         return [Flatten()]
     if f.paused_reason is not None:
         return [Fire("pause", f.paused_reason)]
-    if f.config_pending:
-        return [ApplyConfig()]
+    if f.config_pending and not (f.dust > 0 and f.can_trade):
+        return [ApplyConfig()]  # (the current token's dust is swept first: a reload may switch the token)
     if not f.can_trade:
         return []
     if f.dust > 0:

@@ -65,6 +65,9 @@ class DayBook:
     _span_day: str = field(default="", init=False, repr=False, compare=False)
     _start_ms: int = field(default=0, init=False, repr=False, compare=False)
     _end_ms: int = field(default=0, init=False, repr=False, compare=False)
+    # Buys stamped on a later UTC day than `day` (a fill after 00:00 while the book rolls only between cycles):
+    # counted for that day when the book reaches it, as SQLite counts them by the fill's time (issue 19).
+    ahead: dict[str, Decimal] = field(default_factory=dict, repr=False, compare=False)
 
     def roll(self, now_ms: int) -> bool:
         """Start a new day at 00:00 UTC; True when it did."""
@@ -74,7 +77,8 @@ class DayBook:
         self._span_day = day
         if day == self.day:
             return False
-        self.day, self.volume, self.cycles = day, Decimal(0), 0
+        self.day, self.volume, self.cycles = day, self.ahead.pop(day, Decimal(0)), 0
+        self.ahead = {d: v for d, v in self.ahead.items() if d > day}
         return True
 
     def _today(self, ms: int) -> bool:
@@ -90,8 +94,13 @@ class DayBook:
         self.target = target_volume(kind, value, mul_point)
 
     def add_buy(self, quote: Decimal, time_ms: int) -> None:
+        """A buy counts for the UTC day of its fill's time: today, or a day the book has not rolled to yet."""
         if self._today(time_ms):
             self.volume += quote
+            return
+        day = utc_day(time_ms)
+        if day > self.day:
+            self.ahead[day] = self.ahead.get(day, Decimal(0)) + quote
 
     @property
     def reached(self) -> bool:

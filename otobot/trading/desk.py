@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -16,7 +16,7 @@ from otobot.store.db import Store
 from otobot.store.records import CycleRow, Fill, OrderRow
 from otobot.trading.daybook import utc_day
 from otobot.trading.ports import Clock
-from otobot.trading.reconcile import CLOCK_SKEW_MS, latest_by_id, match_limit, match_oto
+from otobot.trading.reconcile import CLOCK_SKEW_MS, find_pending, latest_by_id, match_limit, match_oto, orders_of_events
 from otobot.trading.tracker import CycleOrders, TrackedOrder, merge_status
 
 SETTLE_LOOKUPS = 2  # "not found" must hold on this many lookups, settle_s apart, before we believe it
@@ -169,11 +169,24 @@ class Desk:
 
     async def refresh(self, row: CycleRow, orders: CycleOrders, why: str) -> dict[str, Order]:
         snap = await self.snapshot(row, row.intent_ms)
+        await self._find_pending(row, orders, snap)
         for o in orders.all():
             if o.order_id is not None and o.order_id in snap:
                 await self.record(row.id, o, Observation.of_row(snap[o.order_id], self.clock.time_ms()))
         self.log.debug("Refreshed the cycle's orders over REST ({})", why)
         return snap
+
+    async def _find_pending(self, row: CycleRow, orders: CycleOrders, snap: dict[str, Order]) -> None:
+        """A pending leg adopted unknown (NULL) is looked up again on every refresh and bound once listed."""
+        w, p = orders.working, orders.pending
+        if p is None or p.order_id is not None or w is None or w.order_id not in snap:
+            return
+        claimed = await self.store.claimed_order_ids(snap)
+        leg = find_pending(snap[w.order_id], snap.values(), claimed, row.pending_price)
+        if leg is not None and await self.store.bind_pending(row.id, leg.order_id, self.clock.time_ms()):
+            p.order_id = leg.order_id
+            self.log.info("Found the pending leg {} of working order {} (adopted without it)", leg.order_id,
+                          w.order_id)
 
     def _miss(self) -> Settled:
         self.misses += 1
@@ -182,22 +195,25 @@ class Desk:
         self.misses = 0
         return Missing()
 
-    async def settle_oto(self, row: CycleRow) -> Settled:
-        """Did the lost OTO request create it? Never "missing" from a failed lookup."""
+    async def settle_oto(self, row: CycleRow, evidence: Sequence[ExecutionReport] = ()) -> Settled:
+        """Did the lost OTO request create it? Never "missing" from a failed lookup. `evidence`: the user-stream
+        events seen meanwhile that match the intent: they count like listed rows when the lookups lag."""
         try:
             snap = await self.snapshot(row, row.intent_ms)
         except ExchangeError as exc:
             return Unknown(f"lookup failed: {exc}")
+        if evidence:
+            snap = latest_by_id([*snap.values(), *orders_of_events(evidence)])
         claimed = await self.store.claimed_order_ids(snap)
         found = match_oto(symbol=row.symbol, working_price=row.working_price, quantity=row.quantity,
-                          intent_ms=row.intent_ms, orders=snap.values(), claimed=claimed)
+                          intent_ms=row.intent_ms, orders=snap.values(), claimed=claimed,
+                          pending_price=row.pending_price)
         if found is None:
             return self._miss()
         self.misses = 0
         working, pending = found
-        pending_id = pending.order_id if pending is not None else next(
-            (o.order_id for o in snap.values() if o.order_list_id == working.order_list_id
-             and o.order_id != working.order_id), None)
+        # Never a guess by list id alone: a "-1" (or missing) list id is shared by every plain order of the user.
+        pending_id = pending.order_id if pending is not None else None
         if pending_id is None:
             self.pending_misses += 1
             if self.pending_misses < PENDING_LEG_LOOKUPS:
@@ -271,7 +287,7 @@ class Desk:
             ob = Observation.of_event(r, self.clock.time_ms())
             applied = await self.store.apply_fill(self._fill(None, r.order_id, r.side, ob, r.status, None),
                                                   carry=self.carry)
-            if applied is not None:
+            if applied is not None and applied.own:  # the user's own orders are never otobot's volume
                 self.on_fill(r.side, applied.quote_qty, ob.time_ms)  # today's volume counts it too
         return True
 
@@ -282,8 +298,8 @@ def tracked(r: OrderRow) -> TrackedOrder:
                         fee_asset=r.fee_asset, intent_ms=r.intent_ms)
 
 
-def load_orders(rows: list[OrderRow], base_in: Decimal = Decimal(0)) -> CycleOrders:
-    orders = CycleOrders(base_in=base_in)
+def load_orders(rows: list[OrderRow], base_in: Decimal = Decimal(0), ladder_from: int = 0) -> CycleOrders:
+    orders = CycleOrders(base_in=base_in, ladder_from=ladder_from)
     for r in rows:
         t = tracked(r)
         if r.role == "working":

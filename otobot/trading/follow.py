@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from otobot.trading.driver import Driver
 
 LATE_ADOPT_WINDOW_MS = 10 * 60 * 1000  # an intent settled "not placed" this recently may still be applied late
+EVIDENCE_MAX = 200  # events kept for one settle: an OTO's two legs send a handful; a bound against a flood
 
 
 
@@ -25,9 +26,8 @@ async def on_report(bot: Driver, r: ExecutionReport, received: float) -> None:
     assert bot.desk is not None
     now_ms = bot.clock.time_ms()
     tracked = bot.state.orders.by_id(r.order_id)
-    if tracked is None and r.order_list_id not in ("", "-1") and bot.state.cycle_row is not None \
-            and bot.state.cycle_row.order_list_id == r.order_list_id:
-        tracked = _join_leg(bot, r)
+    if tracked is None and r.order_list_id not in ("", "-1") and bot.state.cycle_row is not None:
+        tracked = await _join_leg(bot, r)
     if tracked is None:
         if await bot.desk.record_known(r):
             if r.status in FINAL_STATUSES:
@@ -42,10 +42,19 @@ async def on_report(bot: Driver, r: ExecutionReport, received: float) -> None:
         bot.state.fill_received = received
 
 
-def _join_leg(bot: Driver, r: ExecutionReport) -> TrackedOrder | None:
-    """The pending leg of an OTO adopted without it (never listed while settling) shows up by order-list id."""
-    p = bot.state.orders.pending
-    if p is None or p.order_id is not None or r.side != SELL:
+async def _join_leg(bot: Driver, r: ExecutionReport) -> TrackedOrder | None:
+    """The pending leg of an OTO adopted without it (not listed while settling) shows up on the stream: by the
+    cycle's order-list id, or, when the listed rows carried none (alpha-api.md §2.4), as a SELL in a list at the
+    pending price. Bound in SQLite (it was NULL, unknown) before its fills are recorded."""
+    row, p = bot.state.cycle_row, bot.state.orders.pending
+    if row is None or p is None or p.order_id is not None or r.side != SELL:
+        return None
+    if row.order_list_id not in (None, "", "-1"):
+        if row.order_list_id != r.order_list_id:
+            return None
+    elif r.price != row.pending_price:
+        return None
+    if not await bot.store.bind_pending(row.id, r.order_id, bot.clock.time_ms()):
         return None
     p.order_id = r.order_id
     return p
@@ -56,29 +65,37 @@ async def unknown_order(bot: Driver, r: ExecutionReport) -> None:
     applied late by the exchange: adopted. Anything else is recorded and reported loudly, never dropped."""
     if any(o.order_id is None and o.status == "INTENT" and o.side == r.side and o.price == r.price
            for o in bot.state.orders.all()):
-        # A leg of the request being settled right now: the settle adopts it and backfills its fills.
-        bot.log.debug("Event for order {} of the request being settled; the settle adopts it", r.order_id)
+        # A leg of the request being settled right now: kept as evidence (history may lag past both lookups); the
+        # settle adopts it and records its fills.
+        bot.log.debug("Event for order {} of the request being settled; kept for the settle", r.order_id)
+        if len(bot.state.evidence) < EVIDENCE_MAX:
+            bot.state.evidence.append(r)
         return
-    if bot.token is None or r.symbol != bot.symbol:
+    quote = bot.cfg.quote
+    if bot.token is None or not r.symbol.endswith(quote) or len(r.symbol) <= len(quote):
         bot.log.warning("Event for order {} on {} (not {}), which otobot does not know; ignored", r.order_id,
                         r.symbol, bot.symbol)
         return
+    # Another symbol (the token before a switch, or one the user trades by hand) is followed too (issue 19): its
+    # executions are the user's, recorded apart under that symbol; only our own symbol's may be a late OTO.
+    here = r.symbol == bot.symbol
     oto_leg = r.order_list_id not in ("", "-1")
-    if oto_leg and await adopt_late(bot, r):
+    if here and oto_leg and await adopt_late(bot, r):
         return
     leg = describe_leg(r.side, r.contingency_position, r.order_list_id)
     text = (f"order {r.order_id} ({r.side} {fmt(r.orig_qty)} @ {fmt(r.price)}, {r.status}{'; ' + leg if leg else ''}) "
-            f"on {bot.symbol} is not one of otobot's; its fills are recorded. If you did not place it by hand, check "
+            f"on {r.symbol} is not one of otobot's; its fills are recorded. If you did not place it by hand, check "
             "it on the exchange")
     bot.log.warning("Untracked order on the user stream: {}", text)
-    await bot.store.record_stray(user=bot.name, day=bot.state.book.day, symbol=bot.symbol,
-                                 base_asset=bot.token.alpha_id, quote_asset=bot.cfg.quote, order_id=r.order_id,
+    await bot.store.record_stray(user=bot.name, day=bot.state.book.day, symbol=r.symbol,
+                                 base_asset=bot.token.alpha_id if here else r.symbol[:-len(quote)],
+                                 quote_asset=quote, order_id=r.order_id,
                                  side=r.side, price=r.price, quantity=r.orig_qty, status=r.status,
-                                 now_ms=bot.clock.time_ms(), reason=text)
+                                 now_ms=bot.clock.time_ms(), reason=text, order_list_id=r.order_list_id)
     bot.tell("stray", f"{bot.name}: {text}")
     assert bot.desk is not None
     await bot.desk.record_known(r)
-    if oto_leg and r.status not in FINAL_STATUSES:
+    if here and oto_leg and r.status not in FINAL_STATUSES:
         bot.state.stray_live.add(r.order_id)  # an OTO otobot did not place is live: no OTO of ours beside it
 
 
@@ -95,13 +112,12 @@ async def adopt_late(bot: Driver, r: ExecutionReport) -> bool:
         snap = await bot.desk.snapshot(row, row.intent_ms)
         claimed = await bot.store.claimed_order_ids(snap)
         found = match_oto(symbol=row.symbol, working_price=row.working_price, quantity=row.quantity,
-                          intent_ms=row.intent_ms, orders=snap.values(), claimed=claimed)
+                          intent_ms=row.intent_ms, orders=snap.values(), claimed=claimed,
+                          pending_price=row.pending_price)
         if found is None:
             continue
         working, pending = found
-        pending_id = pending.order_id if pending else next(
-            (o.order_id for o in snap.values() if o.order_list_id == working.order_list_id
-             and o.order_id != working.order_id), None)
+        pending_id = pending.order_id if pending else None
         if pending_id is None or r.order_id not in (working.order_id, pending_id):
             continue
         await bot.store.adopt_late(row.id, bot.name, working.order_id, pending_id, working.order_list_id, now_ms)
@@ -136,8 +152,9 @@ async def resync(bot: Driver, why: str) -> bool:
 
 async def reconcile(bot: Driver, why: str) -> None:
     """Bring memory and SQLite in line with the exchange before anything new happens."""
-    if bot.state.cycle_row is None or bot.desk is None:
+    if bot.state.cycle_row is None or bot.desk is None or bot.state.stray_live:
         await report_strays(bot, why)
+    if bot.state.cycle_row is None or bot.desk is None:
         return
     if bot.cycle.state in (State.placing, State.reconciling):
         if bot.cycle.state is State.placing:
@@ -156,6 +173,8 @@ async def report_strays(bot: Driver, why: str) -> None:
     if bot.rest is None or not bot.symbol:
         return
     open_orders = await bot.rest.open_orders(bot.symbol)
+    # Stray OTO legs restored from SQLite that ended while otobot was away no longer hold new OTOs back.
+    bot.state.stray_live &= {o.order_id for o in open_orders}
     claimed = await bot.store.claimed_order_ids(o.order_id for o in open_orders)
     for o in open_orders:
         if o.order_id not in claimed:

@@ -6,9 +6,9 @@ import asyncio
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any
 
-from otobot.exchange.filters import floor_to, fmt, sellable
+from otobot.exchange.filters import fmt, sellable
 from otobot.exchange.models import SELL
-from otobot.trading import strategy
+from otobot.trading import owncoins, strategy
 from otobot.trading.cycle import State
 from otobot.trading.pauses import Pause
 from otobot.trading.state import ManualOp
@@ -17,20 +17,26 @@ from otobot.trading.tracker import CycleOrders
 if TYPE_CHECKING:
     from otobot.trading.driver import Driver
 
-KINDS = ("cancel", "flatten")
+KINDS = ("cancel", "flatten", "flatten_all")  # flatten_all: `ctl flatten --all`, the user's own coins too
 
 
 async def start(bot: Driver, kind: str, done: asyncio.Future[Any]) -> None:
     """Pause `operator` (no new cycle) and let the table cancel what is live and, for flatten, sweep the base."""
     if kind not in KINDS:
-        raise ValueError(f"unknown operation {kind!r}; use cancel or flatten")
+        raise ValueError(f"unknown operation {kind!r}; use cancel, flatten or flatten_all")
     if bot.state.manual is not None:
         raise ValueError(f"a {bot.state.manual.kind} of {bot.name} is already under way; wait for its report")
-    bot.state.manual = ManualOp(kind, done, flatten_pending=kind == "flatten")
+    everything = kind == "flatten_all"
+    kind = "flatten" if everything else kind
+    bot.state.manual = ManualOp(kind, done, flatten_pending=kind == "flatten", everything=everything)
+    if bot.state.paused_reason == Pause.unwind_failed:
+        # The dead end of issue 19: the ladder had run out, so the operator's request starts it again.
+        await owncoins.restart_ladder(bot, f"ctl {kind} by the operator")
     if bot.state.cycle_row is None and kind == "cancel":
         bot.state.manual.notes.append("no cycle was live")
     bot.log.info("Operator {}: {}", kind, "cancelling the live cycle and selling what it bought" if kind == "cancel"
-                 else "cancelling any live cycle, then selling all free base")
+                 else "cancelling any live cycle, then selling " + (
+                     "ALL free base, the user's own coins too (--all)" if everything else "otobot's own base"))
     await bot.hold(Pause.operator, f"ctl {kind} by the operator")
 
 
@@ -47,31 +53,37 @@ def observe_close(bot: Driver, orders: CycleOrders) -> None:
 
 
 async def flatten(bot: Driver) -> None:
-    """Sell every free unit of the token as a sweep cycle: written before sent, settled, down the unwind ladder."""
+    """Sell otobot's own base of the token (every free unit with --all) as a sweep cycle: written before sent,
+    settled, down the unwind ladder."""
     op = bot.state.manual
     assert op is not None
     if bot.filters is None or bot.token is None or bot.rest is None:
         op.flatten_pending = False
         op.notes.append("the token is not resolved yet; nothing sold")
         return
-    free = next((b.free for b in await bot.rest.alpha_balances() if b.asset == bot.token.alpha_id), Decimal(0))
     op.flatten_pending = False
-    qty = floor_to(free, bot.filters.step_size)
+    # otobot's own base only, unless the operator said --all: the user's own coins are never sold by otobot.
+    qty, own, free = await owncoins.cap(bot, bot.symbol, bot.token.alpha_id, bot.filters.step_size,
+                                        everything=op.everything)
+    mine = free if op.everything else max(min(own, free), Decimal(0))  # what this flatten may sell, before the step
+    if free > mine:
+        op.notes.append(f"{fmt(free - mine)} {bot.token.symbol} of the user's own left untouched (otobot sells only "
+                        "what its cycles bought; `ctl flatten --all` sells everything)")
     if bot.last_trade is None:
-        op.left += free
+        op.left += mine
         op.notes.append("no trade price yet; nothing sold")
         return
     price = bot.last_trade.price
     if not sellable(qty, strategy.unwind_price(price, bot.cfg.unwind.ladder_pct[0]), bot.filters):
-        op.left += free
-        op.notes.append(f"{fmt(free)} {bot.token.symbol} free is below the minimum order; nothing sold")
+        op.left += mine
+        op.notes.append(f"{fmt(mine)} {bot.token.symbol} to sell is below the minimum order; nothing sold")
         return
     cycle_id = await bot.store.create_sweep(user=bot.name, day=bot.state.book.day, symbol=bot.symbol,
                                             base_asset=bot.token.alpha_id, quote_asset=bot.cfg.quote, quantity=qty,
                                             price=price, now_ms=bot.clock.time_ms())
     row = await bot.store.cycle(cycle_id)
     assert row is not None
-    op.left += free - qty  # below one step: no order can carry it
+    op.left += mine - qty  # below one step: no order can carry it
     bot.state.dust = Decimal(0)  # the sweep carries the fee dust too; its close adds back what it could not sell
     await bot.load_cycle(row)
     bot.state.fills_confirmed = True

@@ -42,18 +42,28 @@ async def restore(bot: Driver) -> State:
         await bot.store.set_pause(bot.name, None, bot.clock.time_ms())
         bot.log.info("Clearing the stored pause {!r} at start; it is checked again", reason)
         reason = None  # the operator's (or an unsold unwind's) is kept until `otobot ctl resume`
-    row = await bot.store.live_cycle(bot.name)
+    # Every live cycle (issue 19): the newest is the one in flight; an older one (an OTO the exchange applied late
+    # and otobot adopted beside it) is followed right after it, as before the restart.
+    live = await bot.store.live_cycles(bot.name)
+    row = live[-1] if live else None
     if row is not None:
         await bot.load_cycle(row)
         bot.log.info("Resuming cycle {} in state {} on {} (intent at {} ms); reconciling before acting", row.id,
                      row.state, row.symbol, row.intent_ms)
+    if len(live) > 1:
+        bot.state.late_cycle = live[0].id
+        bot.log.warning("Cycle {} is live too (adopted late): followed right after cycle {}{}", live[0].id,
+                        row.id if row else "-", f"; {len(live) - 2} more after it" if len(live) > 2 else "")
+    bot.state.stray_live = {o.order_id for o in await bot.store.live_strays(bot.name, oto_only=True)
+                            if o.order_id is not None}
     return bot.state.restored(day.buy_quote, day.cycles, reason, row)
 
 
 async def read_cycle(store: Store, row: CycleRow) -> tuple[CycleOrders, str | None]:
     """A cycle's orders and the leg it cancels, as SQLite holds them."""
     base_in = row.quantity if row.kind == "sweep" else Decimal(0)
-    return load_orders(await store.cycle_orders(row.id), base_in), await store.cycle_cancelling(row.id)
+    return (load_orders(await store.cycle_orders(row.id), base_in, row.ladder_from),
+            await store.cycle_cancelling(row.id))
 
 
 async def bootstrap(bot: Driver) -> None:

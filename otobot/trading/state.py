@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from otobot.config.settings import UserConfig
-from otobot.exchange.models import AssetBalance
+from otobot.exchange.models import AssetBalance, ExecutionReport
 from otobot.store.records import CycleRow
 from otobot.trading import cycle
 from otobot.trading.cycle import Facts, State, Timers
@@ -41,6 +41,7 @@ class ManualOp:
     sold_quote: Decimal = _ZERO
     left: Decimal = _ZERO  # base those cycles bought (or flatten found) and could not sell
     notes: list[str] = field(default_factory=list)
+    everything: bool = False  # flatten --all (confirmed): sell all free base, the user's own coins too
 
 
 @dataclass(slots=True)
@@ -121,6 +122,7 @@ class TradingState:
     # what the exchange did that no intent explains
     late_cycle: int | None = None  # an adopted late OTO waiting for the cycle in flight to end
     stray_live: set[str] = field(default_factory=set)  # live legs of OTOs no intent explains: no new OTO meanwhile
+    evidence: list[ExecutionReport] = field(default_factory=list)  # events matching the request being settled
     # pending requests
     next_cfg: UserConfig | None = None  # a reloaded file, applied at the next cycle boundary
     switch_market: bool = False  # the next ApplyConfig resolves the configured token again

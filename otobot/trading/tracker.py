@@ -62,6 +62,7 @@ class CycleOrders:
     pending: TrackedOrder | None = None
     unwinds: list[TrackedOrder] = field(default_factory=list)
     base_in: Decimal = Decimal(0)  # base the cycle started with (a dust sweep's quantity): it sells it too
+    ladder_from: int = 0  # unwind SELLs before the ladder started again from its first rung (issue 19)
 
     def all(self) -> list[TrackedOrder]:
         return [o for o in (self.working, self.pending, *self.unwinds) if o is not None]
@@ -106,6 +107,11 @@ def buy_done(orders: CycleOrders) -> bool:
 def unwind_rung(orders: CycleOrders) -> int:
     """The ladder rung the next unwind SELL takes: one per SELL that reached the book (a request the exchange
     never applied, or refused with 429, takes the same rung again)."""
+    return sum(1 for u in orders.unwinds if u.status != "NOT_PLACED") - orders.ladder_from
+
+
+def unwinds_placed(orders: CycleOrders) -> int:
+    """Unwind SELLs that reached the book, in all: where a ladder started again counts from."""
     return sum(1 for u in orders.unwinds if u.status != "NOT_PLACED")
 
 

@@ -48,6 +48,7 @@ class DayRow:
     fees: Decimal  # in quote
     cost_bps: Decimal | None  # (bought - sold + sell fees) / bought; unsold base counts as cost until sold
     pauses: int
+    user_volume: Decimal = Decimal(0)  # bought by the user's own orders: theirs, shown apart (issue 19)
 
     @property
     def reached(self) -> bool | None:
@@ -72,7 +73,7 @@ def build_rows(days: Sequence[str], totals: Mapping[str, UserStats], pauses: Map
             day=day, volume=volume, points=points.volume_points(volume, mul),
             target=target.volume if target is not None else None, cycles=s.cycles if s else 0,
             fees=s.fees_quote if s else Decimal(0), cost_bps=s.loss_bps if s and s.buy_quote else None,
-            pauses=pauses.get(day, 0)))
+            pauses=pauses.get(day, 0), user_volume=s.user_buy_quote if s else Decimal(0)))
     return rows
 
 
@@ -128,7 +129,8 @@ def table_rows(rows: Sequence[DayRow]) -> list[dict[str, Any]]:
              "target": q2(r.target) if r.target is not None else None,
              "reached": None if r.reached is None else ("yes" if r.reached else "no"), "cycles": r.cycles,
              "fees": fmt(r.fees.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)),
-             "cost_bps": f"{r.cost_bps:.1f}" if r.cost_bps is not None else None, "pauses": r.pauses}
+             "cost_bps": f"{r.cost_bps:.1f}" if r.cost_bps is not None else None, "pauses": r.pauses,
+             "user_volume": q2(r.user_volume)}
             for r in rows]
 
 
@@ -142,7 +144,7 @@ def json_doc(user: str, target: Target | None, rows: Sequence[DayRow]) -> dict[s
                   "target": fmt(r.target) if r.target is not None else None, "reached": r.reached,
                   "cycles": r.cycles, "fees": fmt(r.fees),
                   "cost_bps": fmt(r.cost_bps.quantize(Decimal("0.01"))) if r.cost_bps is not None else None,
-                  "pauses": r.pauses} for r in rows],
+                  "pauses": r.pauses, "user_volume": fmt(r.user_volume)} for r in rows],
     }
 
 

@@ -98,11 +98,14 @@ async def status_rows(settings: GlobalConfig, store: Store, live: dict[str, Any]
 
 
 async def _cost(store: Store, s: UserStats) -> dict[str, str]:
-    """Loss with unsold base (fee dust, an unfinished cycle) marked at its last fill price, shown apart."""
+    """Loss with otobot's unsold base (fee dust, an unfinished cycle) marked at its last fill price, shown apart;
+    the user's own coins (their hand orders, issue 19) are never otobot's inventory, cost or loss: a column apart."""
     loss, inventory = marked_loss(s.buy_quote, s.sell_quote, s.sell_fees_quote, await store.holdings(s.user))
+    theirs = sum((h.value for h in await store.user_holdings(s.user)), Decimal(0))
     bps = loss / s.buy_quote * 10000 if s.buy_quote else Decimal(0)
+    own = fmt(inventory.quantize(Decimal("0.0001")))
     return {"loss": fmt(loss.quantize(Decimal("0.0001"))), "loss_bps": f"{bps:.2f}",
-            "inventory": fmt(inventory.quantize(Decimal("0.0001")))}
+            "inventory": own, "inventory_own": own, "inventory_user": fmt(theirs.quantize(Decimal("0.0001")))}
 
 
 async def stats_row(store: Store, user: str) -> dict[str, Any]:
@@ -247,7 +250,7 @@ def ctl_text(action: str, result: dict[str, Any]) -> str:
         if result.get("errors"):
             parts.append(f"rejected (kept their previous settings if running): {', '.join(result['errors'])}")
         return "reloaded; " + ("; ".join(parts) if parts else "no change")
-    if action in ("cancel", "flatten"):
+    if action in ("cancel", "flatten", "flatten_all"):
         return manual_text(result)
     user = result.get("user", "?")
     return f"{user}: {action}d; state {result.get('state')}, paused {result.get('paused') or 'no'}"

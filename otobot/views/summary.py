@@ -46,6 +46,7 @@ class Figures:
     inventory: tuple[tuple[str, Decimal, Decimal | None], ...]  # (base asset, quantity, value at market)
     exchange_volume: Decimal | None  # None: not asked (another day, bot not running) or no answer
     waiting: str | None = None  # what the bot waits for right now ("volatility 4.2 % > 3 % in 60 s since 12:01")
+    user_inventory: tuple[tuple[str, Decimal], ...] = ()  # the user's own coins otobot saw them buy (issue 19)
 
 
 def live_of(bot: Bot | None) -> Live | None:
@@ -90,6 +91,8 @@ def user_text(f: Figures, day: str, today: str) -> str:
     for asset, qty, value in f.inventory:
         worth = f" ≈ {q2(value)} {f.quote} at market" if value is not None else " (no market price)"
         lines.append(f"unsold inventory: {fmt(qty)} {asset}{worth}")
+    for asset, qty in f.user_inventory:
+        lines.append(f"your own coins (bought by hand; otobot never sells them): {fmt(qty)} {asset}")
     lines.append("pauses: " + ("; ".join(f.pauses) if f.pauses else "none"))
     if f.waiting:
         lines.append(f"waiting: {f.waiting}")
@@ -142,7 +145,8 @@ class DailySummary:
                               for h in await self.store.holdings(name) if h.quantity > 0)
             exchange = await _exchange_volume(live) if live is not None and day == today else None
             waiting = waiting_text(live.waiting()) if live is not None else None
-            out.append(Figures(name, users.get(name, "USDT"), row, pauses, inventory, exchange, waiting))
+            theirs = tuple((h.base_asset, h.quantity) for h in await self.store.user_holdings(name) if h.quantity > 0)
+            out.append(Figures(name, users.get(name, "USDT"), row, pauses, inventory, exchange, waiting, theirs))
         return out
 
 

@@ -150,8 +150,8 @@ def test_an_alias_bomb_is_refused_in_well_under_a_second(tmp_path: Path) -> None
 async def _store_session(db: Path, user: str, key: str) -> None:
     store = await Store.open(db)
     try:
-        blob = encrypt_credentials(Keyring([key.encode()]), Credentials(cookie="p20t=abc; logined=y",
-                                                                         csrftoken="abcdef123"))
+        blob = encrypt_credentials(Keyring([key.encode()]), Credentials(cookie=f"p20t=abc-{user}; logined=y",
+                                                                         csrftoken=f"abcdef123-{user}"))
         await store.save_credentials(user, blob, 1)
     finally:
         await store.close()
@@ -187,3 +187,20 @@ async def test_check_names_a_damaged_database_instead_of_hanging(tmp_path: Path)
     (tmp_path / "otobot.db").write_bytes(b"\x00not sqlite" * 500)
     refused(await otobot("check", "-c", str(config), env={"OTOBOT_MASTER_KEY": KEY}, timeout=20), 1,
             "cannot open the database", "restore the last backup")
+
+
+async def test_check_refuses_two_users_with_one_session_naming_both(tmp_path: Path) -> None:
+    """Issue 19, problem 8: two files with the same cookies/csrftoken were accepted (two bots, one account)."""
+    config = tree(tmp_path, {"users/bob.yaml": GOOD_USER})
+    refused(await otobot("check", "-c", str(config)), 1, "users alice", "alice.yaml", "bob", "bob.yaml",
+            "same browser session", "otobot creds import bob")
+    # A stored session (opened with the master key) equal to an inline one is the same account too.
+    config = tree(tmp_path, {"users/bob.yaml": "token: KOGE\n"})
+    store = await Store.open(tmp_path / "otobot.db")
+    try:
+        await store.save_credentials("bob", encrypt_credentials(Keyring([KEY.encode()]), Credentials(
+            cookie="p20t=abc; logined=y", csrftoken="abcdef123")), 1)
+    finally:
+        await store.close()
+    refused(await otobot("check", "-c", str(config), env={"OTOBOT_MASTER_KEY": KEY}), 1, "users alice", "bob",
+            "same browser session")

@@ -87,7 +87,8 @@ def test_an_older_history_row_without_cum_quote_is_valued_at_avg_price_times_exe
     row = Order.parse(p.loads(S3_ROW))
     assert row.cum_quote == D("1362.93") * D("0.1875") == D("255.549375")  # was 0: 255.55 USDT missing
     assert row.quote_derived == QUOTE_FROM_AVG_PRICE
-    assert (row.order_list_id, row.contingency_position, oto_leg(row.contingency_position)) == ("-1", None, None)
+    # No orderListId in the row: unknown (""), not "-1" (a plain order), so a listed OTO leg stays adoptable (#19).
+    assert (row.order_list_id, row.contingency_position, oto_leg(row.contingency_position)) == ("", None, None)
 
 
 @pytest.mark.parametrize("avg", [None, "0", ""])

@@ -78,7 +78,8 @@ async def test_ctl_cancel_cancels_both_legs_sells_the_base_and_pauses(sim: Simul
         await assert_clean(sim, d.store, "alice")
 
 
-async def test_ctl_flatten_sells_all_free_base_down_the_ladder(sim: Simulator, tmp_path: Path) -> None:
+async def test_ctl_flatten_sells_otobots_own_base_and_never_the_users_coins(sim: Simulator, tmp_path: Path) -> None:
+    """Issue 19: flatten sold every free coin, the ones the user bought by hand too; now only otobot's own base."""
     config = write_config(tmp_path, sim, {"alice": {"target": {"value": 1000}}})
     async with running(config) as d:
         bot = await d.bot("alice")
@@ -87,11 +88,36 @@ async def test_ctl_flatten_sells_all_free_base_down_the_ladder(sim: Simulator, t
         await wait_for(lambda: bot.cycle.state == "paused", what="paused between cycles")
         asset = bot.token.alpha_id
         before = base_held(sim, "alice", asset)
-        # Leftovers bought by hand on the website: otobot's fills know nothing of them; flatten sells them too.
+        own = await d.store.own_base("alice", PAIR)
+        assert own == before  # every coin alice holds so far is otobot's fee dust
+        # Coins the user holds of their own (bought on the website before otobot knew them): never otobot's to sell.
         extra = (Decimal(30) / bot.last_trade.price).quantize(Decimal("0.01"))
         sim.exchange.set_balance("alice", asset, before + extra)
 
         report = await asyncio.wait_for(d.supervisor.manual("alice", "flatten"), 60)
+
+        assert report["action"] == "flatten" and report["paused"] == "operator" and report["state"] == "paused"
+        sold = Decimal(report["sold"])
+        assert sold + Decimal(report["left"]) == own
+        assert any("of the user's own left untouched" in n for n in report["notes"])
+        assert base_held(sim, "alice", asset) == before + extra - sold >= extra  # the user's coins are all there
+        assert sim.state("alice")["open_orders"] == []
+        assert await d.store.pause_reason("alice") == "operator"
+
+
+async def test_ctl_flatten_all_sells_all_free_base_down_the_ladder(sim: Simulator, tmp_path: Path) -> None:
+    config = write_config(tmp_path, sim, {"alice": {"target": {"value": 1000}}})
+    async with running(config) as d:
+        bot = await d.bot("alice")
+        await wait_for(lambda: bot.last_trade is not None and bot.stream_up, what="price and stream")
+        await d.supervisor.pause("alice")
+        await wait_for(lambda: bot.cycle.state == "paused", what="paused between cycles")
+        asset = bot.token.alpha_id
+        before = base_held(sim, "alice", asset)
+        extra = (Decimal(30) / bot.last_trade.price).quantize(Decimal("0.01"))
+        sim.exchange.set_balance("alice", asset, before + extra)
+
+        report = await asyncio.wait_for(d.supervisor.manual("alice", "flatten_all"), 60)  # ctl flatten --all
 
         assert report["action"] == "flatten" and report["paused"] == "operator" and report["state"] == "paused"
         sold = Decimal(report["sold"])
@@ -140,6 +166,12 @@ async def test_ctl_cancel_and_flatten_as_commands_against_the_daemon_process(sim
         assert code == 0, err
         assert out.startswith("alice: flatten done.") and "Now paused, paused operator." in out
         assert sim.state("alice")["open_orders"] == []
+
+        code, out, err = await otobot("ctl", "flatten", "alice", "--all", "-c", str(config))
+        assert code == 1 and "add --yes to confirm" in err  # not a terminal and no --yes: nothing sold
+        code, out, err = await otobot("ctl", "flatten", "alice", "--all", "--yes", "-c", str(config))
+        assert code == 0, err
+        assert out.startswith("alice: flatten done.") and "Now paused, paused operator." in out
 
         code, out, err = await otobot("ctl", "cancel", "-c", str(config))
         assert code == 2 and "which user?" in err

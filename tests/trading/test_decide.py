@@ -65,6 +65,9 @@ CASES: list[tuple[str, State, Facts, list[Action]]] = [
     ("idle, timer running: wait", S.idle, facts(deadline=FUTURE), []),
     ("idle, paused", S.idle, facts(deadline=PAST, paused_reason="operator"), [Fire("pause", "operator")]),
     ("idle, reloaded file first", S.idle, facts(deadline=PAST, config_pending=True), [ApplyConfig()]),
+    # issue 19, problem 7: a reload may switch the token; the old token's dust is swept before it
+    ("idle, dust swept before a reloaded file", S.idle, facts(deadline=PAST, config_pending=True, dust=D("0.003")),
+     [Sweep(D("0.003"))]),
     ("idle, target reached", S.idle, facts(deadline=PAST, target_reached=True),
      [Fire("target_reached", "today's target is reached")]),
     ("idle, dust before the next OTO", S.idle, facts(deadline=FUTURE, dust=D("0.003")), [Sweep(D("0.003"))]),

@@ -216,3 +216,26 @@ async def test_an_intent_never_waits_for_the_gap(store: Store, tmp_path: Path) -
     await store.ensure_user("first", 1)  # a COMMIT now: the next ordinary write would wait 60 s for its group
     await asyncio.wait_for(store.create_cycle(user="u", **INTENT), 30)  # type: ignore[arg-type]
     assert _rows(tmp_path / "g.db", "SELECT user, state FROM cycles") == [("u", "placing")]
+
+
+def test_a_full_disk_in_a_shared_group_reports_its_cause_to_every_waiter(tmp_path: Path) -> None:
+    """Issue 19, problem 9: with SQLITE_FULL the group's waiters got "no such savepoint: w", hiding the cause."""
+    from otobot.store.groupcommit import run_group
+
+    c = sqlite3.connect(tmp_path / "full.db", isolation_level=None)
+    c.execute("PRAGMA journal_mode=WAL")
+    c.execute("CREATE TABLE t(x)")
+    pages = c.execute("PRAGMA page_count").fetchone()[0]
+    c.execute(f"PRAGMA max_page_count={pages + 2}")  # the disk is full two pages from now
+
+    def small(c: sqlite3.Connection) -> None:
+        c.execute("INSERT INTO t VALUES (1)")
+
+    def big(c: sqlite3.Connection) -> None:
+        c.execute("INSERT INTO t VALUES (?)", (b"x" * 100_000,))
+
+    with pytest.raises(sqlite3.OperationalError, match="full"):
+        run_group(c, [small, big, small])
+    assert not c.in_transaction
+    assert c.execute("SELECT count(*) FROM t").fetchone()[0] == 0
+    c.close()

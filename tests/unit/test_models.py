@@ -191,11 +191,15 @@ def test_history_rows_of_one_oto_share_the_order_list_id_and_name_their_position
     assert w.time_ms == 1779368069148  # no `time` key: workingTime stands in
 
 
-def test_an_open_order_without_an_order_list_id_gets_minus_one_and_no_position() -> None:
+def test_an_open_order_without_an_order_list_id_gets_an_unknown_one_and_no_position() -> None:
+    # Unknown (""), not "-1": a "-1" is a plain order, never an OTO leg, while a row that omits the field may be one.
     o = Order.parse({"orderId": 7, "symbol": "ALPHA_971USDT", "side": "BUY", "status": "NEW",
                      "price": "0.000005619", "origQty": "100", "time": 1, "updateTime": 2})
-    assert (o.order_id, o.order_list_id, o.contingency_position, o.is_final) == ("7", "-1", None, False)
+    assert (o.order_id, o.order_list_id, o.contingency_position, o.is_final) == ("7", "", None, False)
     assert o.executed_qty == 0
+    plain = Order.parse({"orderId": 8, "symbol": "ALPHA_971USDT", "side": "BUY", "status": "NEW",
+                         "price": "0.000005619", "origQty": "100", "time": 1, "orderListId": "-1"})
+    assert plain.order_list_id == "-1"
 
 
 def test_a_user_trade_keeps_its_repeating_trade_id_and_exact_amounts() -> None:

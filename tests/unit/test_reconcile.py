@@ -58,8 +58,31 @@ def test_a_working_leg_listed_without_its_pending_leg_is_adopted_alone() -> None
 
 
 def test_an_open_order_without_list_id_or_position_is_still_a_candidate() -> None:
-    plain = o("5")
-    assert find([plain]) == (plain, None)
+    bare = o("5", list_id="")  # an open-order row as alpha-api.md §2.4 shows it: no orderListId, no position
+    assert find([bare]) == (bare, None)
+
+
+def test_a_plain_order_with_list_id_minus_one_is_never_an_oto_leg() -> None:
+    """Issue 19, problem 3: the user's own LIMIT BUY at our price and quantity was taken for our working leg,
+    and a plain LIMIT SELL for its pending leg."""
+    users_buy = o("5", list_id="-1")
+    assert find([users_buy]) is None
+    users_sell = o("6", side="SELL", price=D("0.000005924"), qty=D("1686456.3"), list_id="-1")
+    bare_working = o("7", list_id="")
+    assert find([users_buy, users_sell, bare_working], pending_price=D("0.000005924")) == (bare_working, None)
+
+
+def test_a_pending_leg_without_list_id_is_found_by_symbol_side_price_quantity_and_time() -> None:
+    bare_working = o("7", list_id="")
+    bare_pending = o("8", side="SELL", price=D("0.000005924"), qty=D("1686456.3"), list_id="",
+                     time_ms=INTENT_MS + 149)
+    too_late = o("9", side="SELL", price=D("0.000005924"), qty=D("1686456.3"), list_id="",
+                 time_ms=INTENT_MS + 148 + CLOCK_SKEW_MS + 1)
+    assert find([too_late, bare_pending, bare_working], pending_price=D("0.000005924")) == (bare_working,
+                                                                                          bare_pending)
+    assert find([too_late, bare_pending, bare_working], claimed={"8"},
+                pending_price=D("0.000005924")) == (bare_working, None)
+    assert find([bare_pending, bare_working]) == (bare_working, None)  # without the price: never guessed
 
 
 def test_among_several_candidates_the_earliest_unclaimed_wins() -> None:
