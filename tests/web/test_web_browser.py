@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import yaml
 from aiohttp import web
 
 from otobot.sim.server import Simulator
@@ -172,3 +173,26 @@ async def test_the_overview_shows_waiting_reasons_and_both_inventories_when_the_
         cells = await browser.js("return Array.from(document.querySelectorAll('tr[data-user=alice] td'))"
                                  ".map(td => td.textContent)")
         assert "otobot 0.5000user 12.0000" in cells
+
+
+async def test_a_paper_run_says_paper_above_the_figures_and_a_real_one_does_not(sim: Simulator, tmp_path: Path,
+                                                                                browser: Browser) -> None:
+    real = write_config(tmp_path / "real", sim, {"alice": {"target": {"value": 10**6}}})
+    async with served(real) as s:
+        assert (await s.json("/api/paper"))["paper"] is None
+        await browser.open(s.url + "/")
+        await browser.until("return document.querySelectorAll('#users tbody tr[data-user]').length === 1", "alice")
+        assert await browser.js("return document.getElementById('paper').hidden") is True
+
+    paper = write_config(tmp_path / "paper", sim, {"alice": {"target": {"value": 10**6}}})
+    cfg = yaml.safe_load(paper.read_text())
+    cfg["paper_market"] = "http://127.0.0.1:1"  # what `otobot paper` writes: the upstream the figures come from
+    paper.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    async with served(paper) as s:
+        doc: Any = await s.json("/api/paper")
+        assert doc["paper"].startswith("PAPER: virtual money") and "http://127.0.0.1:1" in doc["paper"]
+        for page in ("/", "/users/alice"):
+            await browser.open(s.url + page)
+            shown = await browser.until("const p = document.getElementById('paper'); return !p.hidden && p.textContent",
+                                        f"the PAPER line on {page}")
+            assert shown == doc["paper"]

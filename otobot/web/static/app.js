@@ -246,6 +246,11 @@ function start() {
     document.getElementById("user-name").textContent = userName;
     document.title = `otobot: ${userName}`;
   }
+  getJSON("/api/paper").then((doc) => {
+    const banner = document.getElementById("paper");
+    banner.textContent = doc.paper || "";
+    banner.hidden = !doc.paper;
+  }).catch(fail);
   let n = 0;
   const loop = () => tick(page, n++).catch(fail).finally(() => setTimeout(loop, POLL_MS));
   loop();
