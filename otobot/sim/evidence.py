@@ -62,9 +62,12 @@ def reply(path: str, text: str, config: SimConfig, delisted: Collection[str]) ->
     return p.dumps(body)
 
 
+OLDER_ROW_MISSING = ("cumQuote", "orderListId")  # §7.7: S3's row has "no `cumQuote`, no `orderListId`"
+
+
 def older_order_row(row: dict[str, Any]) -> dict[str, Any]:
-    """An order row as S3's 2025 history replies had it: no `cumQuote` (§7.7)."""
-    return {k: v for k, v in row.items() if k != "cumQuote"}
+    """An order row as S3's 2025 history replies had it: no `cumQuote` and no `orderListId` (§7.7)."""
+    return {k: v for k, v in row.items() if k not in OLDER_ROW_MISSING}
 
 
 def token_entry(entry: dict[str, Any], *, delisted: bool, with_key: bool) -> dict[str, Any]:

@@ -110,13 +110,21 @@ async def test_history_rows_with_or_without_cum_quote_book_the_same_quote(
     w, pd = await filled_oto(alice, sim)
     raw_rows = (await raw_get(http, sim, p.ORDER_HISTORY, alice, startTime="0",
                               endTime=str(2**42)))["data"]
-    assert all(("cumQuote" in r) is with_cum_quote for r in raw_rows) and raw_rows
+    # §7.7: S3's older row has neither cumQuote nor orderListId; the others keep the §7.5 capture's keys and types.
+    assert all(("cumQuote" in r) is with_cum_quote and ("orderListId" in r) is with_cum_quote for r in raw_rows)
+    captured = [json.loads(line) for line in (FIXTURES / "captures_history.jsonl").read_text().splitlines() if line]
+    for r in raw_rows:
+        for key, value in captured[0].items():
+            if key in r or with_cum_quote:
+                assert type(r[key]) is type(value), (key, r[key], value)
+    assert raw_rows
     rows = {o.order_id: o for o in await rest_for(http, sim).history_all(0, 2**42)}
     for oid in (w, pd):
         exact = sim.exchange.order(oid).cum_quote
         assert exact > 0
         assert abs(rows[oid].cum_quote - exact) <= D("0.00000001"), (oid, rows[oid].cum_quote, exact)
         assert (rows[oid].quote_derived is None) is with_cum_quote
+        assert rows[oid].order_list_id == (str(sim.exchange.order(oid).list_id) if with_cum_quote else "")
 
 
 # ------------------------------------------------------------------ 3. replies without `success`
