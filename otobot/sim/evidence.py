@@ -73,8 +73,8 @@ def older_order_row(row: dict[str, Any]) -> dict[str, Any]:
 def token_entry(entry: dict[str, Any], *, delisted: bool, with_key: bool) -> dict[str, Any]:
     """A token-list entry with `fullyDelisted` (S15: beside `offline`, which may stay false) when the list carries
     the key; an older list without it can only show a delisted token as `offline`."""
-    if with_key:
-        return {**entry, "fullyDelisted": delisted}
+    if with_key:  # an entry that already says (a paper mirror's upstream row, #25) keeps its own word
+        return {**entry, "fullyDelisted": True if delisted else entry.get("fullyDelisted", False)}
     return {**entry, "offline": True} if delisted else entry
 
 
