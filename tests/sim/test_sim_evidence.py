@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from simkit import FIXTURES, KOGE, KOGE_PAIR, Api, UserStream, open_user_stream, poll
+from simkit import FIXTURES, KOGE, KOGE_PAIR, Api, UserStream, capture, open_user_stream, poll
 
 from otobot.exchange import protocol as p
 from otobot.exchange.errors import BusinessError, InsufficientBalance
@@ -223,6 +223,13 @@ async def test_a_reverse_oto_sells_first_then_buys_back_and_the_client_tells_its
     await us.wait(lambda ev: any(e["i"] == pd and e["X"] == "FILLED" for e in ev))
     assert [(e["i"], e["x"], e["X"]) for e in us.events()][:3] == [(w, "NEW", "NEW"), (pd, "NEW", "PENDING"),
                                                                    (w, "TRADE", "FILLED")]
+    # Each frame has §7.4's keys in its order and JSON types: a reverse OTO's frames differ only in sides.
+    captured = [f["data"] for f in capture("captures_user_stream.jsonl") if "data" in f]
+    for ev in us.events():
+        model = captured[2] if ev["x"] == "TRADE" else captured[0]
+        assert list(ev) == list(model) and {k: type(v) for k, v in ev.items()} == {
+            k: type(v) for k, v in model.items()}, ev
+    assert next(e["q"] for e in us.events() if e["i"] == pd) == "0"  # the dormant BUY, as the dormant SELL in §7.4
     reports = [ExecutionReport.parse(e) for e in us.events()]
     legs = {(r.order_id, r.side, oto_leg(r.contingency_position)) for r in reports}
     assert legs == {(w, SELL, "working"), (pd, BUY, "pending")}
