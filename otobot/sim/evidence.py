@@ -62,16 +62,19 @@ def reply(path: str, text: str, config: SimConfig, delisted: Collection[str]) ->
     return p.dumps(body)
 
 
+OLDER_ROW_MISSING = ("cumQuote", "orderListId")  # §7.7: S3's row has "no `cumQuote`, no `orderListId`"
+
+
 def older_order_row(row: dict[str, Any]) -> dict[str, Any]:
-    """An order row as S3's 2025 history replies had it: no `cumQuote` (§7.7)."""
-    return {k: v for k, v in row.items() if k != "cumQuote"}
+    """An order row as S3's 2025 history replies had it: no `cumQuote` and no `orderListId` (§7.7)."""
+    return {k: v for k, v in row.items() if k not in OLDER_ROW_MISSING}
 
 
 def token_entry(entry: dict[str, Any], *, delisted: bool, with_key: bool) -> dict[str, Any]:
     """A token-list entry with `fullyDelisted` (S15: beside `offline`, which may stay false) when the list carries
     the key; an older list without it can only show a delisted token as `offline`."""
-    if with_key:
-        return {**entry, "fullyDelisted": delisted}
+    if with_key:  # an entry that already says (a paper mirror's upstream row, #25) keeps its own word
+        return {**entry, "fullyDelisted": True if delisted else entry.get("fullyDelisted", False)}
     return {**entry, "offline": True} if delisted else entry
 
 

@@ -475,11 +475,15 @@ class Exchange:
     def _activate(self, pending: SimOrder, bought: Decimal, t: int | None = None) -> None:
         """The pending SELL goes live for the bought qty less the buy fee, floored to step (§5.3),
         in the same millisecond as the working leg's FILLED event. A reverse OTO's pending BUY (the working leg
-        sold `bought`) buys the sold quantity back, floored to step, if the free quote pays for it."""
+        sold `bought`) buys for the sold quote value at the reverse price, floored to step (S14, §7.7), if the free
+        quote pays for it. UNCERTAIN whether "the sold quote value" is before or after the SELL's USDT fee: here
+        after it, as a BUY start's pending quantity is the bought quantity after its fee (§5.3)."""
         t = now_ms() if t is None else t
         account = self.accounts[pending.user]
         if pending.side == BUY:
-            qty = floor_to(bought, pending.symbol.step)
+            fills = self._fills_by_order.get(pending.linked, []) if pending.linked is not None else []
+            received = sum((f.quote - f.commission for f in fills), Decimal(0))  # the working SELL's USDT
+            qty = floor_to(received / pending.price, pending.symbol.step)
             asset, lock = "USDT", pay_amount(pending.price, qty)
             if lock > account.free(asset):
                 qty = Decimal(0)

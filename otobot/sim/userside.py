@@ -48,6 +48,8 @@ def place_as_browser(exchange: Exchange, body: dict[str, Any]) -> dict[str, Any]
     amount = pay_amount(price, qty) if side == BUY else qty
     order_id = exchange.place_limit(account, {
         "baseAsset": sym.alpha_id, "quoteAsset": sym.quote, "side": side, "price": fmt(price), "quantity": fmt(qty),
-        "paymentDetails": [{"amount": fmt(amount), "paymentWalletType": "CARD"}], "orderType": "LIMIT"})
+        # §2.2 / §7.2: a BUY pays a quote amount (string) from CARD, a SELL its base quantity (number) from ALPHA.
+        "paymentDetails": [{"amount": fmt(amount) if side == BUY else amount,
+                            "paymentWalletType": "CARD" if side == BUY else "ALPHA"}], "orderType": "LIMIT"})
     o = exchange.order(order_id)
     return {"orderId": str(order_id), "status": o.status, "price": fmt(price), "executedQty": fmt(o.executed)}

@@ -90,6 +90,27 @@ async def test_the_paper_simulator_lists_the_upstreams_token_with_its_own_rows(
     assert ticker == upstream.exchange.last_price[ZED_PAIR]
 
 
+async def raw_token_rows(http: aiohttp.ClientSession, sim: Simulator) -> dict[str, dict[str, Any]]:
+    async with http.get(sim.rest_url + p.TOKEN_LIST) as r:
+        return {row["alphaId"]: row for row in p.loads(await r.text())["data"]}
+
+
+async def test_the_paper_token_list_keeps_the_upstreams_rows_and_their_fully_delisted_flag(
+        upstream: Simulator, paper: tuple[Simulator, Mirror], http: aiohttp.ClientSession) -> None:
+    sim, mirror = paper
+    theirs, mine = (await raw_token_rows(http, upstream))["ALPHA_901"], (await raw_token_rows(http, sim))["ALPHA_901"]
+    assert {k: type(v) for k, v in mine.items()} == {k: type(v) for k, v in theirs.items()}
+    assert {k: v for k, v in mine.items() if k != "price"} == {k: v for k, v in theirs.items() if k != "price"}
+    # The upstream fully delists ZED (S15); the mirror's refresh takes its row, and paper clients must see it dead.
+    upstream.exchange.delisted.add("ALPHA_901")
+    row = (await raw_token_rows(http, upstream))["ALPHA_901"]
+    assert row["fullyDelisted"] is True and row["offline"] is False
+    mirror.listings[ZED_PAIR] = replace(mirror.listings[ZED_PAIR], token_row=row)  # what the 60 s refresh does
+    assert (await raw_token_rows(http, sim))["ALPHA_901"]["fullyDelisted"] is True
+    [zed] = await AlphaRest(http, sim.rest_url, None).token_list()
+    assert not zed.tradable
+
+
 async def test_a_paper_buy_fills_level_by_level_at_the_upstream_prices(
         upstream: Simulator, paper: tuple[Simulator, Mirror], http: aiohttp.ClientSession) -> None:
     sim, _ = paper

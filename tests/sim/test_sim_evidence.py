@@ -12,11 +12,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-from simkit import FIXTURES, KOGE, KOGE_PAIR, Api, UserStream, open_user_stream, poll
+from simkit import FIXTURES, KOGE, KOGE_PAIR, Api, UserStream, capture, open_user_stream, poll
 
 from otobot.exchange import protocol as p
 from otobot.exchange.errors import BusinessError, InsufficientBalance
-from otobot.exchange.filters import build_limit, build_oto
+from otobot.exchange.filters import build_limit, build_oto, floor_to
 from otobot.exchange.legs import describe_leg, is_reverse_leg, oto_leg
 from otobot.exchange.models import (
     BUY,
@@ -110,13 +110,21 @@ async def test_history_rows_with_or_without_cum_quote_book_the_same_quote(
     w, pd = await filled_oto(alice, sim)
     raw_rows = (await raw_get(http, sim, p.ORDER_HISTORY, alice, startTime="0",
                               endTime=str(2**42)))["data"]
-    assert all(("cumQuote" in r) is with_cum_quote for r in raw_rows) and raw_rows
+    # §7.7: S3's older row has neither cumQuote nor orderListId; the others keep the §7.5 capture's keys and types.
+    assert all(("cumQuote" in r) is with_cum_quote and ("orderListId" in r) is with_cum_quote for r in raw_rows)
+    captured = [json.loads(line) for line in (FIXTURES / "captures_history.jsonl").read_text().splitlines() if line]
+    for r in raw_rows:
+        for key, value in captured[0].items():
+            if key in r or with_cum_quote:
+                assert type(r[key]) is type(value), (key, r[key], value)
+    assert raw_rows
     rows = {o.order_id: o for o in await rest_for(http, sim).history_all(0, 2**42)}
     for oid in (w, pd):
         exact = sim.exchange.order(oid).cum_quote
         assert exact > 0
         assert abs(rows[oid].cum_quote - exact) <= D("0.00000001"), (oid, rows[oid].cum_quote, exact)
         assert (rows[oid].quote_derived is None) is with_cum_quote
+        assert rows[oid].order_list_id == (str(sim.exchange.order(oid).list_id) if with_cum_quote else "")
 
 
 # ------------------------------------------------------------------ 3. replies without `success`
@@ -215,13 +223,24 @@ async def test_a_reverse_oto_sells_first_then_buys_back_and_the_client_tells_its
     await us.wait(lambda ev: any(e["i"] == pd and e["X"] == "FILLED" for e in ev))
     assert [(e["i"], e["x"], e["X"]) for e in us.events()][:3] == [(w, "NEW", "NEW"), (pd, "NEW", "PENDING"),
                                                                    (w, "TRADE", "FILLED")]
+    # Each frame has §7.4's keys in its order and JSON types: a reverse OTO's frames differ only in sides.
+    captured = [f["data"] for f in capture("captures_user_stream.jsonl") if "data" in f]
+    for ev in us.events():
+        model = captured[2] if ev["x"] == "TRADE" else captured[0]
+        assert list(ev) == list(model) and {k: type(v) for k, v in ev.items()} == {
+            k: type(v) for k, v in model.items()}, ev
+    assert next(e["q"] for e in us.events() if e["i"] == pd) == "0"  # the dormant BUY, as the dormant SELL in §7.4
     reports = [ExecutionReport.parse(e) for e in us.events()]
     legs = {(r.order_id, r.side, oto_leg(r.contingency_position)) for r in reports}
     assert legs == {(w, SELL, "working"), (pd, BUY, "pending")}
     assert all(is_reverse_leg(r.side, r.contingency_position) for r in reports)
     dormant = next(r for r in reports if r.order_id == pd and r.status == "PENDING")
     active = next(r for r in reports if r.order_id == pd and r.status == "NEW")
-    assert dormant.orig_qty == 0 and active.orig_qty == D("0.5")  # the sold quantity: a SELL's fee is in USDT
+    assert dormant.orig_qty == 0
+    # S14: the pending BUY buys for the sold quote value (after the SELL's USDT fee) at the reverse price.
+    sold_net = sum((D(e["Y"]) - D(e["n"]) for e in us.events() if e["i"] == w and e["x"] == "TRADE"), D(0))
+    step = quiet.exchange.symbols[KOGE_PAIR].step
+    assert active.orig_qty == floor_to(sold_net / D("48.2"), step) < D("0.5")
     # REST says the same: positions and sides, one order list.
     rows = {o.order_id: o for o in await rest_for(http, quiet).history_all(0, 2**42)}
     assert (rows[w].contingency_position, rows[w].side) == (OTO_WORKING, SELL)
@@ -230,21 +249,25 @@ async def test_a_reverse_oto_sells_first_then_buys_back_and_the_client_tells_its
     assert describe_leg(SELL, OTO_WORKING, rows[w].order_list_id) == (
         f"the working SELL of reverse OTO {rows[w].order_list_id}, which sells first and buys back")
     # Base sold and bought back less the BUY's base fee; the quote moved by what the two fills say, nothing locked.
-    assert quiet.exchange.balance("alice", KOGE) == (D("1") - D("0.5") * quiet.exchange.fee, D(0))
+    bought_qty = active.orig_qty
+    assert quiet.exchange.balance("alice", KOGE) == (D("0.5") + bought_qty - bought_qty * quiet.exchange.fee, D(0))
     sold, bought = rows[w].cum_quote, rows[pd].cum_quote
     usdt_free, usdt_locked = quiet.exchange.balance("alice", "USDT")
     assert usdt_locked == 0 and usdt_free == usdt_before + sold - sold * quiet.exchange.fee - bought
 
 
-async def test_a_reverse_oto_whose_buy_back_cannot_be_paid_cancels_its_pending_leg(
+async def test_a_reverse_oto_buys_back_for_what_the_sell_brought_even_with_no_other_usdt(
         http: aiohttp.ClientSession, alice: Api, quiet: Simulator) -> None:
+    """S14: the pending BUY's quantity is the sold quote value over the reverse price, so the SELL's own proceeds
+    pay for it: with 0 USDT beside them and a reverse price of 100 it rests for about 0.24, not 0.5."""
     quiet.exchange.set_balance("alice", KOGE, D("1"))
     quiet.exchange.set_balance("alice", "USDT", D(0))
-    # Buying back at 100 would lock 50 USDT; the SELL, taking bids near 48, brings about 24.
     ids = (await alice.post(p.PLACE_OTO, reverse_body("47.9", "0.5", "100")))["data"]
-    pending = quiet.exchange.order(ids["pendingOrderId"])
-    await poll(lambda: pending.status == "CANCELED", what="the unpaid pending BUY cancelled")
-    assert quiet.exchange.balance("alice", "USDT")[1] == 0
+    working, pending = quiet.exchange.order(ids["workingOrderId"]), quiet.exchange.order(ids["pendingOrderId"])
+    await poll(lambda: pending.status in ("NEW", "FILLED", "PARTIALLY_FILLED"), what="the pending BUY live")
+    received = sum((f.quote - f.commission for f in quiet.exchange.fills_of_order(working.id)), D(0))
+    assert pending.orig_qty == floor_to(received / D("100"), quiet.exchange.symbols[KOGE_PAIR].step)
+    assert 0 < pending.orig_qty < D("0.5")
 
 
 def test_settings_reject_an_unknown_success_key_reading(tmp_path: Path) -> None:

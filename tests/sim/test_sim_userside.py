@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import aiohttp
-from simkit import KOGE, KOGE_PAIR, Api, UserStream, open_user_stream
+from simkit import KOGE, KOGE_PAIR, Api, UserStream, capture, open_user_stream
 
 from otobot.exchange import protocol as p
 from otobot.exchange.models import OTO_PENDING, OTO_WORKING, Order
@@ -45,6 +45,30 @@ async def test_a_hand_order_through_the_market_fills_at_once_and_reaches_the_use
     event = us.of(placed["orderId"])[-1]
     assert event["il"] in ("-1", -1) and event["s"] == KOGE_PAIR and event["S"] == "BUY"
     assert quiet.exchange.balance("alice", KOGE)[0] == D("0.25") - D("0.25") * quiet.config.fee_rate
+
+
+async def test_a_hand_order_s_events_have_the_captured_keys_order_and_types(
+        http: aiohttp.ClientSession, quiet: Simulator, alice: Api, streams: list[UserStream]) -> None:
+    """Every frame a hand order puts on the user's stream is a §7.4 executionReport: the same keys in the same
+    order, the same JSON types (ids and numbers as strings, `id` and times as numbers), `n`/`N` on TRADE only. A
+    single order has no `ct`/`cp` (it is in no OTO) and `il` "-1", as history rows say for no list (§2.4)."""
+    captured = [f["data"] for f in capture("captures_user_stream.jsonl") if "data" in f]
+    new_ev, trade_ev = captured[0], captured[2]
+    us = await open_user_stream(alice)
+    streams.append(us)
+    for side, qty in (("BUY", "0.25"), ("SELL", "0.2")):
+        placed = await admin_order(http, quiet, user="alice", token="KOGE", side=side, quantity=qty)
+        assert placed["ok"] and placed["status"] == "FILLED"
+        await us.wait(lambda ev, oid=placed["orderId"]: any(e["X"] == "FILLED" for e in us.of(oid)))
+        events = us.of(placed["orderId"])
+        assert [e["x"] for e in events] == ["NEW", "TRADE"] or events[0]["x"] == "TRADE"
+        for ev in events:
+            model = trade_ev if ev["x"] == "TRADE" else new_ev
+            assert list(ev) == [k for k in model if k not in ("ct", "cp")], ev
+            assert {k: type(v) for k, v in ev.items()} == {k: type(model[k]) for k in ev}, ev
+            assert ev["il"] == "-1" and ev["c"].startswith("web_") and len(ev["c"]) == 36
+        trade = next(e for e in events if e["x"] == "TRADE")
+        assert trade["N"] == (KOGE if side == "BUY" else "USDT")  # §6.4: BUY fee in base, SELL fee in USDT
 
 
 async def test_a_hand_order_far_from_the_market_rests_and_is_listed_as_a_plain_order(
