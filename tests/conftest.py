@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from loguru import logger
 
 from otobot.sim.config import default_sim_config
 from otobot.sim.server import Simulator
+from otobot.store.db import Store
+from tests.botapi import FakeBotApi, serve_bot_api
 
 # Every simulator session secret looks like these (otobot.sim.config.sim_user); no log line may contain one.
 TEST_SECRETS = ("sim-csrf-", "sim-session-")
@@ -49,3 +52,18 @@ def logs() -> Iterator[list[str]]:
                       format="{level} [{extra[user]}#{extra[cycle]}] {message}")
     yield lines
     logger.remove(sink)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    """A fresh database file of the current schema (a test module may define its own `store` to seed it)."""
+    s = await Store.open(tmp_path / "otobot.db")
+    yield s
+    await s.close()
+
+
+@pytest.fixture
+async def bot_api() -> AsyncIterator[FakeBotApi]:
+    """The fake Telegram Bot API (tests/botapi.py) on an ephemeral loopback port."""
+    async with serve_bot_api() as fake:
+        yield fake

@@ -11,28 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 
 from otobot.ops.telegram import OFFSET_KEY, BotApi, TelegramCommands
 from otobot.ops.tgcommands import CommandAnswers
 from otobot.sim.server import Simulator
 from otobot.store.db import Store
 from otobot.trading.daybook import utc_day
-from tests.botapi import CHAT, TOKEN, FakeBotApi, serve_bot_api
+from tests.botapi import CHAT, TOKEN, FakeBotApi
 from tests.helpers import Daemon, cycles_done, running, wait_for, write_config
-
-
-@pytest.fixture
-async def bot_api() -> AsyncIterator[FakeBotApi]:
-    async with serve_bot_api() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(tmp_path / "otobot.db")
-    yield s
-    await s.close()
 
 
 class StubControls:

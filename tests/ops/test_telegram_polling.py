@@ -5,30 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from otobot.ops.telegram import OFFSET_KEY, Reply
 from otobot.store.db import Store
-from tests.botapi import CHAT, USERNAME, FakeBotApi, serve_bot_api
+from tests.botapi import CHAT, USERNAME, FakeBotApi
 from tests.helpers import wait_for
 from tests.ops.test_telegram import StubControls, poller, reply_to
-
-
-@pytest.fixture
-async def bot_api() -> AsyncIterator[FakeBotApi]:
-    async with serve_bot_api() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(tmp_path / "otobot.db")
-    yield s
-    await s.close()
 
 
 async def test_update_ids_restarted_below_the_offset_are_taken_without_spinning(

@@ -12,16 +12,10 @@ import pytest
 
 from otobot.ops.notify import Notification, NotifyHub, TelegramNotifier
 from otobot.ops.tgoutbox import ChatLimits, Message, TelegramChats, render
-from tests.botapi import TOKEN, FakeBotApi, FloodLimits, serve_bot_api
+from tests.botapi import TOKEN, FakeBotApi, FloodLimits
 from tests.helpers import wait_for
 
 GROUP = "-1001234"
-
-
-@pytest.fixture
-async def bot_api() -> AsyncIterator[FakeBotApi]:
-    async with serve_bot_api() as fake:
-        yield fake
 
 
 @pytest.fixture

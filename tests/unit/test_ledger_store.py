@@ -4,11 +4,8 @@ transaction, and pruning old cycles never turns the user's coins into fee dust o
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
-
-import pytest
 
 from otobot.store.db import Store
 from otobot.store.records import Fill
@@ -17,13 +14,6 @@ D = Decimal
 DAY = "2026-12-05"
 T0 = 1764892800000
 SYMBOL = "ALPHA_22USDT"
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(tmp_path / "otobot.db")
-    yield s
-    await s.close()
 
 
 def fill(order_id: str, side: str, cum_qty: str, cum_quote: str, commission: str = "0", *, t: int = T0 + 1000,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from decimal import Decimal
 from pathlib import Path
 
@@ -24,13 +24,6 @@ NOW_MS = 1_764_500_000_000  # 2025-11-30: the tests' "now"
 OLD_MS = NOW_MS - 100 * DAY_MS  # older than the default 90 days
 RECENT_MS = NOW_MS - 10 * DAY_MS
 AUDIT_PER_CYCLE = 4  # idle→placing, placing→pending, selling→done, done→idle
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(tmp_path / "otobot.db")
-    yield s
-    await s.close()
 
 
 def count(store_path: Path, table: str, where: str = "1", args: tuple[object, ...] = ()) -> int:

@@ -7,11 +7,9 @@ import json
 import sqlite3
 import stat
 import tempfile
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -31,13 +29,6 @@ ALPHA_971 = SymbolFilters(symbol="ALPHA_971USDT", base_asset="ALPHA_971", quote_
 KOGE = Token(alpha_id="ALPHA_22", symbol="KOGE", name="48 Club Token", chain_id="56",
              contract="0xe6df05ce8c8301223373cf5b969afcb1498c5528", mul_point=1, offline=False, offsell=False,
              stock_state=False)
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(tmp_path / "otobot.db")
-    yield s
-    await s.close()
 
 
 async def new_cycle(store: Store, user: str = "alice", now_ms: int = T0) -> tuple[int, int, int]:
