@@ -75,10 +75,12 @@ def freeze_startup_heap() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-async def run_daemon(config_path: Path, *, env: Mapping[str, str] | None = None) -> int:
+async def run_daemon(config_path: Path, *, env: Mapping[str, str] | None = None,
+                     started: Callable[[Supervisor], None] | None = None) -> int:
     """Run until SIGTERM: 0 after a clean stop, 1 when start-up failed (one line saying what and how to fix it),
     2 for a config file that does not load. Every resource opened is closed on every path, so a failure
-    never leaves the process hanging (the aiosqlite thread alone would keep it alive)."""
+    never leaves the process hanging (the aiosqlite thread alone would keep it alive). `started` is called with the
+    supervisor once everything is up (the soak bench's sampler hooks in there)."""
     env = env if env is not None else os.environ
     redactor = Redactor()
     logsetup.setup("INFO", redact=redactor.redact, env=env)  # until the config names the level
@@ -93,7 +95,7 @@ async def run_daemon(config_path: Path, *, env: Mapping[str, str] | None = None)
     logsetup.setup(settings.log_level, redact=redactor.redact, env=env)
     sd = SdNotifier(env)
     try:
-        await _serve(settings, redactor, sd)
+        await _serve(settings, redactor, sd, started)
     except StartupFailed as exc:
         logger.error("otobot cannot start: {}", exc)
         return 1
@@ -110,7 +112,8 @@ class StartupFailed(Exception):
     """Something the daemon needs at start (lock, database, socket, port) is not to be had; says what to do."""
 
 
-async def _serve(settings: GlobalConfig, redactor: Redactor, sd: SdNotifier) -> None:
+async def _serve(settings: GlobalConfig, redactor: Redactor, sd: SdNotifier,
+                 started: Callable[[Supervisor], None] | None = None) -> None:
     async with contextlib.AsyncExitStack() as stack:
         try:
             lock = DbLock.acquire(settings.database)
@@ -152,6 +155,8 @@ async def _serve(settings: GlobalConfig, redactor: Redactor, sd: SdNotifier) -> 
         logger.info("otobot started: {} user file(s) in {}, database {}, event loop {}",
                     len(user_files(settings.users_dir)), settings.users_dir, settings.database,
                     type(asyncio.get_running_loop()).__module__.split(".")[0])
+        if started is not None:
+            started(sup)
         try:
             await sup.run()
         finally:

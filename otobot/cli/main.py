@@ -122,6 +122,11 @@ def _parser() -> argparse.ArgumentParser:
                     help="record the window's SQLite writes and time SQLite alone replaying them into a new file "
                          "(the recording costs the daemon a little CPU and memory while it measures)")
     be.add_argument("--json", type=Path, default=None, help="write the results as JSON here")
+    be.add_argument("--soak", type=float, default=None, metavar="MINUTES",
+                    help="the daemon in its own process for MINUTES, RSS, cycles/s and reaction p99 sampled every "
+                         "minute (see Benchmarks: soak)")
+    be.add_argument("--soak-every", type=float, default=60.0, help=argparse.SUPPRESS)
+    be.add_argument("--soak-keep", type=Path, default=None, help=argparse.SUPPRESS)
     pl = cmd("plan", "what each candidate token would cost to reach a target, from the public book (no session)")
     pl.add_argument("user", nargs="?", help="plan from this user's file (token, target, quote amount, pause)")
     pl.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -189,6 +194,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         return eventloop.run(run_demo(seconds=args.seconds, users=args.users), os.environ)
     if command == "sim":
         return _sim(args)
+    if command == "bench" and args.soak is not None:
+        from otobot.benchsoak import run_soak
+        soaked: int = run_soak(users=args.users, minutes=args.soak, seed=args.seed, chaos=args.chaos, pause=args.pause,
+                               json_path=args.json, every_s=args.soak_every, keep=args.soak_keep)
+        return soaked
     if command == "bench":
         from otobot.bench import run_bench
         result: int = run_bench(users=args.users, duration=args.duration, seed=args.seed, burst=args.burst,
