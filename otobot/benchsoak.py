@@ -152,6 +152,11 @@ async def _soak(root: Path, users: int, minutes: float, seed: int, chaos: bool, 
     result: dict[str, Any] = {"users": users, "minutes": minutes, "seed": seed, "every_s": every_s,
                               "mode": "chaos" if chaos else "steady", "pause_between_cycles_s": pause,
                               "cores": os.cpu_count(), "load_start": _load1(), "rows": rows}
+    # SIGTERM ends the run early and still stops both processes.
+    me = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    if me is not None:
+        loop.add_signal_handler(signal.SIGTERM, me.cancel)
     try:
         await _wait_port(port)
         with (root / "daemon.log").open("w") as log:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import gc
+import itertools
 import json
 import os
 import sys
@@ -43,6 +44,9 @@ class _Sampler:
         self.trace = trace
         self.cycles: dict[str, int] = {}  # per user: completed cycles counted so far (a restarted bot starts at 0)
         self.last_count: dict[str, int] = {}
+        # Per user: the reaction deque last read and how long it was then. The deque is read, never cleared, so
+        # the daemon's memory holds exactly what it would without the sampler.
+        self.seen: dict[str, tuple[int, int]] = {}
         self.base: tracemalloc.Snapshot | None = None
         self.base_types: collections.Counter[str] | None = None
 
@@ -56,8 +60,7 @@ class _Sampler:
             before = self.last_count.get(name, 0)
             self.cycles[name] = self.cycles.get(name, 0) + (now - before if now >= before else now)
             self.last_count[name] = now
-            lat.extend(bot.latencies)
-            bot.latencies.clear()  # each line's reactions are those since the last line
+            lat.extend(self._new_reactions(name, bot.latencies))
         ms = [x * 1000 for x in lat]
         line: dict[str, Any] = {"t": time.time(), "cycles": sum(self.cycles.values()),
                                 "reaction_ms": {"n": len(ms), "p50": _pct(ms, 0.5), "p99": _pct(ms, 0.99)},
@@ -65,6 +68,14 @@ class _Sampler:
         if self.trace:
             line.update(self._growth())
         return line
+
+    def _new_reactions(self, name: str, latencies: collections.deque[float]) -> list[float]:
+        """The reactions appended since the last line; once the deque is full (it drops its oldest), all it holds."""
+        ident, before = self.seen.get(name, (0, 0))
+        self.seen[name] = (id(latencies), len(latencies))
+        if ident == id(latencies) and len(latencies) < (latencies.maxlen or 0) and before <= len(latencies):
+            return list(itertools.islice(latencies, before, None))
+        return list(latencies)
 
     def _growth(self) -> dict[str, Any]:
         snap = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
