@@ -103,7 +103,7 @@ class Bot:
         self._fill_received: float | None = None  # when the frame that completed the last cycle was read
         self._planned_wait = 0.0  # the deliberate pause between that fill and the next OTO
         self._done_from: tuple[str, str] | None = None  # the transition into `done`, persisted by _close_cycle
-        self.latencies: deque[float] = deque(maxlen=100_000)  # fill frame read → next request written (s)
+        self.latencies: deque[float] = deque(maxlen=1_024)  # bound: the last 1,024 reactions (fill read → next request)
         self.cycles_completed = 0
         self._late_cycle: int | None = None  # an adopted late OTO waiting for the cycle in flight to end
         self._stray_live: set[str] = set()  # legs of OTOs no intent explains, still live: no new OTO meanwhile
