@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import gc
 import os
+import sqlite3
+import time
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
@@ -122,6 +124,7 @@ async def _serve(settings: GlobalConfig, redactor: Redactor, sd: SdNotifier,
         except (DatabaseLocked, DatabaseUnreadable) as exc:
             raise StartupFailed(str(exc)) from None
         stack.push_async_callback(store.close)
+        await _convert_for_reclaim(store, settings, sd)
         decrypt = _decrypter(settings)
         notify_session = await stack.enter_async_context(aiohttp.ClientSession())
         global_notifiers = build_notifiers(notify_session, settings.notify)
@@ -164,6 +167,26 @@ async def _serve(settings: GlobalConfig, redactor: Redactor, sd: SdNotifier,
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _convert_for_reclaim(store: Store, settings: GlobalConfig, sd: SdNotifier) -> None:
+    """Once per database made before issue 24: the VACUUM that lets retention give pruned space back, before any
+    bot writes. It rewrites the file (~1 min a GB), so systemd is told to wait rather than kill the start."""
+    if await store.reclaims_space():
+        return
+    size_mb = settings.database.stat().st_size / 1e6
+    sd.notify(f"EXTEND_TIMEOUT_USEC={int((120 + size_mb * 0.2) * 1e6)}")
+    sd.status(f"converting the database ({size_mb:.0f} MB) so pruning gives space back; once")
+    started = time.monotonic()
+    try:
+        if await store.convert_for_reclaim():
+            logger.info("Database converted to incremental auto_vacuum in {:.1f} s ({:.0f} MB → {:.0f} MB): pruned "
+                        "space now goes back to the disk", time.monotonic() - started, size_mb,
+                        settings.database.stat().st_size / 1e6)
+    except sqlite3.Error as exc:  # most likely a full disk: the VACUUM needs the file's size free
+        logger.warning("Database not converted to incremental auto_vacuum ({}); pruned space stays in the file "
+                       "for reuse. It needs about {:.0f} MB free next to the file; the next start tries again",
+                       exc, size_mb)
 
 
 async def _start_control(stack: contextlib.AsyncExitStack, server: ControlServer) -> None:

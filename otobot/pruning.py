@@ -22,6 +22,12 @@ class Pruned:
                       self.audit + other.audit)
 
 
+def fill_key_range(order_id: str) -> tuple[str, str]:
+    """The (user, exec_key) key's range that holds one order's executions: `<order id>:<cumulative qty>`, and `;`
+    is the character after `:`, so `123:` to `123;` holds 123's and never 1234's."""
+    return f"{order_id}:", f"{order_id};"
+
+
 def prune_batch(c: sqlite3.Connection, cutoff_ms: int, cycles: int, audit: int) -> Pruned:
     # A cycle goes only once it is closed (closed_ms set) before the cutoff and its state is not live: a cycle
     # still trading, or stuck waiting for an unknown outcome, keeps every row however old it is.
@@ -32,8 +38,11 @@ def prune_batch(c: sqlite3.Connection, cutoff_ms: int, cycles: int, audit: int) 
     n_fills = n_orders = 0
     if ids:
         in_ids = ",".join("?" * len(ids))
-        n_fills = c.execute(f"DELETE FROM fills WHERE order_id IN (SELECT order_id FROM orders WHERE cycle_id IN "
-                            f"({in_ids}) AND order_id IS NOT NULL)", ids).rowcount
+        legs = c.execute(f"SELECT user, order_id FROM orders WHERE cycle_id IN ({in_ids}) AND order_id IS NOT NULL",
+                         ids).fetchall()
+        for user, order_id in legs:
+            n_fills += c.execute("DELETE FROM fills WHERE user=? AND exec_key>=? AND exec_key<?",
+                                 (user, *fill_key_range(order_id))).rowcount
         n_orders = c.execute(f"DELETE FROM orders WHERE cycle_id IN ({in_ids})", ids).rowcount
         c.execute(f"DELETE FROM cycles WHERE id IN ({in_ids})", ids)
     # An audit row outlives the cutoff while its cycle is still kept, so a live cycle's history stays whole.

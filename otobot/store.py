@@ -13,15 +13,15 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from otobot import fillrecord, pruning
+from otobot import fillrecord, pruning, reclaim
 from otobot.carry import Carry, Statement
 from otobot.dbfile import unreadable
 from otobot.exchange.filters import fmt
 from otobot.exchange.models import SymbolFilters, Token
 from otobot.groupcommit import GroupCommit
-from otobot.pruning import Pruned
+from otobot.pruning import Pruned, fill_key_range
 from otobot.records import (
-    LIVE_CYCLE_STATES,
+    LIVE_STATES_SQL,
     AppliedFill,
     CycleRow,
     DayVolume,
@@ -141,11 +141,12 @@ class Store:
     @staticmethod
     def cycle_state_stmts(cycle_id: int, user: str, frm: str, to: str, reason: str, now_ms: int,
                           *, closed: bool = False, cancelling: str | None = None) -> list[Statement]:
-        """A cycle's new state and its audit row (to run in one transaction, now or carried)."""
+        """A cycle's new state (to run in one transaction, now or carried). Not audited: the cycle's and its
+        orders' rows record every state, and an audit row per transition was 39 % of the file (issue 24);
+        `user` and `frm` stay for the callers' sake."""
         return [("UPDATE cycles SET state=?, reason=?, closed_ms=COALESCE(closed_ms, ?), "
                  "cancelling=COALESCE(?, cancelling) WHERE id=?",
-                 (to, reason, now_ms if closed else None, cancelling, cycle_id)),
-                Store._audit_stmt(now_ms, user, cycle_id, "transition", frm, to, reason)]
+                 (to, reason, now_ms if closed else None, cancelling, cycle_id))]
 
     @staticmethod
     def transition_audit_stmt(now_ms: int, user: str, frm: str, to: str, reason: str) -> Statement:
@@ -229,14 +230,13 @@ class Store:
                     (user, cycle_id, role, symbol, side, fmt(price),
                      fmt(quantity if role == "working" else Decimal(0)), now_ms, now_ms))
                 legs.append(int(leg.lastrowid or 0))
-            c.execute(*self._audit_stmt(now_ms, user, cycle_id, "transition", "idle", "placing", "OTO intent written"))
             return cycle_id, legs[0], legs[1]
 
         return await self._write(run, now=True, carry=carry)
 
     async def set_cycle_state(self, cycle_id: int, user: str, frm: str, to: str, reason: str, now_ms: int,
                               *, closed: bool = False, cancelling: str | None = None) -> None:
-        """The cycle's new state and its audit row, atomically."""
+        """The cycle's new state."""
         await self._tx(self.cycle_state_stmts(cycle_id, user, frm, to, reason, now_ms, closed=closed,
                                               cancelling=cancelling))
 
@@ -258,9 +258,8 @@ class Store:
             stmts.append(self._audit_stmt(now_ms, row[0][0] if row else None, cycle_id, "adopt", None, None,
                                           f"adopted OTO working {working_id} / pending {pending_id}"))
         if transition is not None:
-            user, frm, to, reason = transition
-            stmts += [("UPDATE cycles SET state=?, reason=? WHERE id=?", (to, reason, cycle_id)),
-                      self._audit_stmt(now_ms, user, cycle_id, "transition", frm, to, reason)]
+            _, _, to, reason = transition  # (user, from): the audit no longer keeps routine transitions
+            stmts.append(("UPDATE cycles SET state=?, reason=? WHERE id=?", (to, reason, cycle_id)))
         await self._tx(stmts, carry=carry)
 
     async def add_order_intent(self, *, user: str, cycle_id: int, role: str, symbol: str, side: str,
@@ -281,12 +280,10 @@ class Store:
                          (now_ms, row_id))], carry=carry)
 
     async def live_cycle(self, user: str) -> CycleRow | None:
-        marks = ",".join("?" * len(LIVE_CYCLE_STATES))
         # `+id`: order by the value, not by the (user, id) index, whose walk would visit the user's whole
-        # history when no cycle is live (30 ms a user on a 1.5 GB file); (user, state) finds the few live rows.
+        # history when no cycle is live (30 ms a user on a 1.5 GB file); the partial index holds only live rows.
         rows = await self._query(
-            f"SELECT * FROM cycles WHERE user=? AND state IN ({marks}) ORDER BY +id DESC LIMIT 1",
-            (user, *LIVE_CYCLE_STATES))
+            f"SELECT * FROM cycles WHERE user=? AND state IN ({LIVE_STATES_SQL}) ORDER BY +id DESC LIMIT 1", (user,))
         return cycle_row(rows[0]) if rows else None
 
     async def cycle(self, cycle_id: int) -> CycleRow | None:
@@ -319,14 +316,12 @@ class Store:
     async def close_cycle(self, cycle_id: int, user: str, day: str, frm: str, why: str, now_ms: int,
                           next_reason: str, *, count: bool = True, carry: Carry | None = None) -> None:
         """A finished cycle in one transaction: state `done` (from `frm`), counted for its day (a dust sweep is
-        not a cycle: `count=False`), and the machine's done → idle, all in the audit trail."""
+        not a cycle: `count=False`). Routine transitions are not audited (see cycle_state_stmts)."""
         await self._tx([
             ("UPDATE cycles SET state='done', reason=?, closed_ms=COALESCE(closed_ms, ?) WHERE id=?",
              (why, now_ms, cycle_id)),
-            self._audit_stmt(now_ms, user, cycle_id, "transition", frm, "done", why),
             ("INSERT INTO daily_volume(user, day, cycles) VALUES (?,?,?) "
              "ON CONFLICT(user, day) DO UPDATE SET cycles=cycles+excluded.cycles", (user, day, int(count))),
-            self._audit_stmt(now_ms, user, None, "transition", "done", "idle", next_reason),
         ], carry=carry)
 
     async def day_volume(self, user: str, day: str) -> DayVolume:
@@ -341,7 +336,9 @@ class Store:
         if order_id is None:
             rows = await self._query("SELECT * FROM fills WHERE user=? ORDER BY id", (user,))
         else:
-            rows = await self._query("SELECT * FROM fills WHERE user=? AND order_id=? ORDER BY id", (user, order_id))
+            # Through the (user, exec_key) key: an execution's key is the order id, a colon, its cumulative qty.
+            rows = await self._query("SELECT * FROM fills WHERE user=? AND exec_key>=? AND exec_key<? ORDER BY id",
+                                     (user, *fill_key_range(order_id)))
         return [dict(r) for r in rows]
 
     # ------------------------------------------------------------ sweeps, late adoptions, strays, inventory
@@ -354,8 +351,6 @@ class Store:
              " quantity, pay_amount, intent_ms, kind) VALUES (?,?,?,?,?,'unwinding',?,?,?,'0',?,'sweep')",
              (user, day, symbol, base_asset, quote_asset, fmt(price), fmt(price), fmt(quantity), now_ms)),
         ])
-        await self._tx([self._audit_stmt(now_ms, user, ids[0], "transition", "idle", "unwinding",
-                                         f"sweeping {fmt(quantity)} {base_asset} of fee dust")])
         return ids[0]
 
     async def cycle_cancelling(self, cycle_id: int) -> str | None:
@@ -519,6 +514,18 @@ class Store:
         return SymbolFilters(**fields), int(rows[0][1])
 
     # ------------------------------------------------------------ retention (issue 10)
+
+    async def reclaims_space(self) -> bool:
+        """Whether the file gives pruned pages back (incremental auto_vacuum)."""
+        return await self._call(reclaim.is_incremental)
+
+    async def convert_for_reclaim(self) -> bool:
+        """Once per file: incremental auto_vacuum and a VACUUM (see reclaim.py); only before any bot writes."""
+        return await self._call(reclaim.convert)
+
+    async def reclaim_step(self) -> int:
+        """Give up to reclaim.STEP_PAGES free pages back to the disk in one short write; the pages returned."""
+        return await self._write(reclaim.step)
 
     async def prune_batch(self, cutoff_ms: int, cycles: int, audit: int) -> Pruned:
         """One short transaction of retention: up to `cycles` cycles closed before `cutoff_ms` (with their
