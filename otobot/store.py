@@ -39,6 +39,12 @@ from otobot.walcheckpoint import Checkpoints, switch_to_wal, writer_connection
 T = TypeVar("T")
 
 
+# Transitions an operator audits: off the happy path (an unknown outcome, a timeout or an operator's cancel, an
+# unwind), a few a day. The happy path (idle → placing → pending → selling → done → idle) is not: the cycle and
+# order rows record it, and its five audit rows a cycle were 39 % of the file (issue 24).
+AUDITED_STATES = frozenset({"reconciling", "cancelling", "cancelled", "unwinding"})
+
+
 class Store:
     """One SQLite file (WAL) shared by every bot. Reads run whole in aiosqlite's worker thread (one trip per query);
     writes go through the one writer (groupcommit.py), a connection of the event loop's own thread, so a bot's
@@ -141,12 +147,13 @@ class Store:
     @staticmethod
     def cycle_state_stmts(cycle_id: int, user: str, frm: str, to: str, reason: str, now_ms: int,
                           *, closed: bool = False, cancelling: str | None = None) -> list[Statement]:
-        """A cycle's new state (to run in one transaction, now or carried). Not audited: the cycle's and its
-        orders' rows record every state, and an audit row per transition was 39 % of the file (issue 24);
-        `user` and `frm` stay for the callers' sake."""
-        return [("UPDATE cycles SET state=?, reason=?, closed_ms=COALESCE(closed_ms, ?), "
-                 "cancelling=COALESCE(?, cancelling) WHERE id=?",
-                 (to, reason, now_ms if closed else None, cancelling, cycle_id))]
+        """A cycle's new state (to run in one transaction, now or carried), audited only off the happy path."""
+        stmts: list[Statement] = [("UPDATE cycles SET state=?, reason=?, closed_ms=COALESCE(closed_ms, ?), "
+                                   "cancelling=COALESCE(?, cancelling) WHERE id=?",
+                                   (to, reason, now_ms if closed else None, cancelling, cycle_id))]
+        if to in AUDITED_STATES:
+            stmts.append(Store._audit_stmt(now_ms, user, cycle_id, "transition", frm, to, reason))
+        return stmts
 
     @staticmethod
     def transition_audit_stmt(now_ms: int, user: str, frm: str, to: str, reason: str) -> Statement:
