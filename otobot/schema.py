@@ -143,7 +143,8 @@ MIGRATIONS += ("""
 # the happy path: Store's AUDITED_STATES, written out here as a migration never changes): the happy path's five
 # rows a cycle were 39 % of the file, and the cycle and order rows hold every state.
 # Indexes only where a query needs one: the audit's (user, id) serves `otobot audit` and the daily summary (a user's
-# few rows), (ts_ms) serves pruning; orders by (user, id) serve `orders`, so (user, intent_ms) went; fills are
+# few rows), (ts_ms) serves pruning; `orders USER` walks the user's cycles and their orders, so the two indexes
+# of orders by user went; fills are
 # found by order through their (user, exec_key) key, whose text starts with the order id, so fills(order_id) went;
 # and a user's live cycle (at most one) is found in a partial index instead of one over every cycle's state (its
 # states written out: a migration never changes; should LIVE_CYCLE_STATES grow, the query stops matching the index
@@ -153,6 +154,7 @@ MIGRATIONS += ("""
         OR (cycle_id IS NOT NULL AND to_state NOT IN ('reconciling', 'cancelling', 'cancelled', 'unwinding')));
     DROP INDEX IF EXISTS audit_user;
     DROP INDEX IF EXISTS orders_user_time;
+    DROP INDEX IF EXISTS orders_user_id;
     DROP INDEX IF EXISTS fills_order;
     DROP INDEX IF EXISTS cycles_user_state;
     CREATE INDEX IF NOT EXISTS cycles_live ON cycles(user) WHERE state IN ('placing', 'reconciling', 'pending',

@@ -439,18 +439,20 @@ class Store:
 
     async def orders_page(self, user: str, *, status: str | None = None, since_ms: int | None = None,
                           until_ms: int | None = None, limit: int = 50, offset: int = 0) -> list[OrderRow]:
-        sql = "SELECT * FROM orders WHERE user=?"
+        # Through the user's cycles, newest first, and each cycle's orders: an index on orders by user was ~40
+        # bytes a cycle on disk for this command alone (issue 24). Every order belongs to a cycle of its user.
+        sql = "SELECT o.* FROM cycles c JOIN orders o ON o.cycle_id=c.id WHERE c.user=?"
         params: list[Any] = [user]
         if status:
-            sql += " AND status=?"
+            sql += " AND o.status=?"
             params.append(status.upper())
         if since_ms is not None:
-            sql += " AND intent_ms>=?"
+            sql += " AND o.intent_ms>=?"
             params.append(since_ms)
         if until_ms is not None:
-            sql += " AND intent_ms<?"
+            sql += " AND o.intent_ms<?"
             params.append(until_ms)
-        sql += " ORDER BY id DESC LIMIT ? OFFSET ?"
+        sql += " ORDER BY c.id DESC, o.id DESC LIMIT ? OFFSET ?"
         params += [limit, offset]
         return [order_row(r) for r in await self._query(sql, params)]
 

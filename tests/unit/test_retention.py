@@ -249,10 +249,13 @@ async def test_status_and_history_read_the_newest_rows_from_an_index(store: Stor
     assert len(found) == 7
     for sql, plan in found:
         assert not [step for step in plan if step.startswith("SCAN")], (sql, plan)
-    by_table = {sql.split(" FROM ")[1].split()[0] + (" live" if "state IN" in sql else ""): plan for sql, plan in found}
+    by_table = {("orders" if "JOIN orders" in sql else sql.split(" FROM ")[1].split()[0])
+                + (" live" if "state IN" in sql else ""): plan for sql, plan in found}
     assert by_table["cycles"] == ["SEARCH cycles USING INDEX cycles_user_id (user=?)"]
     assert by_table["cycles live"][0] == "SEARCH cycles USING INDEX cycles_live (user=?)"  # live rows only
-    assert by_table["orders"] == ["SEARCH orders USING INDEX orders_user_id (user=?)"]
+    # `orders USER`: the user's cycles newest first, then each one's orders (no index of orders by user).
+    assert by_table["orders"][:2] == ["SEARCH c USING COVERING INDEX cycles_user_id (user=?)",
+                                      "SEARCH o USING INDEX orders_cycle (cycle_id=?)"]
     assert by_table["audit"] == ["SEARCH audit USING INDEX audit_user_id (user=?)"]
 
 
