@@ -146,6 +146,7 @@ MIGRATIONS += ("""
 # few rows), (ts_ms) serves pruning; `orders USER` walks the user's cycles and their orders, so the two indexes
 # of orders by user went; fills are
 # found by order through their (user, exec_key) key, whose text starts with the order id, so fills(order_id) went;
+# pruning walks cycles by id up to the last one begun before the cutoff, so cycles(closed_ms) went;
 # and a user's live cycle (at most one) is found in a partial index instead of one over every cycle's state (its
 # states written out: a migration never changes; should LIVE_CYCLE_STATES grow, the query stops matching the index
 # and SQLite reads the (user, id) one instead, slower but right, and a test of the plans says so).
@@ -157,6 +158,7 @@ MIGRATIONS += ("""
     DROP INDEX IF EXISTS orders_user_id;
     DROP INDEX IF EXISTS fills_order;
     DROP INDEX IF EXISTS cycles_user_state;
+    DROP INDEX IF EXISTS cycles_closed;
     CREATE INDEX IF NOT EXISTS cycles_live ON cycles(user) WHERE state IN ('placing', 'reconciling', 'pending',
         'partially_filled', 'selling', 'cancelling', 'cancelled', 'unwinding');
 """,)
