@@ -14,6 +14,12 @@ from otobot.records import AppliedFill, Fill, dec0
 PRICE_DIGITS = Context(prec=12)
 
 
+def trimmed(d: Decimal) -> str:
+    """A value's text without trailing zeros (`0.20730000` → `0.2073`): the execution key, canonical whatever
+    padding the WS event or the REST row used, and the order's running totals (Decimal compares them equal)."""
+    return fmt(d.normalize()) if d else "0"
+
+
 def apply_fill(c: sqlite3.Connection, fill: Fill) -> AppliedFill | None:
     """Record `fill` once, keyed (order id, cumulative qty); None when it adds nothing (see Store.apply_fill)."""
     row = c.execute("SELECT cum_qty, cum_quote, cycle_id, fee FROM orders WHERE order_id=?",
@@ -33,7 +39,7 @@ def apply_fill(c: sqlite3.Connection, fill: Fill) -> AppliedFill | None:
     cur = c.execute(
         "INSERT OR IGNORE INTO fills(user, cycle_id, order_id, exec_key, side, price, qty, quote_qty,"
         " commission, commission_asset, time_ms, source) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-        (fill.user, cycle_id, fill.order_id, f"{fill.order_id}:{fmt(fill.cum_qty)}", fill.side,
+        (fill.user, cycle_id, fill.order_id, f"{fill.order_id}:{trimmed(fill.cum_qty)}", fill.side,
          fmt(PRICE_DIGITS.plus(price)), fmt(qty), fmt(quote_qty), fmt(commission), fill.commission_asset,
          fill.time_ms, fill.source))
     if cur.rowcount == 0:
@@ -44,7 +50,8 @@ def apply_fill(c: sqlite3.Connection, fill: Fill) -> AppliedFill | None:
         "UPDATE orders SET cum_qty=?, cum_quote=?, fee=?, fee_asset=COALESCE(NULLIF(?, ''), fee_asset), "
         "status=COALESCE(?, status), "
         "quantity=COALESCE(?, quantity), updated_ms=? WHERE order_id=?",
-        (fmt(fill.cum_qty), fmt(max(fill.cum_quote, old_quote)), fmt(commission + old_fee), fill.commission_asset,
+        (trimmed(fill.cum_qty), trimmed(max(fill.cum_quote, old_quote)), trimmed(commission + old_fee),
+         fill.commission_asset,
          fill.status, fmt(fill.quantity) if fill.quantity is not None else None, fill.time_ms, fill.order_id))
     dv = c.execute("SELECT buy_quote, sell_quote, fees_quote, sell_fees_quote FROM daily_volume WHERE user=? AND day=?",
                    (fill.user, fill.day)).fetchone()
