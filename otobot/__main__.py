@@ -1,5 +1,5 @@
 """`python -m otobot` runs the command line."""
 
-from otobot.cli import main
+from otobot.cli.main import main
 
 raise SystemExit(main())

@@ -13,12 +13,12 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from otobot import invariants
-from otobot.config import GlobalConfig, load_global
-from otobot.invariants import Invariants
+from otobot.bench import invariants
+from otobot.bench.invariants import Invariants
+from otobot.config.settings import GlobalConfig, load_global
+from otobot.daemon.supervisor import CredentialSource, Supervisor
 from otobot.sim.server import Simulator
-from otobot.store import Store
-from otobot.supervisor import CredentialSource, Supervisor
+from otobot.store.db import Store
 
 FAST_USER: dict[str, Any] = {
     "token": "KOGE",
@@ -128,7 +128,7 @@ async def assert_clean(sim: Simulator, store: Store, user: str) -> None:
 
 
 async def check_invariants(sim: Simulator, store: Store, user: str) -> Invariants:
-    """Issue #4's promises, checked against the simulator's own books (see otobot.invariants)."""
+    """Issue #4's promises, checked against the simulator's own books (see otobot.bench.invariants)."""
     state = sim.state(user)
     orders = state["orders"]
     held = sum((Decimal(v["free"]) + Decimal(v["locked"]) for a, v in state["balances"].items() if a != "USDT"

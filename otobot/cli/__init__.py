@@ -1,5 +1,1 @@
-"""The `otobot` command line: argument parsing, the one-shot commands, `creds` and `check`."""
-
-from otobot.cli.main import main
-
-__all__ = ["main"]
+"""The `otobot` command line: argument parsing, the one-shot commands and their tables, creds, check, plan, demo."""

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from otobot.config import USER_NAME, USER_NAME_RULE
+from otobot.config.settings import USER_NAME, USER_NAME_RULE
 from otobot.exchange.models import CANCELED, EXPIRED, FILLED, NEW, PARTIALLY_FILLED, PENDING, REJECTED
 
 CONFIG_ENV = "OTOBOT_CONFIG"

@@ -9,10 +9,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TextIO
 
-from otobot.config import ConfigError, GlobalConfig, UserConfig, is_binance_url, load_global, scan_users
-from otobot.dbfile import DatabaseUnreadable
+from otobot.config.settings import ConfigError, GlobalConfig, UserConfig, is_binance_url, load_global, scan_users
 from otobot.ops.secrets import Keyring, MasterKeyError, NoMasterKey, decrypt_credentials, load_keys
-from otobot.storeopen import open_existing
+from otobot.store.dbfile import DatabaseUnreadable
+from otobot.store.opening import open_existing
 
 
 def check(config_path: Path, env: Mapping[str, str] | None = None, out: TextIO | None = None,

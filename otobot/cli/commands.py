@@ -3,68 +3,35 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from otobot import reports
-from otobot.config import ConfigError, GlobalConfig, UserConfig, load_global, load_user, scan_users, user_files
-from otobot.dbfile import DatabaseUnreadable
-from otobot.exchange.credentials import Credentials
+from otobot.cli.common import CommandProblem, err, out, out_json, user_config, user_credentials
+from otobot.cli.creds import gen_key
+from otobot.cli.creds import run as run_creds
+from otobot.config.settings import ConfigError, GlobalConfig, load_global, scan_users, user_files
 from otobot.exchange.errors import ExchangeError
 from otobot.exchange.filters import fmt
 from otobot.exchange.rest import AlphaRest
 from otobot.ops import control, logsetup
-from otobot.ops.secrets import Keyring, MasterKeyError, decrypt_credentials, load_keys
-from otobot.store import Store
-from otobot.storeopen import open_or_empty
+from otobot.ops.control import socket_path
+from otobot.ops.secrets import MasterKeyError
+from otobot.store.db import Store
+from otobot.store.dbfile import DatabaseUnreadable
+from otobot.store.opening import open_or_empty
+from otobot.views import reports
 
 MANUAL_TIMEOUT_S = 900.0  # ctl cancel / flatten: the whole unwind ladder may run before the report
-
-
-class CommandProblem(Exception):
-    """Something the operator can fix (an unknown user, a missing session): one paragraph on stderr, exit 1."""
-
-
-def out(text: str) -> None:
-    sys.stdout.write(text + "\n")
-
-
-def err(text: str) -> None:
-    sys.stderr.write(text + "\n")
-
-
-def out_json(data: Any) -> None:
-    out(json.dumps(data, indent=2, default=str))
-
-
-def socket_path(settings: GlobalConfig) -> Path:
-    """The control socket: configured, else $RUNTIME_DIRECTORY (systemd), else beside the database."""
-    if settings.control_socket is not None:
-        return settings.control_socket
-    runtime = os.environ.get("RUNTIME_DIRECTORY")
-    if runtime:
-        return Path(runtime.split(":")[0]) / "otobot.sock"
-    return settings.database.parent / "otobot.sock"
-
-
-def keyring_for(settings: GlobalConfig) -> Keyring:
-    creds_dir = os.environ.get("CREDENTIALS_DIRECTORY")
-    return Keyring(load_keys(os.environ, settings.key_file, Path(creds_dir) if creds_dir else None))
 
 
 async def dispatch(args: argparse.Namespace) -> int:
     """Run one command; a problem the operator can fix is printed as one paragraph and exits 1."""
     logsetup.setup("WARNING")  # one-shot commands print their answer; only problems go to stderr
-    from otobot.cli import creds as creds_cli
-
     if args.command == "creds" and args.creds_command == "gen-key":
-        return creds_cli.gen_key(args.path)  # needs no config: it is how a first install starts
+        return gen_key(args.path)  # needs no config: it is how a first install starts
     try:
         settings = load_global(Path(args.config))
         return await _run(settings, args)
@@ -74,15 +41,13 @@ async def dispatch(args: argparse.Namespace) -> int:
 
 
 async def _run(settings: GlobalConfig, args: argparse.Namespace) -> int:
-    from otobot.cli import creds as creds_cli
-
     as_json: bool = getattr(args, "json", False)
     if args.command == "ctl":
         return await ctl(settings, args.action, args.user, as_json)
     if args.command == "health":
         return await ctl(settings, "health", None, as_json)
     if args.command == "creds":
-        return await creds_cli.run(settings, args)
+        return await run_creds(settings, args)
     store = await open_or_empty(settings.database)
     try:
         if args.command == "status":
@@ -179,24 +144,6 @@ async def ctl(settings: GlobalConfig, action: str, user: str | None, as_json: bo
     return 1 if rejected else 0
 
 
-def user_config(settings: GlobalConfig, user: str) -> UserConfig:
-    for path in user_files(settings.users_dir):
-        if path.stem == user:
-            return load_user(path)
-    raise ConfigError(settings.users_dir, [f"no user file {user}.yaml; create it (config/users/alice.yaml is an "
-                                           "example)"])
-
-
-async def user_credentials(settings: GlobalConfig, store: Store, cfg: UserConfig) -> Credentials:
-    """The user's session: inline in the file (simulator) or decrypted from the database."""
-    if cfg.credentials is not None:
-        return cfg.credentials
-    blob = await store.load_credentials(cfg.name)
-    if blob is None:
-        raise ConfigError(cfg.path, [f"no stored session for {cfg.name}: run `otobot creds import {cfg.name}`"])
-    return decrypt_credentials(keyring_for(settings), blob)
-
-
 async def balance(settings: GlobalConfig, store: Store, user: str, as_json: bool) -> int:
     creds = await user_credentials(settings, store, cfg := user_config(settings, user))
     async with aiohttp.ClientSession() as session:
@@ -216,7 +163,7 @@ async def balance(settings: GlobalConfig, store: Store, user: str, as_json: bool
     rows += [{"asset": b.asset, "wallet": "alpha", "free": fmt(b.free), "locked": fmt(b.locked),
               "total": fmt(b.total)} for b in alpha]
     hint = quote.shortfall_hint(cfg.order_quote_amount + cfg.min_quote_reserve)
-    from otobot.points import utc_day
+    from otobot.trading.daybook import utc_day
     ours = await store.day_volume(user, utc_day(int(time.time() * 1000)))
     today = {"exchange_volume": fmt(volume.total), "otobot_bought": fmt(ours.buy_quote),
              "otobot_sold": fmt(ours.sell_quote)}

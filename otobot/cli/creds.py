@@ -10,15 +10,15 @@ from typing import BinaryIO
 
 import aiohttp
 
-from otobot.cli.commands import CommandProblem, err, keyring_for, out, user_config, user_credentials
-from otobot.config import ConfigError, GlobalConfig, user_files
+from otobot.cli.common import CommandProblem, err, out, user_config, user_credentials
+from otobot.config.settings import ConfigError, GlobalConfig, user_files
 from otobot.exchange.credentials import Credentials
 from otobot.exchange.errors import AuthExpired, ExchangeError
 from otobot.exchange.rest import AlphaRest
 from otobot.ops.curl import CurlParseError, parse_curl_request
-from otobot.ops.secrets import DecryptError, MasterKeyError, encrypt_credentials, generate_key_file
-from otobot.store import Store
-from otobot.storeopen import open_existing, open_or_empty, probe
+from otobot.ops.secrets import DecryptError, MasterKeyError, encrypt_credentials, generate_key_file, keyring_for
+from otobot.store.db import Store
+from otobot.store.opening import open_existing, open_or_empty, probe
 
 # A browser's "Copy as cURL" is a few KiB (the cookie jar is the bulk); anything far larger is the wrong paste.
 MAX_CURL_BYTES = 1 << 20

@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from otobot import __version__, eventloop
+from otobot import __version__
 from otobot.cli.args import (
     CONFIG_ENV,
     CONFIG_SEARCH,
@@ -23,6 +23,7 @@ from otobot.cli.args import (
     user_name,
     when,
 )
+from otobot.daemon import eventloop
 from otobot.ops.redact import Redactor
 
 CONFIG_HELP = (f"daemon config file (default: ${CONFIG_ENV}, else ./config/otobot.yaml, else "
@@ -184,38 +185,38 @@ def _dispatch(args: argparse.Namespace) -> int:
     elif command not in NO_CONFIG and not gen_key:
         args.config = find_config(args.config, os.environ)
     if command == "run":
-        from otobot.daemon import run_daemon
+        from otobot.daemon.run import run_daemon
         return eventloop.run(run_daemon(Path(args.config)), os.environ)
     if command == "check":
         from otobot.cli.check import check
         return check(Path(args.config))
     if command == "demo":
-        from otobot.demo import run_demo
+        from otobot.cli.demo import run_demo
         return eventloop.run(run_demo(seconds=args.seconds, users=args.users), os.environ)
     if command == "sim":
         return _sim(args)
     if command == "bench" and args.soak is not None:
-        from otobot.benchsoak import run_soak
+        from otobot.bench.soak import run_soak
         soaked: int = run_soak(users=args.users, minutes=args.soak, seed=args.seed, chaos=args.chaos, pause=args.pause,
                                json_path=args.json, every_s=args.soak_every, keep=args.soak_keep)
         return soaked
     if command == "bench":
-        from otobot.bench import run_bench
+        from otobot.bench.run import run_bench
         result: int = run_bench(users=args.users, duration=args.duration, seed=args.seed, burst=args.burst,
                                 chaos=args.chaos, json_path=args.json, pause=args.pause,
                                 shared=args.shared_price_stream, writes_floor=args.writes_floor)
         return result
     if command == "plan":
-        from otobot.plan import main_plan
+        from otobot.cli.plan import main_plan
         return main_plan(args)
     if command == "history":
-        from otobot.history import run_history
+        from otobot.views.history import run_history
         return asyncio.run(run_history(args))
     if command == "audit":
-        from otobot.audit_view import run_audit
+        from otobot.views.audit import run_audit
         return asyncio.run(run_audit(args))
-    from otobot.cli import commands
-    return asyncio.run(commands.dispatch(args))
+    from otobot.cli.commands import dispatch
+    return asyncio.run(dispatch(args))
 
 
 def _sim(args: argparse.Namespace) -> int:

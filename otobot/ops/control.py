@@ -9,7 +9,10 @@ import os
 import socket
 import stat
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from otobot.config.settings import GlobalConfig
 
 COMMANDS = ("status", "pause", "resume", "cancel", "flatten", "reload", "health")
 MAX_PATH_BYTES = 107  # sockaddr_un.sun_path is 108 bytes with the terminating NUL
@@ -212,3 +215,13 @@ async def request(path: Path, cmd: str, user: str | None = None, timeout_s: floa
         raise ControlError(reply.get("error") or "unknown error")
     result: dict[str, Any] = reply.get("result") or {}
     return result
+
+
+def socket_path(settings: GlobalConfig) -> Path:
+    """The control socket: configured, else $RUNTIME_DIRECTORY (systemd), else beside the database."""
+    if settings.control_socket is not None:
+        return settings.control_socket
+    runtime = os.environ.get("RUNTIME_DIRECTORY")
+    if runtime:
+        return Path(runtime.split(":")[0]) / "otobot.sock"
+    return settings.database.parent / "otobot.sock"

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import aiohttp
 from loguru import logger
 
-from otobot.config import NotifyConfig
+from otobot.config.settings import NotifyConfig
 
 KINDS = ("paused", "auth_expired", "risk_challenge", "target_reached", "daily_summary", "resumed")
 TELEGRAM_MAX_CHARS = 4096

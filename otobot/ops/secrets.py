@@ -6,10 +6,14 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from otobot.exchange.credentials import Credentials
+
+if TYPE_CHECKING:
+    from otobot.config.settings import GlobalConfig
 
 ENV_VAR = "OTOBOT_MASTER_KEY"
 SYSTEMD_CREDENTIAL = "otobot-master-key"  # LoadCredential=otobot-master-key:/etc/otobot/master.key
@@ -131,3 +135,9 @@ def encrypt_credentials(keyring: Keyring, credentials: Credentials) -> bytes:
 
 def decrypt_credentials(keyring: Keyring, blob: bytes) -> Credentials:
     return Credentials.from_json(json.loads(keyring.decrypt(blob)))
+
+
+def keyring_for(settings: GlobalConfig) -> Keyring:
+    """The master keys from the environment, systemd's credentials directory or the key file."""
+    creds_dir = os.environ.get("CREDENTIALS_DIRECTORY")
+    return Keyring(load_keys(os.environ, settings.key_file, Path(creds_dir) if creds_dir else None))

@@ -13,7 +13,7 @@ import aiohttp
 from loguru import logger
 
 from otobot.ops.notify import TELEGRAM_MAX_CHARS
-from otobot.store import Store
+from otobot.store.db import Store
 
 OFFSET_KEY = "telegram_update_offset"  # in the store's meta table: a restart never re-runs an old command
 

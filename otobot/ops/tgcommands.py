@@ -12,11 +12,13 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from otobot import history, points, reports
-from otobot.config import GlobalConfig
+from otobot.config.settings import GlobalConfig
 from otobot.ops.telegram import BotApi, Command, Reply, TelegramCommands
-from otobot.reports import q2
-from otobot.store import Store
+from otobot.store.db import Store
+from otobot.trading import daybook as points
+from otobot.trading.manual import manual_text
+from otobot.views import history
+from otobot.views.reports import q2
 
 HELP = """otobot commands:
 /status - every user: state, today's volume against the target
@@ -105,7 +107,7 @@ class CommandAnswers:
         task.add_done_callback(_forget(self._running))
         done, _ = await asyncio.wait({task}, timeout=MANUAL_WAIT_S)
         if task in done:
-            return Reply(reports.manual_text(task.result()))
+            return Reply(manual_text(task.result()))
         return Reply(f"{kind} of {user} is under way (the unwind ladder takes its time); /status {user} shows it, "
                      "the daemon's log has the report")
 

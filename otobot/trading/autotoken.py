@@ -6,12 +6,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from otobot import plan
-from otobot.config import UserConfig
+from otobot.config.settings import UserConfig
 from otobot.exchange.errors import ExchangeError, MalformedMessage
 from otobot.exchange.models import Token
 from otobot.exchange.rest import AlphaRest
-from otobot.trading import catalog
+from otobot.trading import catalog, plan
 from otobot.trading.planner import Candidate, Target
 
 if TYPE_CHECKING:

@@ -13,8 +13,7 @@ import aiohttp
 from loguru import logger
 from transitions import Machine
 
-from otobot.carry import Carry
-from otobot.config import GlobalConfig, UserConfig
+from otobot.config.settings import GlobalConfig, UserConfig
 from otobot.exchange.credentials import Credentials
 from otobot.exchange.errors import AuthExpired, ExchangeError, RateLimited, RiskChallenge
 from otobot.exchange.filters import fmt
@@ -22,8 +21,9 @@ from otobot.exchange.models import AggTrade, AssetBalance, ExecutionReport, Symb
 from otobot.exchange.ratelimit import RateLimiter
 from otobot.exchange.rest import AlphaRest
 from otobot.exchange.streams import MarketStream, TradeCache, UserStream
-from otobot.records import CycleRow
-from otobot.store import Store
+from otobot.store.carry import Carry
+from otobot.store.db import Store
+from otobot.store.records import CycleRow
 from otobot.trading import actions, autotoken, cycle, feeds, follow, inbox, manual, pauses, startup
 from otobot.trading.bookfeed import BookFeed
 from otobot.trading.cycle import LIVE_STATES, Cycle, Facts, State, Timers, decide, detach

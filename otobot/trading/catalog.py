@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from otobot.config import UserConfig
+from otobot.config.settings import UserConfig
 from otobot.exchange.models import SymbolFilters, Token
 from otobot.exchange.protocol import symbol_for
 from otobot.exchange.rest import AlphaRest
-from otobot.store import Store
+from otobot.store.db import Store
 
 TOKEN_CACHE_MAX_AGE_MS = 6 * 3600 * 1000  # mulPoint and flags change a few times a day at most
 FILTER_CACHE_MAX_AGE_MS = 6 * 3600 * 1000

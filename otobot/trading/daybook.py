@@ -8,6 +8,7 @@ from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from otobot.exchange.filters import fmt
+from otobot.store.records import Holding as Holding
 
 CENT = Decimal("0.01")
 
@@ -120,20 +121,6 @@ class DayBook:
         left = int((self.remaining / per_cycle).to_integral_value(rounding=ROUND_CEILING)) if per_cycle else 0
         return {"day": self.day, "volume_today": fmt(self.volume), "target_volume": fmt(self.target),
                 "pct_done": f"{pct:.1f}", "cycles_today": self.cycles, "cycles_left_est": left}
-
-
-@dataclass(frozen=True, slots=True)
-class Holding:
-    """Base otobot's own fills say a user holds on a symbol (fee dust, an unfinished cycle) and its last price."""
-
-    symbol: str
-    base_asset: str
-    quantity: Decimal
-    last_price: Decimal
-
-    @property
-    def value(self) -> Decimal:
-        return self.quantity * self.last_price
 
 
 def marked_loss(buy_quote: Decimal, sell_quote: Decimal, sell_fees: Decimal,

@@ -7,16 +7,16 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from otobot.carry import Carry
 from otobot.exchange.errors import ExchangeError, OrderNotFound, UnknownOutcome
 from otobot.exchange.filters import LimitOrder, OtoOrder, fmt
 from otobot.exchange.models import SELL, ExecutionReport, Order, OtoPlaced
 from otobot.exchange.rest import AlphaRest
-from otobot.reconcile import CLOCK_SKEW_MS, latest_by_id, match_limit, match_oto
-from otobot.records import CycleRow, Fill, OrderRow
-from otobot.store import Store
+from otobot.store.carry import Carry
+from otobot.store.db import Store
+from otobot.store.records import CycleRow, Fill, OrderRow
 from otobot.trading.daybook import utc_day
 from otobot.trading.ports import Clock
+from otobot.trading.reconcile import CLOCK_SKEW_MS, latest_by_id, match_limit, match_oto
 from otobot.trading.tracker import CycleOrders, TrackedOrder, merge_status
 
 SETTLE_LOOKUPS = 2  # "not found" must hold on this many lookups, settle_s apart, before we believe it

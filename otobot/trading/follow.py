@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING
 
 from otobot.exchange.filters import fmt
 from otobot.exchange.models import BUY, FILLED, FINAL_STATUSES, SELL, ExecutionReport
-from otobot.reconcile import match_oto
 from otobot.trading.actions import take_over
 from otobot.trading.cycle import State
 from otobot.trading.desk import Observation
+from otobot.trading.reconcile import match_oto
 from otobot.trading.tracker import TrackedOrder
 
 if TYPE_CHECKING:

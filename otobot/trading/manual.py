@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any
 
-from otobot import reports
 from otobot.exchange.filters import floor_to, fmt, sellable
 from otobot.exchange.models import SELL
 from otobot.trading import startup, strategy
@@ -110,7 +109,7 @@ def check_done(bot: Bot) -> None:
         op.notes.append(f"the whole unwind ladder was tried; {fmt(left)} unsold (paused unwind_failed)")
     if not op.done.done():
         op.done.set_result(report(bot, op))
-    bot.log.info("Operator {} done: {}", op.kind, reports.manual_text(report(bot, op)))
+    bot.log.info("Operator {} done: {}", op.kind, manual_text(report(bot, op)))
 
 
 def abandon(bot: Bot, why: str) -> None:
@@ -130,3 +129,14 @@ def report(bot: Bot, op: ManualOp) -> dict[str, Any]:
         "avg_price": fmt(avg) if avg is not None else None, "left": fmt(op.left), "quote": bot.cfg.quote,
         "state": str(bot.cycle.state), "paused": bot.paused_reason, "notes": op.notes,
     }
+
+
+def manual_text(r: dict[str, Any]) -> str:
+    """The report as one paragraph (ctl's text output, Telegram's reply, the log)."""
+    cancelled = ", ".join(r.get("orders_cancelled") or []) or "none"
+    avg = f" at {r['avg_price']} on average" if r.get("avg_price") else ""
+    text = (f"{r.get('user')}: {r.get('action')} done. Orders cancelled: {cancelled}. Sold {r.get('sold')} "
+            f"{r.get('token')} for {r.get('sold_quote')} {r.get('quote')}{avg}. Left: {r.get('left')} "
+            f"{r.get('token')}. Now {r.get('state')}, paused {r.get('paused') or 'no'}.")
+    notes = r.get("notes") or []
+    return text + (" " + "; ".join(notes) + "." if notes else "")

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 
-from otobot import points
 from otobot.exchange.book import Level
 from otobot.exchange.filters import FEE_RATE, floor_to, pending_quantity
+from otobot.trading import daybook as points
 from otobot.trading.book import Sweep, sweep, sweep_quote
 
 BPS = Decimal(10_000)

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 from loguru import logger
 
-from otobot.config import ReliabilityConfig
+from otobot.config.settings import ReliabilityConfig
 from otobot.exchange.models import AggTrade
 from otobot.exchange.streams import MarketStream
 

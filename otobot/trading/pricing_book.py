@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 
-from otobot.config import PricingConfig
+from otobot.config.settings import PricingConfig
 from otobot.exchange.book import Level
 from otobot.exchange.filters import FEE_RATE, FilterError, OtoOrder, build_oto, ceil_to, floor_to, fmt, pending_quantity
 from otobot.exchange.models import SymbolFilters

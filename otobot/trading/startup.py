@@ -11,7 +11,7 @@ from loguru import logger
 
 from otobot.exchange.errors import ExchangeError
 from otobot.exchange.filters import fmt
-from otobot.records import CycleRow
+from otobot.store.records import CycleRow
 from otobot.trading import autotoken, catalog, manual, pauses
 from otobot.trading.cycle import State, attach
 from otobot.trading.desk import load_orders

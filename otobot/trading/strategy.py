@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from otobot.config import PricingConfig
+from otobot.config.settings import PricingConfig
 from otobot.exchange.filters import FEE_RATE, OtoOrder, build_oto, ceil_to, floor_to, round_price
 from otobot.exchange.models import BUY, SELL, SymbolFilters
 

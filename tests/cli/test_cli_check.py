@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from otobot.config import ConfigError, load_user
+from otobot.config.settings import ConfigError, load_user
+from otobot.config.yamlsafe import MAX_BYTES
 from otobot.exchange.credentials import Credentials
 from otobot.ops.secrets import Keyring, encrypt_credentials
-from otobot.store import Store
-from otobot.yamlsafe import MAX_BYTES
+from otobot.store.db import Store
 from tests.cli.clirun import otobot, refused
 
 SIM_EXCHANGE = ("exchange:\n  rest_url: http://127.0.0.1:9\n  market_ws_url: ws://127.0.0.1:9/w3w/wsa/stream\n"

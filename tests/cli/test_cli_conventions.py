@@ -14,7 +14,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from otobot.sim.server import Simulator
-from otobot.store import Store
+from otobot.store.db import Store
 from tests.cli.clirun import REPO, clean_env, otobot, refused
 from tests.helpers import wait_for, write_config
 

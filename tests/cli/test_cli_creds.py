@@ -10,7 +10,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from otobot.sim.server import Simulator
-from otobot.store import Store
+from otobot.store.db import Store
 from tests.cli.clirun import otobot, refused
 from tests.helpers import write_config
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from otobot.config import ConfigError, load_user
+from otobot.config.settings import ConfigError, load_user
 from otobot.sim.config import DEFAULT_SYMBOLS
 from otobot.sim.server import Simulator
 from tests.helpers import assert_clean, running, wait_for, write_config

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from otobot.sim.server import Simulator
-from otobot.store import Store
+from otobot.store.db import Store
 from tests.helpers import write_config
 
 REPO = Path(__file__).resolve().parents[2]

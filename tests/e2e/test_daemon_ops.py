@@ -20,10 +20,10 @@ import pytest
 import yaml
 from cryptography.fernet import Fernet
 
-from otobot import eventloop
+from otobot.daemon import eventloop
 from otobot.ops.secrets import Keyring, encrypt_credentials
 from otobot.sim.server import Simulator
-from otobot.store import Store
+from otobot.store.db import Store
 from tests.e2e.test_process import REPO, daemon, db_cycles
 from tests.helpers import FAST_USER, wait_for, write_config, write_user
 

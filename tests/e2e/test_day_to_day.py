@@ -13,9 +13,9 @@ from typing import Any
 
 import yaml
 
-from otobot.points import utc_day
 from otobot.sim.server import Simulator
-from otobot.store import Store
+from otobot.store.db import Store
+from otobot.trading.daybook import utc_day
 from tests.botapi import CHAT, TOKEN, serve_bot_api
 from tests.e2e.test_process import daemon, db_cycles
 from tests.helpers import running, wait_for, write_config, write_user

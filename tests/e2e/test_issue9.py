@@ -9,14 +9,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from otobot.config import load_global, scan_users
+from otobot.config.settings import load_global, scan_users
+from otobot.daemon.supervisor import CredentialSource, Supervisor, _Slot
 from otobot.exchange import protocol as p
 from otobot.exchange.filters import fmt, pay_amount
 from otobot.sim.config import default_sim_config
 from otobot.sim.matching import BUY, SELL
 from otobot.sim.server import Simulator
-from otobot.store import Store
-from otobot.supervisor import CredentialSource, Supervisor, _Slot
+from otobot.store.db import Store
 from otobot.trading.bot import Bot
 from tests.helpers import Daemon, assert_clean, check_invariants, running, wait_for, write_config, write_user
 
@@ -224,7 +224,7 @@ async def test_fee_dust_is_swept_between_cycles(tmp_path: Path, logs: list[str])
             stats = await d.store.user_stats("alice")
             assert stats.cycles == bot.cycles_completed  # a sweep is not a cycle
             await assert_clean(sim, d.store, "alice")
-            from otobot import reports
+            from otobot.views import reports
 
             row = await reports.stats_row(d.store, "alice")
             assert Decimal(row["inventory"]) < Decimal("0.1")

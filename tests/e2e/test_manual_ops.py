@@ -11,7 +11,7 @@ from pathlib import Path
 
 from otobot.sim.matching import BUY
 from otobot.sim.server import Simulator
-from otobot.store import Store
+from otobot.store.db import Store
 from tests.botapi import serve_bot_api
 from tests.e2e.test_day_to_day import with_telegram
 from tests.e2e.test_process import daemon, db_cycles

@@ -14,10 +14,10 @@ from decimal import Decimal
 from pathlib import Path
 
 from otobot.exchange import protocol as p
-from otobot.points import utc_day
 from otobot.sim.config import default_sim_config
 from otobot.sim.server import Simulator
-from otobot.store import Store
+from otobot.store.db import Store
+from otobot.trading.daybook import utc_day
 from tests.conftest import leaked
 from tests.helpers import FAST_USER, check_invariants, merge, wait_for, write_config, write_user
 

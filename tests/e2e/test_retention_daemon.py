@@ -9,9 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from otobot.points import utc_day
 from otobot.sim.server import Simulator
-from otobot.store import Store
+from otobot.store.db import Store
+from otobot.trading.daybook import utc_day
 from tests.helpers import wait_for, write_config
 from tests.unit.test_retention import DAY_MS, cycle
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from otobot.exchange import protocol as p
 from otobot.sim.matching import SELL
 from otobot.sim.server import Simulator
-from otobot.store import Store
+from otobot.store.db import Store
 from tests.helpers import running, wait_for, write_config
 
 PAIR = "ALPHA_22USDT"

@@ -9,9 +9,10 @@ import aiohttp
 import pytest
 import yaml
 
-from otobot import plan, reports
 from otobot.sim.server import Simulator
+from otobot.trading import plan
 from otobot.trading.planner import Target
+from otobot.views import reports
 from tests.e2e.test_plan import varied  # noqa: F401  (the sim-varied.yaml simulator fixture)
 from tests.helpers import assert_clean, running, wait_for, write_config
 
@@ -78,7 +79,7 @@ async def test_token_auto_trades_the_planned_cheapest_and_switches_when_its_spre
 
 
 def test_candidates_belong_to_token_auto_and_are_a_list_of_tokens(tmp_path: Path) -> None:
-    from otobot.config import ConfigError, load_user
+    from otobot.config.settings import ConfigError, load_user
 
     path = tmp_path / "dan.yaml"
     path.write_text(yaml.safe_dump({"token": "KOGE", "candidates": ["AOP"]}))
@@ -93,7 +94,7 @@ def test_candidates_belong_to_token_auto_and_are_a_list_of_tokens(tmp_path: Path
 
 
 def test_the_pool_keeps_only_tradable_candidates() -> None:
-    from otobot.config import UserConfig
+    from otobot.config.settings import UserConfig
     from otobot.exchange.models import Token
     from otobot.trading.autotoken import pool
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from otobot.points import utc_day, volume_points
 from otobot.sim.server import Simulator
-from otobot.store import Store
-from otobot.summary import SENT_KEY, DailySummary, covered_day, due_day, live_of
+from otobot.store.db import Store
+from otobot.trading.daybook import utc_day, volume_points
+from otobot.views.summary import SENT_KEY, DailySummary, covered_day, due_day, live_of
 from tests.botapi import serve_bot_api
 from tests.e2e.test_day_to_day import with_telegram
 from tests.e2e.test_process import daemon, db_cycles

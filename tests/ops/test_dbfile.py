@@ -11,11 +11,11 @@ from typing import Any
 import aiosqlite
 import pytest
 
-from otobot import walcheckpoint
-from otobot.dbfile import DatabaseLocked, DatabaseUnreadable, DbLock, lock_path
-from otobot.schema import MIGRATIONS
-from otobot.store import Store
-from otobot.walcheckpoint import switch_to_wal
+from otobot.store import wal as walcheckpoint
+from otobot.store.db import Store
+from otobot.store.dbfile import DatabaseLocked, DatabaseUnreadable, DbLock, lock_path
+from otobot.store.schema import MIGRATIONS
+from otobot.store.wal import switch_to_wal
 
 
 def test_a_second_lock_on_the_same_database_names_the_holder(tmp_path: Path) -> None:

@@ -182,12 +182,12 @@ def test_only_loopback_is_allowed() -> None:
 
 async def test_a_trading_bot_feeds_the_metrics(tmp_path: Path) -> None:
     """Through the real supervisor and simulator: orders, fills, REST latency and cycle durations are counted."""
-    from otobot.config import load_global
+    from otobot.config.settings import load_global
+    from otobot.daemon.supervisor import CredentialSource, Supervisor
     from otobot.ops.metrics import Metrics
     from otobot.sim.config import default_sim_config
     from otobot.sim.server import Simulator
-    from otobot.store import Store
-    from otobot.supervisor import CredentialSource, Supervisor
+    from otobot.store.db import Store
     from tests.helpers import wait_for, write_config
 
     sim = Simulator(default_sim_config(users=1, seed=2))

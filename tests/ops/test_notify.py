@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from otobot.config import NotifyConfig, TelegramConfig
+from otobot.config.settings import NotifyConfig, TelegramConfig
 from otobot.ops.notify import Notification, NotifyHub, TelegramNotifier, UserRoutes, WebhookNotifier
 from tests.helpers import local_http
 

@@ -165,7 +165,7 @@ from cryptography.fernet import Fernet
 from otobot.exchange.rest import AlphaRest
 from otobot.sim.config import default_sim_config
 from otobot.sim.server import Simulator
-from otobot.store import Store
+from otobot.store.db import Store
 
 async def main() -> None:
     key = Fernet.generate_key()

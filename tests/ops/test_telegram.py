@@ -15,9 +15,9 @@ import pytest
 
 from otobot.ops.telegram import OFFSET_KEY, BotApi, TelegramCommands
 from otobot.ops.tgcommands import CommandAnswers
-from otobot.points import utc_day
 from otobot.sim.server import Simulator
-from otobot.store import Store
+from otobot.store.db import Store
+from otobot.trading.daybook import utc_day
 from tests.botapi import CHAT, TOKEN, FakeBotApi, serve_bot_api
 from tests.helpers import Daemon, cycles_done, running, wait_for, write_config
 

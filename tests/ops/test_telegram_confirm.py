@@ -7,7 +7,7 @@ from typing import Any
 
 from otobot.ops.telegram import Command
 from otobot.ops.tgcommands import CommandAnswers
-from otobot.store import Store
+from otobot.store.db import Store
 
 
 class Controls:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from otobot.config import PricingConfig
+from otobot.config.settings import PricingConfig
 from otobot.exchange.errors import AuthExpired, ExchangeError, InsufficientBalance, RiskChallenge
 from otobot.exchange.filters import build_oto
 from otobot.exchange.models import SymbolFilters

@@ -12,7 +12,7 @@ from loguru import logger
 from otobot.exchange.errors import ServerError
 from otobot.exchange.filters import OtoOrder
 from otobot.exchange.models import Order
-from otobot.store import Store
+from otobot.store.db import Store
 from otobot.trading.desk import PENDING_LEG_LOOKUPS, SETTLE_LOOKUPS, Desk, Found, Missing, Unknown
 
 D = Decimal

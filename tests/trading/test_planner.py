@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from otobot import points
 from otobot.exchange.book import Level
+from otobot.trading import daybook as points
 from otobot.trading.planner import (
     Candidate,
     CycleCost,

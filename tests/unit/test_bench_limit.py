@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from otobot.benchreport import limit as _limit
+from otobot.bench.report import limit as _limit
 
 FRAMES = {"trade": 129_516, "book": 289, "user": 1_192}
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from otobot.benchreport import CPU_TARGET_MS, cpu_split, split_lines
+from otobot.bench.report import CPU_TARGET_MS, cpu_split, split_lines
 
 
 @pytest.mark.parametrize(("cpu", "floor", "writes", "own", "budget"), [

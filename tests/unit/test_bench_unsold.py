@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from otobot.benchreport import UNSOLD_SHOWN
-from otobot.benchreport import unsold_lines as _unsold_lines
+from otobot.bench.report import UNSOLD_SHOWN
+from otobot.bench.report import unsold_lines as _unsold_lines
 
 
 def held(n: int) -> dict[str, dict[str, str]]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from otobot.benchdb import generate, template_cycle, write_config
-from otobot.config import load_global, scan_users
-from otobot.retention import DAY_MS, cutoff_ms, prune
-from otobot.schema import MIGRATIONS
-from otobot.store import Store
+from otobot.bench.db import generate, template_cycle, write_config
+from otobot.config.settings import load_global, scan_users
+from otobot.store.db import Store
+from otobot.store.retention import DAY_MS, cutoff_ms, prune
+from otobot.store.schema import MIGRATIONS
 
 NOW_MS = 1_764_500_000_000
 

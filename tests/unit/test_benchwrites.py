@@ -11,11 +11,11 @@ from typing import cast
 
 import pytest
 
-from otobot import benchwrites
-from otobot.bench import _record_writes
-from otobot.groupcommit import run_group
-from otobot.records import Fill
-from otobot.store import Store
+from otobot.bench import writes as benchwrites
+from otobot.bench.run import _record_writes
+from otobot.store.db import Store
+from otobot.store.groupcommit import run_group
+from otobot.store.records import Fill
 
 TABLES = ("users", "cycles", "orders", "fills", "daily_volume", "audit", "sqlite_sequence")
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from otobot.carry import Carry
-from otobot.records import Fill
-from otobot.store import Store
+from otobot.store.carry import Carry
+from otobot.store.db import Store
+from otobot.store.records import Fill
 
 INTENT = {"user": "alice", "day": "2026-11-30", "symbol": "ALPHA_1USDT", "base_asset": "A", "quote_asset": "USDT",
           "mul_point": 1, "working_price": Decimal("1.0"), "pending_price": Decimal("1.01"),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from otobot.config import ConfigError, ReliabilityConfig, UnwindConfig, load_global, load_user, scan_users
+from otobot.config.settings import ConfigError, ReliabilityConfig, UnwindConfig, load_global, load_user, scan_users
 from otobot.exchange import protocol
 
 D = Decimal

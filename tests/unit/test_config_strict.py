@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from otobot.config import ConfigError, load_global, load_user, scan_users
+from otobot.config.settings import ConfigError, load_global, load_user, scan_users
+from otobot.config.yamlsafe import MAX_ALIASES, MAX_BYTES, YamlProblem, load_yaml, read_yaml
 from otobot.exchange import protocol
-from otobot.yamlsafe import MAX_ALIASES, MAX_BYTES, YamlProblem, load_yaml, read_yaml
 
 
 def user(tmp_path: Path, text: str, name: str = "alice.yaml") -> Path:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from otobot.config import ConfigError, load_global
+from otobot.config.settings import ConfigError, load_global
 
 
 def config(tmp_path: Path, telegram: str) -> Path:

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 import yaml
 
-from otobot.audit_view import audit_lines, reload_record, reload_text
-from otobot.chart import bar, target_column, volume_chart
-from otobot.confdiff import user_changes
-from otobot.config import load_user
-from otobot.history import Target, build_rows, daily_text, day_range
+from otobot.config.diff import user_changes
+from otobot.config.settings import load_user
 from otobot.ops.telegram import Command, backoff_s, parse_update
-from otobot.records import UserStats
+from otobot.store.records import UserStats
+from otobot.views.audit import audit_lines, reload_record, reload_text
+from otobot.views.chart import bar, target_column, volume_chart
+from otobot.views.history import Target, build_rows, daily_text, day_range
 
 
 @pytest.mark.parametrize(("value", "scale", "width", "expected"), [

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from otobot import eventloop
+from otobot.daemon import eventloop
 
 
 @pytest.mark.parametrize(("env", "have", "loop"), [

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from otobot.store import Store
+from otobot.store.db import Store
 from tests.helpers import wait_for
 
 INTENT = {"day": "2026-11-30", "symbol": "ALPHA_1USDT", "base_asset": "A", "quote_asset": "USDT", "mul_point": 1,
@@ -59,7 +59,7 @@ async def test_a_crash_between_commit_and_send_still_finds_the_intent(tmp_path: 
     script = textwrap.dedent(f"""
         import asyncio, os
         from decimal import Decimal
-        from otobot.store import Store
+        from otobot.store.db import Store
         INTENT = {INTENT!r}
         async def main():
             store = await Store.open({str(db)!r})
@@ -160,7 +160,7 @@ async def test_a_checkpoint_past_the_bound_holds_the_writer_and_the_wal_starts_o
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Passive checkpoints alone never let the WAL start over while commits keep coming (measured: 87 MB in 20 s);
     past the bound a checkpoint holds the writer, completes, and the next COMMIT writes from the WAL's top."""
-    import otobot.walcheckpoint as policy
+    import otobot.store.wal as policy
 
     monkeypatch.setattr(policy, "CHECKPOINT_EVERY", 10**9)  # only the checkpoint this test runs
     monkeypatch.setattr(policy, "WAL_HOLD_FRAMES", 50)

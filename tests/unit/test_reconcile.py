@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from otobot.exchange.models import OTO_PENDING, OTO_WORKING, Order
-from otobot.reconcile import CLOCK_SKEW_MS, latest_by_id, match_limit, match_oto
+from otobot.trading.reconcile import CLOCK_SKEW_MS, latest_by_id, match_limit, match_oto
 
 D = Decimal
 SYMBOL = "ALPHA_971USDT"

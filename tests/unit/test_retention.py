@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from otobot import points
-from otobot.config import ConfigError, load_global
-from otobot.pruning import Pruned
-from otobot.records import Fill
-from otobot.retention import DAY_MS, Retention, cutoff_ms, prune
-from otobot.store import Store
+from otobot.config.settings import ConfigError, load_global
+from otobot.store.db import Store
+from otobot.store.pruning import Pruned
+from otobot.store.records import Fill
+from otobot.store.retention import DAY_MS, Retention, cutoff_ms, prune
+from otobot.trading import daybook as points
 from tests.helpers import wait_for
 
 D = Decimal

@@ -15,11 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from otobot.carry import Carry
 from otobot.exchange.models import SymbolFilters, Token
-from otobot.records import Fill, UserStats
-from otobot.schema import MIGRATIONS
-from otobot.store import Store
+from otobot.store.carry import Carry
+from otobot.store.db import Store
+from otobot.store.records import Fill, UserStats
+from otobot.store.schema import MIGRATIONS
 
 D = Decimal
 DAY = "2025-09-28"

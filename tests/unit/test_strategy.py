@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from otobot.config import PricingConfig
+from otobot.config.settings import PricingConfig
 from otobot.exchange.filters import FilterError, floor_to, pending_quantity
 from otobot.exchange.models import SymbolFilters
 from otobot.trading.strategy import oto_order, quote, unwind_price

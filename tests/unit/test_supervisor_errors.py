@@ -9,9 +9,9 @@ import aiohttp
 import pytest
 import yaml
 
+from otobot.daemon.supervisor import CredentialsMissing, credentials_problem, scan_user_files, unreachable_reason
 from otobot.exchange.errors import BusinessError, ServerError
 from otobot.ops.secrets import DecryptError, MasterKeyError
-from otobot.supervisor import CredentialsMissing, credentials_problem, scan_user_files, unreachable_reason
 from tests.helpers import FAST_USER
 
 

@@ -16,23 +16,22 @@ from typing import Any
 import aiohttp
 from loguru import logger
 
-from otobot.cli.commands import keyring_for, socket_path
-from otobot.config import GlobalConfig, load_global, user_files
-from otobot.dbfile import DatabaseLocked, DatabaseUnreadable, DbLock
+from otobot.config.settings import GlobalConfig, load_global, user_files
+from otobot.daemon.supervisor import CredentialsMissing, CredentialSource, Supervisor, as_config_error
 from otobot.exchange.credentials import Credentials
 from otobot.ops import logsetup
-from otobot.ops.control import MAX_PATH_BYTES, ControlServer, ControlSocketBusy
+from otobot.ops.control import MAX_PATH_BYTES, ControlServer, ControlSocketBusy, socket_path
 from otobot.ops.health import HealthServer
 from otobot.ops.metrics import Metrics
 from otobot.ops.notify import Notification, NotifyHub, UserRoutes, build_notifiers
 from otobot.ops.redact import Redactor
 from otobot.ops.sdnotify import SdNotifier, status_text
-from otobot.ops.secrets import MasterKeyError, decrypt_credentials
+from otobot.ops.secrets import MasterKeyError, decrypt_credentials, keyring_for
 from otobot.ops.tgcommands import telegram_commands
-from otobot.retention import Retention
-from otobot.store import Store
-from otobot.summary import DailySummary, live_of
-from otobot.supervisor import CredentialsMissing, CredentialSource, Supervisor, as_config_error
+from otobot.store.db import Store
+from otobot.store.dbfile import DatabaseLocked, DatabaseUnreadable, DbLock
+from otobot.store.retention import Retention
+from otobot.views.summary import DailySummary, live_of
 
 
 class _Control:

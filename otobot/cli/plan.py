@@ -6,57 +6,18 @@ import argparse
 import asyncio
 import json
 import sys
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
-from otobot import points
-from otobot.config import ConfigError, ReliabilityConfig, UserConfig, load_global, load_user, user_files
+from otobot.config.settings import ConfigError, ReliabilityConfig, UserConfig, load_global, load_user, user_files
 from otobot.exchange import protocol as p
-from otobot.exchange.book import DepthSnapshot
-from otobot.exchange.errors import ExchangeError, MalformedMessage
-from otobot.exchange.filters import FEE_RATE, fmt
-from otobot.exchange.models import SymbolFilters, Token
-from otobot.exchange.rest import AlphaRest
+from otobot.exchange.filters import fmt
 from otobot.ops import logsetup
-from otobot.reports import table
-from otobot.trading.planner import Candidate, CycleCost, Target, choose, cycle_cost, plan_token
-
-AUTO = "auto"
-DEPTH_LIMIT = 500  # levels per side fetched: far beyond any order size otobot places
-PARALLEL_DEPTH_REQUESTS = 4  # public endpoint, but one plan should not hammer it
-DEFAULT_PAUSE_S = Decimal("1")
-
-
-class PlanError(Exception):
-    """Bad input or an unusable answer: one paragraph for the operator, exit code 2 (input) or 1 (exchange)."""
-
-    def __init__(self, message: str, code: int = 2) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-@dataclass(frozen=True, slots=True)
-class PlanInput:
-    user: str | None
-    tokens: tuple[str, ...]  # aliases or alphaIds; (AUTO,) = every tradable token
-    quote: str
-    target: Target
-    quote_amount: Decimal
-    pause_s: Decimal
-    requests_per_second: Decimal
-    reserve: Decimal
-    rest_url: str
-
-
-@dataclass(frozen=True, slots=True)
-class Market:
-    token: Token
-    filters: SymbolFilters
-    depth: DepthSnapshot
+from otobot.trading import daybook as points
+from otobot.trading.plan import AUTO, DEFAULT_PAUSE_S, PlanError, PlanInput, run
+from otobot.trading.planner import Candidate, Target
+from otobot.views.reports import table
 
 
 def _decimal(value: str | None, flag: str, example: str, *, zero_ok: bool = False) -> Decimal:
@@ -117,50 +78,6 @@ def inputs(args: argparse.Namespace) -> PlanInput:
         pause_s=pause, requests_per_second=Decimal(str(rps)), reserve=Decimal(0), rest_url=rest_url)
 
 
-def pick_tokens(wanted: tuple[str, ...], tokens: list[Token]) -> list[Token]:
-    """Named tokens (alias or alphaId, any case) in the order given, or every tradable one for `auto`."""
-    if any(w.lower() == AUTO for w in wanted):
-        return sorted((t for t in tokens if t.tradable), key=lambda t: t.symbol)
-    out = []
-    for w in wanted:
-        match = next((t for t in tokens if w.upper() in (t.symbol.upper(), t.alpha_id.upper())), None)
-        if match is None:
-            known = ", ".join(sorted(t.symbol for t in tokens if t.tradable)[:20])
-            raise PlanError(f"token {w!r} is not on the Alpha token list; tradable tokens include: {known}")
-        if not match.tradable:
-            raise PlanError(f"token {w!r} ({match.alpha_id}) is not tradable now (offline, sell-only or paused)")
-        out.append(match)
-    return out
-
-
-async def fetch(rest: AlphaRest, inp: PlanInput) -> list[Market]:
-    """Token list, exchange info, then each candidate's fullDepth over the public REST API (no session)."""
-    tokens = pick_tokens(inp.tokens, await rest.token_list())
-    symbols = {f.symbol: f for f in await rest.exchange_info()}
-    gate = asyncio.Semaphore(PARALLEL_DEPTH_REQUESTS)
-
-    async def one(token: Token) -> Market | None:
-        f = symbols.get(p.symbol_for(token.alpha_id, inp.quote))
-        if f is None or not f.trading:
-            return None
-        async with gate:
-            return Market(token, f, await rest.full_depth(f.symbol, DEPTH_LIMIT))
-
-    found = await asyncio.gather(*(one(t) for t in tokens))
-    return [m for m in found if m is not None]
-
-
-def plan(inp: PlanInput, markets: list[Market]) -> tuple[list[Candidate], Candidate | None]:
-    """Pure: every candidate's cost to reach the target, cheapest usable first, and the choice."""
-    out = []
-    for m in markets:
-        cycle: CycleCost = cycle_cost(m.depth.bids, m.depth.asks, inp.quote_amount, m.filters.step_size, FEE_RATE)
-        out.append(plan_token(m.token.symbol, m.token.mul_point, cycle, inp.target, inp.quote_amount, inp.pause_s,
-                              inp.requests_per_second, inp.reserve))
-    out.sort(key=lambda c: (not c.usable, c.cost_quote, c.token))
-    return out, choose(out)
-
-
 def _q(value: Decimal | None, quantum: str) -> str | None:
     return None if value is None else fmt(value.quantize(Decimal(quantum)))
 
@@ -213,19 +130,6 @@ def render(inp: PlanInput, candidates: list[Candidate], choice: Candidate | None
                          f"the cheapest is {_q(choice.volume_needed, '0.01')} {inp.quote} bought on "
                          f"{choice.token} ({choice.mul_point}x)")
     return "\n".join(lines)
-
-
-async def run(inp: PlanInput) -> tuple[list[Candidate], Candidate | None]:
-    async with aiohttp.ClientSession() as session:
-        rest = AlphaRest(session, inp.rest_url, None, retries=2)
-        try:
-            markets = await fetch(rest, inp)
-        except (ExchangeError, MalformedMessage) as exc:
-            raise PlanError(f"could not read the public market data from {inp.rest_url}: {exc}. Check the URL "
-                            "(--rest-url or exchange.rest_url) and the network, then try again.", code=1) from None
-    if not markets:
-        raise PlanError(f"none of {', '.join(inp.tokens)} trades against {inp.quote} on {inp.rest_url}", code=1)
-    return plan(inp, markets)
 
 
 def main_plan(args: argparse.Namespace) -> int:

@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING
 
 from loguru import logger
 
-from otobot import history, points
-from otobot.config import GlobalConfig, scan_users
+from otobot.config.settings import GlobalConfig, scan_users
 from otobot.exchange.filters import fmt
-from otobot.reports import q2
-from otobot.store import Store
+from otobot.store.db import Store
+from otobot.trading import daybook as points
+from otobot.views import history
+from otobot.views.reports import q2
 
 if TYPE_CHECKING:
     from otobot.trading.bot import Bot

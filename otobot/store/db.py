@@ -13,28 +13,29 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from otobot import fillrecord, pruning, reclaim
-from otobot.carry import Carry, Statement
-from otobot.dbfile import unreadable
 from otobot.exchange.filters import fmt
 from otobot.exchange.models import SymbolFilters, Token
-from otobot.groupcommit import GroupCommit
-from otobot.pruning import Pruned, fill_key_range
-from otobot.records import (
+from otobot.store import fills as fillrecord
+from otobot.store import pruning, reclaim
+from otobot.store.carry import Carry, Statement
+from otobot.store.dbfile import unreadable
+from otobot.store.groupcommit import GroupCommit
+from otobot.store.pruning import Pruned, fill_key_range
+from otobot.store.records import (
     LIVE_STATES_SQL,
     AppliedFill,
     CycleRow,
     DayVolume,
     Fill,
+    Holding,
     OrderRow,
     UserStats,
     cycle_row,
     dec0,
     order_row,
 )
-from otobot.schema import migrate
-from otobot.trading.daybook import Holding
-from otobot.walcheckpoint import Checkpoints, switch_to_wal, writer_connection
+from otobot.store.schema import migrate
+from otobot.store.wal import Checkpoints, switch_to_wal, writer_connection
 
 T = TypeVar("T")
 

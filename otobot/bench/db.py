@@ -1,4 +1,4 @@
-"""`python -m otobot.benchdb DIR`: build a multi-GB database of realistic rows, then time status, stats and pruning."""
+"""`python -m otobot.bench.db DIR`: build a multi-GB database of realistic rows, then time status, stats and pruning."""
 
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from otobot import points
-from otobot.pruning import Pruned
-from otobot.records import Fill
-from otobot.retention import BATCH_AUDIT, BATCH_CYCLES, DAY_MS, cutoff_ms, prune
-from otobot.schema import MIGRATIONS
-from otobot.store import Store
+from otobot.store.db import Store
+from otobot.store.pruning import Pruned
+from otobot.store.records import Fill
+from otobot.store.retention import BATCH_AUDIT, BATCH_CYCLES, DAY_MS, cutoff_ms, prune
+from otobot.store.schema import MIGRATIONS
+from otobot.trading import daybook as points
 
 D = Decimal
 TABLES = ("cycles", "orders", "fills", "audit")
@@ -201,7 +201,7 @@ def write_config(root: Path, users: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m otobot.benchdb", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m otobot.bench.db", description=__doc__)
     ap.add_argument("dir", type=Path, help="where otobot.yaml, users/ and otobot.db go (the db is rebuilt)")
     ap.add_argument("--users", type=int, default=100)
     ap.add_argument("--days", type=int, default=91, help="days of history; one more than retention = a daily pass")

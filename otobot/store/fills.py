@@ -6,7 +6,7 @@ import sqlite3
 from decimal import Context, Decimal
 
 from otobot.exchange.filters import FEE_RATE, fmt
-from otobot.records import AppliedFill, Fill, dec0
+from otobot.store.records import AppliedFill, Fill, dec0
 
 # An execution's average price (a quotient, not the exchange's text) stored to 12 significant digits, finer than
 # any tick: the exact quotient ran to 28, ~12 bytes a fill on disk for digits no reader uses (issue 24). Amounts

@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from otobot.schema import migrate
-from otobot.walcheckpoint import CHECKPOINT_EVERY, writer_connection
+from otobot.store.schema import migrate
+from otobot.store.wal import CHECKPOINT_EVERY, writer_connection
 
 Statement = tuple[str, Any]
 # Enough for a 20 s run at 1,000 users' pace, and a bound on what the recording holds (~40 statements each).

@@ -23,14 +23,18 @@ import aiohttp
 import yaml
 from loguru import logger
 
-from otobot import benchfloor, benchreport, benchwrites, eventloop, invariants
-from otobot.config import load_global
-from otobot.daemon import freeze_startup_heap
+from otobot.bench import floor as benchfloor
+from otobot.bench import invariants
+from otobot.bench import report as benchreport
+from otobot.bench import writes as benchwrites
+from otobot.config.settings import load_global
+from otobot.daemon import eventloop
+from otobot.daemon.run import freeze_startup_heap
+from otobot.daemon.supervisor import CredentialSource, Supervisor
 from otobot.exchange.protocol import PLACE_OTO
 from otobot.ops import logsetup
 from otobot.sim.config import DEFAULT_SYMBOLS, sim_user
-from otobot.store import Store
-from otobot.supervisor import CredentialSource, Supervisor
+from otobot.store.db import Store
 
 TOKENS = [(s.symbol, s.pair) for s in DEFAULT_SYMBOLS]
 # Three pricing groups on the same market: otobot's percent offsets, its book pricing, and the naive fixed 1 %

@@ -15,11 +15,11 @@ from typing import Any
 
 import yaml
 
-from otobot import reports
-from otobot.config import load_global
+from otobot.config.settings import load_global
 from otobot.sim.config import default_sim_config
 from otobot.sim.server import Simulator
-from otobot.store import Store
+from otobot.store.db import Store
+from otobot.views import reports
 
 # (user, token, target kind, target value, quote per cycle): 3 users on 2 tokens, one a 4x points token.
 DEMO_USERS: tuple[tuple[str, str, str, str, str], ...] = (
@@ -80,7 +80,7 @@ async def _progress(config: Path, every_s: float) -> None:
 
 
 async def run_demo(*, seconds: float = 30.0, users: int = 3) -> int:
-    from otobot.daemon import run_daemon  # the daemon's whole stack, only when the demo really runs
+    from otobot.daemon.run import run_daemon  # the daemon's whole stack, only when the demo really runs
 
     users = max(1, users)
     sim = Simulator(default_sim_config(users=users, seed=7))

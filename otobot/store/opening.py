@@ -6,9 +6,9 @@ import sqlite3
 from pathlib import Path
 from urllib.parse import quote
 
-from otobot.config import GlobalConfig, load_global
-from otobot.dbfile import DatabaseUnreadable, unreadable
-from otobot.store import Store
+from otobot.config.settings import GlobalConfig, load_global
+from otobot.store.db import Store
+from otobot.store.dbfile import DatabaseUnreadable, unreadable
 
 
 async def open_existing(path: Path) -> Store:

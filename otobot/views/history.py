@@ -13,15 +13,15 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-from otobot import points
-from otobot.chart import volume_chart
-from otobot.config import ConfigError, GlobalConfig, UserConfig, scan_users
-from otobot.dbfile import DatabaseUnreadable
+from otobot.config.settings import ConfigError, GlobalConfig, UserConfig, scan_users
 from otobot.exchange.filters import fmt
-from otobot.records import UserStats
-from otobot.reports import q2, table
-from otobot.store import Store
-from otobot.storeopen import open_for_reading
+from otobot.store.db import Store
+from otobot.store.dbfile import DatabaseUnreadable
+from otobot.store.opening import open_for_reading
+from otobot.store.records import UserStats
+from otobot.trading import daybook as points
+from otobot.views.chart import volume_chart
+from otobot.views.reports import q2, table
 
 
 @dataclass(frozen=True, slots=True)

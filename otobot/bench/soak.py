@@ -2,7 +2,7 @@
 
 Memory that creeps by 50 bytes a cycle and throughput that drifts down show only over an hour, and only in a process
 that holds nothing but the daemon: the harness here keeps its samples in its own memory, reads the daemon's RSS from
-/proc and its cycles and reaction times from the lines `benchsoakd` appends to a file.
+/proc and its cycles and reaction times from the lines `soakd` appends to a file.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from typing import Any
 
 import aiohttp
 
-from otobot import eventloop
-from otobot.bench import _admin, _check, _free_port, _inject, _sim_config, _wait_port, _write_config
-from otobot.store import Store
+from otobot.bench.run import _admin, _check, _free_port, _inject, _sim_config, _wait_port, _write_config
+from otobot.daemon import eventloop
+from otobot.store.db import Store
 
 WINDOW_ROWS = 10  # the "first" and "last" windows compared: 10 samples (10 minutes at the default interval)
 RSS_REF_ROW = 10  # RSS is compared with the 10th sample (minute 10): the first minutes fill caches and the WAL
@@ -163,7 +163,7 @@ async def _soak(root: Path, users: int, minutes: float, seed: int, chaos: bool, 
         await _wait_port(port)
         with (root / "daemon.log").open("w") as log:
             daemon = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "otobot.benchsoakd", str(config), str(samples), str(every_s),
+                sys.executable, "-m", "otobot.bench.soakd", str(config), str(samples), str(every_s),
                 stdout=log, stderr=log)
         async with aiohttp.ClientSession() as http:
             t0 = time.monotonic()

@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from otobot.yamlsafe import YamlProblem, read_yaml
+from otobot.config.yamlsafe import YamlProblem, read_yaml
 
 
 class ConfigError(ValueError):

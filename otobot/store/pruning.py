@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from otobot.records import LIVE_CYCLE_STATES
+from otobot.store.records import LIVE_CYCLE_STATES
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from typing import Any
 import aiosqlite
 from loguru import logger
 
-from otobot.groupcommit import GroupCommit
+from otobot.store.groupcommit import GroupCommit
 
 CHECKPOINT_EVERY = 200  # commits between two checkpoints: about 1,500 WAL pages at ~7 pages a commit
 # ~16 MB of WAL: past this a checkpoint holds the writer so it completes and the WAL restarts. Measured with a

@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import TypeVar
 
-from otobot import reclaim
+from otobot.store import reclaim
 
 T = TypeVar("T")
 

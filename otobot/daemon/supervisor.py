@@ -17,18 +17,18 @@ import aiohttp
 from loguru import logger
 from transitions import Machine
 
-from otobot.audit_view import reload_record
-from otobot.confdiff import user_changes
-from otobot.config import ConfigError, GlobalConfig, UserConfig, UsersScan, load_global, scan_users
+from otobot.config.diff import user_changes
+from otobot.config.settings import ConfigError, GlobalConfig, UserConfig, UsersScan, load_global, scan_users
 from otobot.exchange.credentials import Credentials
 from otobot.exchange.streams import TradeCache
 from otobot.ops.secrets import DecryptError, MasterKeyError
-from otobot.store import Store
+from otobot.store.db import Store
 from otobot.trading.bot import Bot
 from otobot.trading.cycle import build_machine
 from otobot.trading.depthcache import DepthCache
 from otobot.trading.ports import Clock, MetricsSink, Notify, SystemClock
 from otobot.trading.pricefeed import PriceFeeds
+from otobot.views.audit import reload_record
 
 STOP_GRACE_S = 8.0  # systemd's TimeoutStopSec is 20 s; the issue asks for an exit within 10 s
 

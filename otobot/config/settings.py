@@ -10,8 +10,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from otobot.confread import ConfigError as ConfigError
-from otobot.confread import Reader, reading
+from otobot.config.reader import ConfigError as ConfigError
+from otobot.config.reader import Reader, reading
 from otobot.exchange import protocol
 from otobot.exchange.credentials import Credentials
 

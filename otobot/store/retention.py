@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from loguru import logger
 
-from otobot.pruning import Pruned
-from otobot.store import Store
+from otobot.store.db import Store
+from otobot.store.pruning import Pruned
 
 DAY_MS = 86_400_000
 # A batch is one short write transaction: 20 cycles carry 100 order and fill rows, plus up to 100 audit rows.
-# Measured on a 1.5 GB file (python -m otobot.benchdb): ~7 ms a batch, p99 63 ms, where 50 + 250 gave a p99 of
+# Measured on a 1.5 GB file (python -m otobot.bench.db): ~7 ms a batch, p99 63 ms, where 50 + 250 gave a p99 of
 # 132 ms for 20 % more rows a second; the bots' own transactions run between two batches.
 BATCH_CYCLES = 20
 BATCH_AUDIT = 100

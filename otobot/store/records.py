@@ -133,3 +133,17 @@ def order_row(row: sqlite3.Row) -> OrderRow:
         status=row["status"], cum_qty=dec0(row["cum_qty"]), cum_quote=dec0(row["cum_quote"]), fee=dec0(row["fee"]),
         fee_asset=row["fee_asset"], intent_ms=row["intent_ms"], updated_ms=row["updated_ms"],
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """Base otobot's own fills say a user holds on a symbol (fee dust, an unfinished cycle) and its last price."""
+
+    symbol: str
+    base_asset: str
+    quantity: Decimal
+    last_price: Decimal
+
+    @property
+    def value(self) -> Decimal:
+        return self.quantity * self.last_price

@@ -6,7 +6,7 @@ import dataclasses
 from decimal import Decimal
 from typing import Any
 
-from otobot.config import UserConfig
+from otobot.config.settings import UserConfig
 from otobot.exchange.filters import fmt
 
 # UserConfig fields whose YAML key differs from the field name.

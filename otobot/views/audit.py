@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from otobot.config import ConfigError
-from otobot.dbfile import DatabaseUnreadable
-from otobot.storeopen import open_for_reading
+from otobot.config.settings import ConfigError
+from otobot.store.dbfile import DatabaseUnreadable
+from otobot.store.opening import open_for_reading
 
 KINDS = ("pause", "resume", "reload", "adopt", "stray", "credentials")
 _OLD_RELOAD = re.compile(r"(\w+): \[([^\]]*)\]")

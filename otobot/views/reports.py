@@ -7,12 +7,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from otobot import points
-from otobot.config import GlobalConfig, scan_users
+from otobot.config.settings import GlobalConfig, scan_users
 from otobot.exchange.filters import fmt
-from otobot.records import UserStats
-from otobot.store import Store
+from otobot.store.db import Store
+from otobot.store.records import UserStats
+from otobot.trading import daybook as points
 from otobot.trading.daybook import DayBook, marked_loss
+from otobot.trading.manual import manual_text
 
 
 def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
@@ -132,14 +133,3 @@ def ctl_text(action: str, result: dict[str, Any]) -> str:
         return manual_text(result)
     user = result.get("user", "?")
     return f"{user}: {action}d; state {result.get('state')}, paused {result.get('paused') or 'no'}"
-
-
-def manual_text(r: dict[str, Any]) -> str:
-    """The report as one paragraph (ctl's text output, Telegram's reply, the log)."""
-    cancelled = ", ".join(r.get("orders_cancelled") or []) or "none"
-    avg = f" at {r['avg_price']} on average" if r.get("avg_price") else ""
-    text = (f"{r.get('user')}: {r.get('action')} done. Orders cancelled: {cancelled}. Sold {r.get('sold')} "
-            f"{r.get('token')} for {r.get('sold_quote')} {r.get('quote')}{avg}. Left: {r.get('left')} "
-            f"{r.get('token')}. Now {r.get('state')}, paused {r.get('paused') or 'no'}.")
-    notes = r.get("notes") or []
-    return text + (" " + "; ".join(notes) + "." if notes else "")

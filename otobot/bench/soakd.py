@@ -1,6 +1,6 @@
 """The soak bench's daemon process: `otobot run` itself, plus a JSON line of samples appended to a file every interval.
 
-`python -m otobot.benchsoakd CONFIG SAMPLES EVERY_S` runs the daemon exactly as `otobot run` does (control socket,
+`python -m otobot.bench.soakd CONFIG SAMPLES EVERY_S` runs the daemon exactly as `otobot run` does (control socket,
 retention, daily summary, frozen startup heap); the only addition is a task that appends, every EVERY_S seconds,
 the cycles completed so far and the reaction times since the last line. RSS is read by the harness from /proc, so
 nothing the harness keeps is counted. With OTOBOT_SOAK_TRACE=1 each line also carries the allocation sites that
@@ -21,9 +21,9 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-from otobot import eventloop
-from otobot.daemon import run_daemon
-from otobot.supervisor import Supervisor
+from otobot.daemon import eventloop
+from otobot.daemon.run import run_daemon
+from otobot.daemon.supervisor import Supervisor
 
 TRACE_ENV = "OTOBOT_SOAK_TRACE"
 TOP = 15  # growth lines kept per sample in trace mode

@@ -1,0 +1,1 @@
+"""SQLite: schema and migrations, every statement, records, fills, group commit, WAL, retention, the file lock."""
