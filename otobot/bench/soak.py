@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ import aiohttp
 from otobot.bench.run import _admin, _check, _free_port, _inject, _sim_config, _wait_port, _write_config
 from otobot.daemon import eventloop
 from otobot.store.db import Store
+from otobot.store.footprint import file_bytes, measure
 
 WINDOW_ROWS = 10  # the "first" and "last" windows compared: 10 samples (10 minutes at the default interval)
 RSS_REF_ROW = 10  # RSS is compared with the 10th sample (minute 10): the first minutes fill caches and the WAL
@@ -47,30 +47,18 @@ def rss_mb(pid: int) -> float | None:
 
 
 def _file_bytes(db: Path) -> int:
-    return sum(p.stat().st_size for p in (db, db.with_name(db.name + "-wal")) if p.exists())
+    return sum(file_bytes(db))
 
 
 def db_footprint(db: Path) -> dict[str, Any]:
     """The file's size, its bytes per completed cycle (cycles done, as the file holds them: the samples end up to
     a minute before the daemon stops), and each table's share (its indexes counted with it)."""
-    size = _file_bytes(db)
-    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
-        cycles = int(conn.execute("SELECT count(*) FROM cycles WHERE state='done'").fetchone()[0])
-        out: dict[str, Any] = {"bytes": size, "cycles": cycles,
-                               "bytes_per_cycle": round(size / cycles, 1) if cycles else None}
-        try:
-            tables = dict(conn.execute("SELECT name, tbl_name FROM sqlite_master WHERE type IN ('table','index')"))
-            used: dict[str, int] = {}
-            for name, size_b in conn.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name"):
-                owner = tables.get(name, name)
-                used[owner] = used.get(owner, 0) + size_b
-        except sqlite3.OperationalError:  # an SQLite built without the dbstat table
-            return out
-        freelist = conn.execute("PRAGMA freelist_count").fetchone()[0] * conn.execute("PRAGMA page_size").fetchone()[0]
-    out["free_bytes"] = freelist
-    out["by_table"] = {name: {"bytes": b, "bytes_per_cycle": round(b / cycles, 1) if cycles else None}
-                       for name, b in sorted(used.items(), key=lambda kv: -kv[1])}
-    return out
+    fp = measure(db)
+    size, cycles = fp["bytes"] + fp["wal_bytes"], fp["cycles_done"]
+    return {"bytes": size, "cycles": cycles, "bytes_per_cycle": round(size / cycles, 1) if cycles else None,
+            "free_bytes": fp["free_bytes"],
+            "by_table": {name: {"bytes": b, "bytes_per_cycle": round(b / cycles, 1) if cycles else None}
+                         for name, b in fp["tables"].items()}}
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -142,6 +142,8 @@ def _parser() -> argparse.ArgumentParser:
              json=True)
     hi.add_argument("user", type=user_name)
     hi.add_argument("--days", type=int, default=14, help="how many UTC days back, today included (default 14)")
+    cmd("dbsize", "the database's size, bytes per cycle by table, growth per day at today's rate and the size "
+                  "retention holds it at (reads the whole file once)", json=True)
     au = cmd("audit", "a user's pauses, resumes, reloads (key by key), adoptions and strays, newest last")
     au.add_argument("user", type=user_name)
     au.add_argument("--since", type=when, help="2026-11-25, 2026-11-25T10:00 (UTC), epoch ms, today, yesterday, "
@@ -215,6 +217,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "audit":
         from otobot.views.audit import run_audit
         return asyncio.run(run_audit(args))
+    if command == "dbsize":
+        from otobot.views.dbsize import run_dbsize
+        return asyncio.run(run_dbsize(args))
     from otobot.cli.commands import dispatch
     return asyncio.run(dispatch(args))
 
