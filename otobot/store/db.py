@@ -80,6 +80,8 @@ class Store:
             db.row_factory = aiosqlite.Row
             # First: switching a new file to WAL takes a lock that several openers at once contend for.
             await db.execute("PRAGMA busy_timeout=5000")
+            # Before WAL: the switch writes the file's first page, after which the mode takes a VACUUM.
+            await db._execute(reclaim.set_on_new_file, db._conn)  # type: ignore[no-untyped-call]
             await switch_to_wal(db)
             # NORMAL in WAL mode is durable across process crashes (kill -9); only power loss can drop
             # the last commits, and reconciliation against the exchange repairs those.
