@@ -184,3 +184,15 @@ async def test_a_cycle_begun_before_the_cutoff_but_closed_after_it_is_kept(tmp_p
         assert await store.cycle(late) is not None and await store.cycle(after) is not None
     finally:
         await store.close()
+
+
+def test_a_metric_keeps_a_bounded_number_of_label_sets(monkeypatch: pytest.MonkeyPatch) -> None:
+    from otobot.ops import metrics
+
+    monkeypatch.setattr(metrics, "MAX_SERIES", 3)
+    m = metrics.Metrics()
+    for n in range(10):
+        m.inc("orders_failed_total", user="alice", reason=f"E{n}")
+    assert m.get("orders_failed_total", user="alice", reason="E2") == 1.0
+    assert m.get("orders_failed_total", overflow="true") == 7.0
+    assert m.render().count("otobot_orders_failed_total{") == 4
