@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -12,19 +11,12 @@ from otobot.exchange.models import Token
 from otobot.exchange.rest import AlphaRest
 from otobot.trading import catalog, plan
 from otobot.trading.planner import Candidate, Target
+from otobot.trading.state import Choice
 
 if TYPE_CHECKING:
-    from otobot.trading.bot import Bot
+    from otobot.trading.driver import Driver
 
 AUTO = plan.AUTO
-
-
-@dataclass(frozen=True, slots=True)
-class Choice:
-    """The token `token: auto` trades and the numbers that chose it (logged, and shown by `otobot status`)."""
-
-    token: str  # the symbol, e.g. AOP
-    why: str
 
 
 def is_auto(cfg: UserConfig) -> bool:
@@ -53,15 +45,15 @@ def explain(choice: Candidate, ranked: list[Candidate]) -> str:
             f"cycles; others: {others or 'none'}")
 
 
-async def select(bot: Bot) -> Choice | None:
+async def select(bot: Driver) -> Choice | None:
     """Plan every candidate on its current public book (a fresh REST snapshot) and pick the cheapest usable one.
 
     Reads go through a public client without cookies or limiter, so they never spend the user's order rate budget.
     None when the exchange could not be read or no candidate is usable: the bot keeps what it trades.
     """
-    assert bot._session is not None
+    assert bot.session is not None
     cfg = bot.cfg
-    public = AlphaRest(bot._session, bot.settings.exchange.rest_url, None, timeout_s=bot.rel.rest_timeout_s,
+    public = AlphaRest(bot.session, bot.settings.exchange.rest_url, None, timeout_s=bot.rel.rest_timeout_s,
                        retries=1, logger=bot.log)
     try:
         tokens = pool(cfg, await public.token_list())
@@ -86,45 +78,45 @@ async def select(bot: Bot) -> Choice | None:
     return Choice(best.token, explain(best, ranked))
 
 
-async def alias(bot: Bot) -> str | None:
+async def alias(bot: Driver) -> str | None:
     """The token to resolve for the user's settings: the auto choice (made now if there is none yet), or None for a
     configured token. Raises CatalogProblem when `token: auto` cannot choose any."""
     if not is_auto(bot.cfg):
-        bot.auto = None
+        bot.state.auto = None
         return None
-    if bot.auto is None:
-        bot.auto = await select(bot)
-        bot._reselect_at = bot.clock.monotonic() + bot.cfg.reselect_s
-        bot._choice_day = bot.book.day
-        if bot.auto is not None:
-            bot.log.info("token auto: chose {}", bot.auto.why)
-    if bot.auto is None:
+    if bot.state.auto is None:
+        bot.state.auto = await select(bot)
+        bot.state.reselect_at = bot.clock.monotonic() + bot.cfg.reselect_s
+        bot.state.choice_day = bot.state.book.day
+        if bot.state.auto is not None:
+            bot.log.info("token auto: chose {}", bot.state.auto.why)
+    if bot.state.auto is None:
         raise catalog.CatalogProblem(
             f"`token: auto` in {bot.cfg.path} found no candidate to trade (none tradable, none deep enough for "
             f"order.quote_amount, or the market data could not be read); check `otobot plan {bot.name}`, then "
             "`otobot ctl resume`")
-    return bot.auto.token
+    return bot.state.auto.token
 
 
-def due(bot: Bot, now: float) -> bool:
+def due(bot: Driver, now: float) -> bool:
     """Time to choose again: `reselect_s` passed or a new UTC day began, between cycles only (never mid-cycle)."""
-    return (is_auto(bot.cfg) and bot._next_cfg is None and bot.cycle_row is None and bot.filters is not None
-            and bot._late_cycle is None and str(bot.cycle.state) == "idle"
-            and (now >= bot._reselect_at or bot.book.day != bot._choice_day))
+    return (is_auto(bot.cfg) and bot.state.next_cfg is None and bot.state.cycle_row is None and bot.filters is not None
+            and bot.state.late_cycle is None and str(bot.cycle.state) == "idle"
+            and (now >= bot.state.reselect_at or bot.state.book.day != bot.state.choice_day))
 
 
-async def reselect(bot: Bot) -> None:
+async def reselect(bot: Driver) -> None:
     """Choose again; a different token is taken at this cycle boundary through the config-apply path."""
-    bot._reselect_at = bot.clock.monotonic() + bot.cfg.reselect_s
-    bot._choice_day = bot.book.day
+    bot.state.reselect_at = bot.clock.monotonic() + bot.cfg.reselect_s
+    bot.state.choice_day = bot.state.book.day
     choice = await select(bot)
     if choice is None:
         return
     current = bot.token.symbol if bot.token else None
-    bot.auto = choice
+    bot.state.auto = choice
     if choice.token == current:
         bot.log.info("token auto: keeping {}", choice.why)
         return
     bot.log.info("token auto: switching from {} to {}", current, choice.why)
-    bot._next_cfg = bot.cfg
-    bot._switch_market = True
+    bot.state.next_cfg = bot.cfg
+    bot.state.switch_market = True

@@ -17,23 +17,23 @@ from otobot.config.settings import GlobalConfig, UserConfig
 from otobot.exchange.credentials import Credentials
 from otobot.exchange.errors import AuthExpired, ExchangeError, RateLimited, RiskChallenge
 from otobot.exchange.filters import fmt
-from otobot.exchange.models import AggTrade, AssetBalance, ExecutionReport, SymbolFilters, Token
+from otobot.exchange.models import AggTrade, SymbolFilters, Token
 from otobot.exchange.ratelimit import RateLimiter
 from otobot.exchange.rest import AlphaRest
-from otobot.exchange.streams import MarketStream, TradeCache, UserStream
+from otobot.exchange.streams import MarketStream, TradeCache
 from otobot.store.carry import Carry
 from otobot.store.db import Store
 from otobot.store.records import CycleRow
 from otobot.trading import actions, autotoken, cycle, feeds, follow, inbox, manual, pauses, startup
 from otobot.trading.bookfeed import BookFeed
-from otobot.trading.cycle import LIVE_STATES, Cycle, Facts, State, Timers, decide, detach
-from otobot.trading.daybook import DayBook
+from otobot.trading.cycle import LIVE_STATES, Cycle, Facts, State, Timers, attach, decide, detach
 from otobot.trading.depthcache import DepthCache
 from otobot.trading.desk import Desk
 from otobot.trading.pauses import Pause
 from otobot.trading.ports import Clock, MetricsSink, Notify, SystemClock
 from otobot.trading.pricefeed import PriceFeeds
-from otobot.trading.tracker import CycleOrders
+from otobot.trading.state import TradingState
+from otobot.trading.userfeed import UserFeed
 from otobot.trading.volatility import PriceWindow
 
 _ZERO = Decimal(0)
@@ -61,14 +61,11 @@ class Bot:
         self.trade_cache = trade_cache
         self.depth_cache = depth_cache
         self.log = logger.bind(user=user.name, cycle="-")
+        self.state = TradingState()  # every fact decide() reads: changed here, from events and components
         self.cycle = Cycle(on_change=self._on_transition)
         self._changes: list[tuple[str, str, str]] = []
         self.carry = Carry()  # state changes not yet written: they ride in the next write, or the step's end
-        self.orders = CycleOrders()
-        self.cycle_row: CycleRow | None = None
         self.inbox: asyncio.Queue[inbox.Msg] = asyncio.Queue()
-        self.paused_reason: str | None = None
-        self.book = DayBook()
         self.token: Token | None = None
         self.filters: SymbolFilters | None = None
         self.symbol = ""
@@ -79,45 +76,30 @@ class Bot:
         self.connected = False  # user stream subscribed (a reconcile may still be owed)
         self.down_since: float | None = self.clock.monotonic()
         self.market: MarketStream | None = None
-        self.user_stream: UserStream | None = None
+        self.user_feed: UserFeed | None = None
         self.rest: AlphaRest | None = None
         self.desk: Desk | None = None
-        self._session: aiohttp.ClientSession | None = None
-        self._market_task: asyncio.Task[None] | None = None
+        self.session: aiohttp.ClientSession | None = None
+        self.market_task: asyncio.Task[None] | None = None
         self.depth: BookFeed | None = None  # pricing.mode book: the symbol's order book, kept live
-        self._depth_task: asyncio.Task[None] | None = None
-        self._deadline: float | None = None  # the current state's timer (monotonic)
+        self.depth_task: asyncio.Task[None] | None = None
         self._poll_at = 0.0
         self._retry_at: float | None = None  # wake-up after a transient exchange error
         self._resync_at: float | None = None
         self._resyncs = 0
-        self._cancelling: str | None = None  # which leg a cancelling cycle cancels (stored with the cycle)
-        self._fills_confirmed = True
-        self._next_cfg: UserConfig | None = None
-        self._waiting: str | None = None  # the place guard that said no, logged once when it starts and ends
-        self._dust = Decimal(0)  # base otobot's fills say is held between cycles on the current symbol
-        self._sweep_after = 0.0  # no dust sweep before this (monotonic): the last one could sell nothing
-        self._quote_free: Decimal | None = None
-        self._balance_at = -1e9
-        self._wallet: AssetBalance | None = None  # the last get-wallet-asset reply: says where money sits
-        self._fill_received: float | None = None  # when the frame that completed the last cycle was read
-        self._planned_wait = 0.0  # the deliberate pause between that fill and the next OTO
-        self._done_from: tuple[str, str] | None = None  # the transition into `done`, persisted by _close_cycle
         self.latencies: deque[float] = deque(maxlen=1_024)  # bound: the last 1,024 reactions (fill read → next request)
-        self.cycles_completed = 0
-        self._late_cycle: int | None = None  # an adopted late OTO waiting for the cycle in flight to end
-        self._stray_live: set[str] = set()  # legs of OTOs no intent explains, still live: no new OTO meanwhile
         self._creds_changed = asyncio.Event()
         self._stopping = False
         self._stop_done: asyncio.Future[Any] | None = None
-        self._switch_market = False  # the next ApplyConfig resolves the configured token again
-        self.auto: autotoken.Choice | None = None  # token: auto — what it trades and why
-        self._reselect_at = 0.0
-        self._choice_day: str | None = None
         self._attached = False  # the machine drives self.cycle (after _restore): status shows "starting" before
-        self._manual: manual.ManualOp | None = None  # ctl cancel / flatten under way
-        self._facts_memo: tuple[tuple[Any, ...], Facts] | None = None  # _facts: the last values and their Facts
         self._fire_log: tuple[Any, int | None, Any] | None = None  # _fire: (bot.log, cycle id, bound to that id)
+
+    # Read-only views of the state for readers outside trading/ (supervisor, bench, tests).
+    paused_reason = property(lambda self: self.state.paused_reason)
+    cycle_row = property(lambda self: self.state.cycle_row)
+    orders = property(lambda self: self.state.orders)
+    book = property(lambda self: self.state.book)
+    cycles_completed = property(lambda self: self.state.cycles_completed)
 
     # ================================================================== lifecycle
 
@@ -125,28 +107,28 @@ class Bot:
         """Trade until stopped; raises only on an unexpected error (the supervisor restarts the bot)."""
         timeout = aiohttp.ClientTimeout(total=self.rel.rest_timeout_s)
         async with aiohttp.ClientSession(timeout=timeout) as session:
-            self._session = session
+            self.session = session
             self.rest = AlphaRest(session, self.settings.exchange.rest_url, self.credentials,
                                   limiter=RateLimiter(self.rel.requests_per_second, self.rel.request_burst),
                                   timeout_s=self.rel.rest_timeout_s, retries=self.rel.rest_retries,
                                   logger=self.log, on_latency=self._rest_latency if self.metrics else None)
             self.desk = Desk(self.name, self.store, self.rest, self.clock, self._count_fill, self.log, self.carry)
             await self.store.ensure_user(self.name, self.clock.time_ms())
-            await startup.restore(self)
+            restored = await startup.restore(self)
+            attach(self.machine, self.cycle, restored)
+            self._attached = True
+            self._entered(restored, restored=True)
             try:
                 await startup.bootstrap(self)
             except startup.BotProblem as exc:
-                await self._pause(exc.reason, str(exc))
+                await self.hold(exc.reason, str(exc))
             except (AuthExpired, RiskChallenge) as exc:
                 await self._pause_for(exc)
             tasks: list[asyncio.Task[None]] = []
             if self.filters is not None:
-                self.user_stream = UserStream(session, self.settings.exchange.user_ws_url, self.rest,
-                                              on_event=self._on_event, on_synced=self._on_synced,
-                                              on_down=self._on_down, renew_every_s=self.rel.listen_key_renew_s,
-                                              ping_interval_s=self.rel.ws_ping_interval_s,
-                                              backoff_max_s=self.rel.ws_backoff_max_s, logger=self.log)
-                tasks = [asyncio.create_task(self._guard(self._user_stream_loop), name=f"{self.name}-user")]
+                self.user_feed = UserFeed(session, self.settings, self.rest, self.inbox, self._creds_changed,
+                                          self.clock, self.log)
+                tasks = [asyncio.create_task(self.guard(self.user_feed.run), name=f"{self.name}-user")]
                 feeds.watch(self)
             try:
                 await self._drive()
@@ -183,7 +165,7 @@ class Bot:
 
     def update_config(self, cfg: UserConfig) -> None:
         """A reloaded file: applied at the next cycle boundary (never in the middle of an OTO)."""
-        self._next_cfg = cfg
+        self.state.next_cfg = cfg
         self.inbox.put_nowait(inbox.Wake())
 
     async def _command(self, name: str, arg: Any) -> Any:
@@ -191,7 +173,7 @@ class Bot:
         await self.inbox.put(cmd)
         return await cmd.done
 
-    async def _guard(self, run: Callable[[], Awaitable[None]]) -> None:
+    async def guard(self, run: Callable[[], Awaitable[None]]) -> None:
         """Run a stream task; an unexpected error reaches the driver so the whole bot restarts cleanly."""
         try:
             await run()
@@ -200,45 +182,24 @@ class Bot:
         except BaseException as exc:
             await self.inbox.put(inbox.Crashed(exc))
 
-    async def _user_stream_loop(self) -> None:
-        assert self.user_stream is not None
-        while True:
-            try:
-                await self.user_stream.run()
-                return
-            except (AuthExpired, RiskChallenge) as exc:
-                await self.inbox.put(inbox.AuthLost(exc))
-                # No retry loop against dead cookies: wait for new credentials (ctl resume / reload).
-                await self._creds_changed.wait()
-                self._creds_changed.clear()
-
     # ================================================================== stream callbacks
 
-    def _on_trade(self, trade: AggTrade) -> None:
+    def on_trade(self, trade: AggTrade) -> None:
         now = self.clock.monotonic()
         self.last_trade = trade
         self.last_trade_at = now
         self.window.add(now, trade.price)
-
-    async def _on_event(self, report: ExecutionReport) -> None:
-        received = getattr(self.user_stream, "last_receive_monotonic", None) or self.clock.monotonic()
-        self.inbox.put_nowait(inbox.Exec(report, received))
-
-    async def _on_synced(self) -> None:
-        # The stream buffers events until this returns: reconciliation sees REST first, then the replay.
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.inbox.put_nowait(inbox.Synced(fut))
-        await fut
-
-    async def _on_down(self) -> None:
-        self.inbox.put_nowait(inbox.Down())
 
     # ================================================================== the driver
 
     async def _drive(self) -> None:
         while True:
             if self._stopping:
-                await startup.shutdown(self)
+                try:
+                    await startup.shutdown(self)
+                finally:
+                    if self._stop_done is not None and not self._stop_done.done():
+                        self._stop_done.set_result(None)
                 return
             await self._guarded(self._advance())
             msg = await inbox.next_message(self.inbox, self._next_wake(), self.clock.monotonic)
@@ -263,10 +224,10 @@ class Bot:
         await self.flush_writes()  # a step cut short never reached its own flush: its state changes go now
 
     def _next_wake(self) -> float | None:
-        wakes = [w for w in (self._deadline, self._retry_at, self._resync_at) if w is not None]
+        wakes = [w for w in (self.state.deadline, self._retry_at, self._resync_at) if w is not None]
         if not self.stream_up and self.cycle.state in LIVE_STATES:
             wakes.append(self._poll_at)
-        if self.down_since is not None and self.paused_reason is None:
+        if self.down_since is not None and self.state.paused_reason is None:
             wakes.append(self.down_since + self.rel.disconnect_grace_s)
         if self.cycle.state in (State.finished, State.idle):
             wakes.append(self.clock.monotonic() + 30.0)  # day rollover and reloads are noticed within 30 s
@@ -290,7 +251,7 @@ class Bot:
             self._resync_at = None
             self.down_since = self.down_since or self.clock.monotonic()
             self._poll_at = self.clock.monotonic()
-            self._metric("inc", "ws_reconnects_total", 1.0, stream="user")
+            self.metric("inc", "ws_reconnects_total", 1.0, stream="user")
         elif isinstance(msg, inbox.AuthLost):
             self.stream_up = self.connected = False
             await self._pause_for(msg.error)
@@ -314,7 +275,7 @@ class Bot:
             return
         self._resyncs, self._resync_at = 0, None
         self.stream_up = True
-        if self.paused_reason == Pause.disconnected and self.rel.resume_after_reconnect:
+        if self.state.paused_reason == Pause.disconnected and self.rel.resume_after_reconnect:
             await self._resume("reconnected and reconciled")
 
     async def _run_command(self, cmd: inbox.Command) -> None:
@@ -327,7 +288,7 @@ class Bot:
                 await manual.start(self, cmd.name, cmd.done)
                 return  # answered by manual.check_done with the report
             if cmd.name == "pause":
-                await self._pause(str(cmd.arg or Pause.operator), "paused by the operator")
+                await self.hold(str(cmd.arg or Pause.operator), "paused by the operator")
             elif cmd.name == "resume":
                 await self._resume("resumed by the operator")
             else:
@@ -348,13 +309,14 @@ class Bot:
             self._resync_at = None
             await self._resync("retrying the reconciliation")
         if not self.stream_up and self.cycle.state in LIVE_STATES and now >= self._poll_at \
-                and self.cycle_row is not None and self.desk is not None:
+                and self.state.cycle_row is not None and self.desk is not None:
             self._poll_at = now + self.rel.rest_poll_s
             with contextlib.suppress(ExchangeError):
-                await self.desk.refresh(self.cycle_row, self.orders, "user stream down: following the cycle")
-        if (self.down_since is not None and self.paused_reason is None
+                await self.desk.refresh(self.state.cycle_row, self.state.orders,
+                                        "user stream down: following the cycle")
+        if (self.down_since is not None and self.state.paused_reason is None
                 and now - self.down_since >= self.rel.disconnect_grace_s):
-            await self._pause(Pause.disconnected, f"user-data stream down for {now - self.down_since:.0f} s "
+            await self.hold(Pause.disconnected, f"user-data stream down for {now - self.down_since:.0f} s "
                               f"(grace {self.rel.disconnect_grace_s:.0f} s)")
         if autotoken.due(self, now):
             await autotoken.reselect(self)
@@ -363,7 +325,7 @@ class Bot:
         last: tuple[Any, ...] | None = None
         for _ in range(12):
             todo = decide(self.cycle.state, self._facts(), self.clock.monotonic())
-            key = (self.cycle.state, self._deadline, len(self.orders.unwinds), tuple(todo))
+            key = (self.cycle.state, self.state.deadline, len(self.state.orders.unwinds), tuple(todo))
             if not todo or key == last:
                 break
             last = key
@@ -373,41 +335,30 @@ class Bot:
         manual.check_done(self)
 
     def _facts(self) -> Facts:
-        """What decide() looks at. The driver asks after every message and step, and a third of the time (bench,
-        100 users) nothing changed: the last Facts is handed out again while every value is the same (comparing
-        is cheaper than building a frozen dataclass of 19 fields; `orders` is the same object, read live)."""
-        state = self.cycle.state
-        new_day = state in (State.idle, State.finished) and self.book.roll(self.clock.time_ms())
+        """What decide() looks at: the state, with what the driver reads of the market and the settings."""
+        state, st = self.cycle.state, self.state
+        new_day = state in (State.idle, State.finished) and st.book.roll(self.clock.time_ms())
         if new_day:
-            self.log.info("A new UTC day {}: target {} {}", self.book.day, fmt(self.book.target), self.cfg.quote)
+            self.log.info("A new UTC day {}: target {} {}", st.book.day, fmt(st.book.target), self.cfg.quote)
         leftover, sellable = _ZERO, False
         if self.filters is not None and state in (State.cancelled, State.unwinding):
-            leftover = self.orders.leftover(self.filters.step_size)
+            leftover = st.orders.leftover(self.filters.step_size)
             sellable = actions.sellable_now(self, leftover)
-        op = self._manual
-        values = (  # in Facts' field order
-            self._deadline, self.orders, self._cancelling, self.paused_reason, self._next_cfg is not None,
-            self.book.reached, new_day, self.filters is not None,
-            actions.sweepable(self) if state is State.idle else _ZERO, leftover, sellable, self._fills_confirmed,
-            len(self.cfg.unwind.ladder_pct), self.paused_reason == Pause.unwind_failed, self._late_cycle is not None,
-            op is not None, op is not None and op.flatten_pending, self.cfg.buy_timeout_s, self.cfg.sell_timeout_s)
-        memo = self._facts_memo
-        if memo is not None and memo[0] == values:
-            return memo[1]
-        facts = Facts(*values)
-        self._facts_memo = (values, facts)
-        return facts
+        return st.facts(new_day=new_day, can_trade=self.filters is not None,
+                        dust=actions.sweepable(self) if state is State.idle else _ZERO, leftover=leftover,
+                        sellable=sellable, rungs=len(self.cfg.unwind.ladder_pct), buy_s=self.cfg.buy_timeout_s,
+                        sell_s=self.cfg.sell_timeout_s)
 
     # ================================================================== transitions
 
     def _on_transition(self, frm: str, to: str, reason: str) -> None:
         self._changes.append((frm, to, reason))
 
-    async def _fire(self, trigger: str, reason: str, *, persist: bool = True) -> bool:
+    async def fire(self, trigger: str, reason: str, *, persist: bool = True) -> bool:
         ok = cycle.fire(self.machine, self.cycle, trigger, reason)
         now_ms = self.clock.time_ms()
         for frm, to, why in self._changes:
-            cid = self.cycle_row.id if self.cycle_row else None
+            cid = self.state.cycle_row.id if self.state.cycle_row else None
             # The logger bound to this cycle is made once per cycle, not per transition (bind copies the logger
             # even when DEBUG is off).
             if self._fire_log is None or self._fire_log[0] is not self.log or self._fire_log[1] != cid:
@@ -416,90 +367,99 @@ class Bot:
             self._entered(State(to))
             if not persist:
                 continue
-            if to == State.done and self.cycle_row is not None:
-                self._done_from = (frm, why)  # written with the cycle's close, one transaction (hot path)
+            if to == State.done and self.state.cycle_row is not None:
+                self.state.done_from = (frm, why)  # written with the cycle's close, one transaction (hot path)
                 continue
             # Carried: written with the bot's next write (the fill, the close, the next intent) or at the end of
             # this step, never later; memory holds the state meanwhile and nothing reads it back from SQLite.
-            if self.cycle_row is not None and frm != State.done:
+            if self.state.cycle_row is not None and frm != State.done:
                 self.carry.add(*self.store.cycle_state_stmts(
-                    self.cycle_row.id, self.name, frm, to, why, now_ms, closed=to in (State.done, State.idle),
-                    cancelling=self._cancelling))
+                    self.state.cycle_row.id, self.name, frm, to, why, now_ms, closed=to in (State.done, State.idle),
+                    cancelling=self.state.cancelling))
             else:
                 self.carry.add(self.store.transition_audit_stmt(now_ms, self.name, frm, to, why))
         self._changes.clear()
         return ok
+
+    async def load_cycle(self, row: CycleRow) -> None:
+        """Make `row` the cycle in flight (restored, a sweep, an adopted late OTO), its orders read from SQLite."""
+        await self.flush_writes()  # the last cycle's deferred changes land before this one's rows are read
+        orders, cancelling = await startup.read_cycle(self.store, row)
+        self.state.start_cycle(row, orders, cancelling, confirmed=False)
+        self.bind_log(row.id)
+
+    def bind_log(self, cycle_id: int | None) -> None:
+        self.log = logger.bind(user=self.name, cycle=cycle_id if cycle_id is not None else "-")
+        if self.desk is not None:
+            self.desk.log = self.log
 
     async def flush_writes(self) -> None:
         """The deferred state changes, committed: at the end of every step, before an answer to the operator."""
         await self.store.flush(self.carry)
 
     def _entered(self, state: State, *, restored: bool = False) -> None:
-        now = self.clock.monotonic()
-        deadline = cycle.timer(state, self._timers(), now, restored=restored)
-        if deadline != cycle.KEEP:
-            self._deadline = deadline
+        self.state.enter(state, self.timers(), self.clock.monotonic(), restored=restored)
         if state is State.reconciling:
             assert self.desk is not None
             self.desk.misses = self.desk.pending_misses = 0
         if state is State.finished:
-            self._notify("target_reached", f"today's target reached: {fmt(self.book.volume)} {self.cfg.quote} "
-                         f"bought (target {fmt(self.book.target)})")
-            self.log.info("Today's target is reached: {}", self.book.progress())
+            self.tell("target_reached", f"today's target reached: {fmt(self.state.book.volume)} {self.cfg.quote} "
+                      f"bought (target {fmt(self.state.book.target)})")
+            self.log.info("Today's target is reached: {}", self.state.book.progress())
 
-    def _timers(self) -> Timers:
+    def timers(self) -> Timers:
         return Timers(buy_s=self.cfg.buy_timeout_s, sell_s=self.cfg.sell_timeout_s, settle_s=self.rel.unknown_settle_s,
                       rung_s=self.cfg.unwind.rung_timeout_s, between_s=self.cfg.pause_between_cycles_s,
-                      last_fill_at=self._fill_received)
+                      last_fill_at=self.state.fill_received)
 
     # ================================================================== pausing, bookkeeping
 
     async def _pause_for(self, exc: ExchangeError) -> None:
         reason = pauses.for_error(exc) or Pause.auth_expired
-        await self._pause(reason, pauses.help_text(reason, self.name, detail=str(exc)))
+        await self.hold(reason, pauses.help_text(reason, self.name, detail=str(exc)))
 
-    async def _pause(self, reason: str, detail: str) -> None:
-        first = self.paused_reason != reason
-        self.paused_reason = reason
+    async def hold(self, reason: str, detail: str) -> None:
+        first = self.state.paused_reason != reason
+        self.state.paused_reason = reason
         if first:
             self.log.warning("Paused ({}): {}", reason, detail)
             await self.store.set_pause(self.name, reason, self.clock.time_ms())
             kind = reason if reason in pauses.SESSION else "paused"
-            self._notify(kind, f"{self.name} paused ({reason}): {detail}")
-        if self.cycle.state in (State.idle, State.done) and self.cycle_row is None:
-            await self._fire("pause", reason)
+            self.tell(kind, f"{self.name} paused ({reason}): {detail}")
+        if self.cycle.state in (State.idle, State.done) and self.state.cycle_row is None:
+            await self.fire("pause", reason)
 
     async def _resume(self, why: str) -> None:
-        if self.paused_reason is None:
+        if self.state.paused_reason is None:
             return
-        was = self.paused_reason
-        self.paused_reason = None
-        self._quote_free = None
+        was = self.state.paused_reason
+        self.state.paused_reason = None
+        self.state.quote_free = None
         if was == Pause.disconnected and not self.stream_up:
             # The operator says go on: the stream gets a fresh grace period instead of a re-pause this instant.
             self.down_since = None if self.connected else self.clock.monotonic()
         await self.store.set_pause(self.name, None, self.clock.time_ms())
         self.log.info("Resumed (was {}): {}", was, why)
-        self._notify("resumed", f"{self.name} resumed ({why})")
+        self.tell("resumed", f"{self.name} resumed ({why})")
         if was in pauses.SESSION:
             self._creds_changed.set()
 
-    def _notify(self, kind: str, text: str) -> None:
+    def tell(self, kind: str, text: str) -> None:
         if self.notify is not None:
             self.notify(kind, self.name, text)
 
     def _rest_latency(self, path: str, seconds: float) -> None:
-        self._metric("observe", "rest_latency_seconds", seconds, path=path)
+        self.metric("observe", "rest_latency_seconds", seconds, path=path)
 
-    def _metric(self, op: str, name: str, value: float, **labels: str) -> None:
+    def metric(self, op: str, name: str, value: float, **labels: str) -> None:
         if self.metrics is not None:
             getattr(self.metrics, op)(name, value, user=self.name, **labels)
 
     def _count_fill(self, side: str, quote_qty: Decimal, time_ms: int) -> None:
-        self._metric("inc", "fills_total", 1.0)
+        self.metric("inc", "fills_total", 1.0)
         if side == "BUY":
-            self.book.add_buy(quote_qty, time_ms)
-            self._metric("set", "volume_quote", float(self.book.volume))  # a gauge for Prometheus only
+            self.state.book.add_buy(quote_qty, time_ms)
+            self.metric("set", "volume_quote", float(self.state.book.volume))  # a gauge for Prometheus only
 
     # ================================================================== reporting
 
@@ -507,14 +467,14 @@ class Bot:
         return {
             "user": self.name,
             "state": str(self.cycle.state) if self._attached else "starting",
-            "paused": self.paused_reason,
+            "paused": self.state.paused_reason,
             "token": self.token.symbol if self.token else self.cfg.token,
             "symbol": self.symbol,
-            **self.book.status(self.cfg.order_quote_amount),
-            "cycle_id": self.cycle_row.id if self.cycle_row else None,
+            **self.state.book.status(self.cfg.order_quote_amount),
+            "cycle_id": self.state.cycle_row.id if self.state.cycle_row else None,
             "user_stream": "up" if self.stream_up else "down",
             "market_stream": "up" if self.market is not None and self.market.connected else "down",
             "last_price": fmt(self.last_trade.price) if self.last_trade else None,
             "pricing": self.cfg.pricing.mode,
-            "token_choice": self.auto.why if self.auto else None,
+            "token_choice": self.state.auto.why if self.state.auto else None,
         }

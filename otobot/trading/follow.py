@@ -13,46 +13,47 @@ from otobot.trading.reconcile import match_oto
 from otobot.trading.tracker import TrackedOrder
 
 if TYPE_CHECKING:
-    from otobot.trading.bot import Bot
+    from otobot.trading.driver import Driver
 
 LATE_ADOPT_WINDOW_MS = 10 * 60 * 1000  # an intent settled "not placed" this recently may still be applied late
 
 
 
-async def on_report(bot: Bot, r: ExecutionReport, received: float) -> None:
+async def on_report(bot: Driver, r: ExecutionReport, received: float) -> None:
     assert bot.desk is not None
     now_ms = bot.clock.time_ms()
-    tracked = bot.orders.by_id(r.order_id)
-    if tracked is None and r.order_list_id not in ("", "-1") and bot.cycle_row is not None \
-            and bot.cycle_row.order_list_id == r.order_list_id:
+    tracked = bot.state.orders.by_id(r.order_id)
+    if tracked is None and r.order_list_id not in ("", "-1") and bot.state.cycle_row is not None \
+            and bot.state.cycle_row.order_list_id == r.order_list_id:
         tracked = _join_leg(bot, r)
     if tracked is None:
         if await bot.desk.record_known(r):
             if r.status in FINAL_STATUSES:
-                bot._stray_live.discard(r.order_id)
+                bot.state.stray_live.discard(r.order_id)
             return  # a late event of an earlier cycle (or of a recorded stray): counted once for accounting
         await unknown_order(bot, r)
         return
-    await bot.desk.record(bot.cycle_row.id if bot.cycle_row else None, tracked, Observation.of_event(r, now_ms))
+    row = bot.state.cycle_row
+    await bot.desk.record(row.id if row else None, tracked, Observation.of_event(r, now_ms))
     if r.status == FILLED and tracked.role in ("pending", "unwind"):
         # The fill that ends a cycle: the next request (the next OTO) is the reaction the bench measures.
-        bot._fill_received = received
+        bot.state.fill_received = received
 
 
-def _join_leg(bot: Bot, r: ExecutionReport) -> TrackedOrder | None:
+def _join_leg(bot: Driver, r: ExecutionReport) -> TrackedOrder | None:
     """The pending leg of an OTO adopted without it (never listed while settling) shows up by order-list id."""
-    p = bot.orders.pending
+    p = bot.state.orders.pending
     if p is None or p.order_id is not None or r.side != SELL:
         return None
     p.order_id = r.order_id
     return p
 
 
-async def unknown_order(bot: Bot, r: ExecutionReport) -> None:
+async def unknown_order(bot: Driver, r: ExecutionReport) -> None:
     """An execution no intent owns. On our symbol and matching an intent settled "not placed", it is that OTO,
     applied late by the exchange: adopted. Anything else is recorded and reported loudly, never dropped."""
     if any(o.order_id is None and o.status == "INTENT" and o.side == r.side and o.price == r.price
-           for o in bot.orders.all()):
+           for o in bot.state.orders.all()):
         # A leg of the request being settled right now: the settle adopts it and backfills its fills.
         bot.log.debug("Event for order {} of the request being settled; the settle adopts it", r.order_id)
         return
@@ -66,17 +67,18 @@ async def unknown_order(bot: Bot, r: ExecutionReport) -> None:
     text = (f"order {r.order_id} ({r.side} {fmt(r.orig_qty)} @ {fmt(r.price)}, {r.status}) on {bot.symbol} is not "
             "one of otobot's; its fills are recorded. If you did not place it by hand, check it on the exchange")
     bot.log.warning("Untracked order on the user stream: {}", text)
-    await bot.store.record_stray(user=bot.name, day=bot.book.day, symbol=bot.symbol, base_asset=bot.token.alpha_id,
-                                 quote_asset=bot.cfg.quote, order_id=r.order_id, side=r.side, price=r.price,
-                                 quantity=r.orig_qty, status=r.status, now_ms=bot.clock.time_ms(), reason=text)
-    bot._notify("stray", f"{bot.name}: {text}")
+    await bot.store.record_stray(user=bot.name, day=bot.state.book.day, symbol=bot.symbol,
+                                 base_asset=bot.token.alpha_id, quote_asset=bot.cfg.quote, order_id=r.order_id,
+                                 side=r.side, price=r.price, quantity=r.orig_qty, status=r.status,
+                                 now_ms=bot.clock.time_ms(), reason=text)
+    bot.tell("stray", f"{bot.name}: {text}")
     assert bot.desk is not None
     await bot.desk.record_known(r)
     if oto_leg and r.status not in FINAL_STATUSES:
-        bot._stray_live.add(r.order_id)  # an OTO otobot did not place is live: no OTO of ours beside it
+        bot.state.stray_live.add(r.order_id)  # an OTO otobot did not place is live: no OTO of ours beside it
 
 
-async def adopt_late(bot: Bot, r: ExecutionReport) -> bool:
+async def adopt_late(bot: Driver, r: ExecutionReport) -> bool:
     """The OTO a place request created after otobot had settled it as not placed: that cycle again. Taken over
     now between cycles; with another cycle in flight, right after it (no new OTO is placed meanwhile)."""
     assert bot.desk is not None
@@ -99,34 +101,34 @@ async def adopt_late(bot: Bot, r: ExecutionReport) -> bool:
         await bot.store.adopt_late(row.id, bot.name, working.order_id, pending_id, working.order_list_id, now_ms)
         bot.log.warning("Adopted OTO working {} / pending {} (cycle {}): the exchange applied the place request "
                         "after otobot had settled it as not placed", working.order_id, pending_id, row.id)
-        bot._notify("adopted", f"{bot.name}: an OTO applied late by the exchange was adopted (cycle {row.id})")
-        bot._late_cycle = row.id
-        if bot.cycle_row is None and bot.cycle.state in (State.idle, State.paused, State.finished):
-            await take_over(bot)
+        bot.tell("adopted", f"{bot.name}: an OTO applied late by the exchange was adopted (cycle {row.id})")
+        bot.state.late_cycle = row.id
+        if bot.state.cycle_row is None and bot.cycle.state in (State.idle, State.paused, State.finished):
+            bot.state.look_again(bot.clock.monotonic(), await take_over(bot))
         else:
             bot.log.warning("Cycle {} is in flight: the adopted cycle {} is followed right after it, and no new "
-                            "OTO is placed meanwhile", bot.cycle_row.id if bot.cycle_row else "-", row.id)
+                            "OTO is placed meanwhile", bot.state.cycle_row.id if bot.state.cycle_row else "-", row.id)
         return True
     return False
 
 
-async def reconcile(bot: Bot, why: str) -> None:
+async def reconcile(bot: Driver, why: str) -> None:
     """Bring memory and SQLite in line with the exchange before anything new happens."""
-    if bot.cycle_row is None or bot.desk is None:
+    if bot.state.cycle_row is None or bot.desk is None:
         await report_strays(bot, why)
         return
     if bot.cycle.state in (State.placing, State.reconciling):
         if bot.cycle.state is State.placing:
-            await bot._fire("outcome_unknown", "the place request's outcome is unknown after a restart")
-        bot._deadline = bot.clock.monotonic()  # settle now; a miss waits settle_s and looks again
+            await bot.fire("outcome_unknown", "the place request's outcome is unknown after a restart")
+        bot.state.look_again(bot.clock.monotonic(), 0.0)  # settle now; a miss waits settle_s and looks again
         return
-    await bot.desk.refresh(bot.cycle_row, bot.orders, why)
-    bot._fills_confirmed = True
-    await bot.store.audit(bot.clock.time_ms(), bot.name, "reconcile", why, cycle_id=bot.cycle_row.id,
+    await bot.desk.refresh(bot.state.cycle_row, bot.state.orders, why)
+    bot.state.fills_confirmed = True
+    await bot.store.audit(bot.clock.time_ms(), bot.name, "reconcile", why, cycle_id=bot.state.cycle_row.id,
                           to=bot.cycle.state)
 
 
-async def report_strays(bot: Bot, why: str) -> None:
+async def report_strays(bot: Driver, why: str) -> None:
     """Open orders on our symbol that SQLite never heard of: a request the exchange applied after we had
     settled it as not placed, or the user's own manual order. Reported loudly, never touched."""
     if bot.rest is None or not bot.symbol:

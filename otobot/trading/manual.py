@@ -3,54 +3,40 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any
 
 from otobot.exchange.filters import floor_to, fmt, sellable
 from otobot.exchange.models import SELL
-from otobot.trading import startup, strategy
+from otobot.trading import strategy
 from otobot.trading.cycle import State
 from otobot.trading.pauses import Pause
+from otobot.trading.state import ManualOp
 from otobot.trading.tracker import CycleOrders
 
 if TYPE_CHECKING:
-    from otobot.trading.bot import Bot
+    from otobot.trading.driver import Driver
 
 KINDS = ("cancel", "flatten")
 
 
-@dataclass(slots=True)
-class ManualOp:
-    """One operator request in progress; the driver resolves `done` with the report once the user is paused."""
-
-    kind: str  # cancel | flatten
-    done: asyncio.Future[Any]
-    flatten_pending: bool  # flatten: the sweep of all free base is still to start
-    cancelled: list[str] = field(default_factory=list)  # OTO legs the exchange cancelled
-    sold: Decimal = Decimal(0)  # base sold by the cycles this op closed
-    sold_quote: Decimal = Decimal(0)
-    left: Decimal = Decimal(0)  # base those cycles bought (or flatten found) and could not sell
-    notes: list[str] = field(default_factory=list)
-
-
-async def start(bot: Bot, kind: str, done: asyncio.Future[Any]) -> None:
+async def start(bot: Driver, kind: str, done: asyncio.Future[Any]) -> None:
     """Pause `operator` (no new cycle) and let the table cancel what is live and, for flatten, sweep the base."""
     if kind not in KINDS:
         raise ValueError(f"unknown operation {kind!r}; use cancel or flatten")
-    if bot._manual is not None:
-        raise ValueError(f"a {bot._manual.kind} of {bot.name} is already under way; wait for its report")
-    bot._manual = ManualOp(kind, done, flatten_pending=kind == "flatten")
-    if bot.cycle_row is None and kind == "cancel":
-        bot._manual.notes.append("no cycle was live")
+    if bot.state.manual is not None:
+        raise ValueError(f"a {bot.state.manual.kind} of {bot.name} is already under way; wait for its report")
+    bot.state.manual = ManualOp(kind, done, flatten_pending=kind == "flatten")
+    if bot.state.cycle_row is None and kind == "cancel":
+        bot.state.manual.notes.append("no cycle was live")
     bot.log.info("Operator {}: {}", kind, "cancelling the live cycle and selling what it bought" if kind == "cancel"
                  else "cancelling any live cycle, then selling all free base")
-    await bot._pause(Pause.operator, f"ctl {kind} by the operator")
+    await bot.hold(Pause.operator, f"ctl {kind} by the operator")
 
 
-def observe_close(bot: Bot, orders: CycleOrders) -> None:
+def observe_close(bot: Driver, orders: CycleOrders) -> None:
     """A cycle closed while an operator request is under way: count what it cancelled and sold."""
-    op = bot._manual
+    op = bot.state.manual
     if op is None:
         return
     op.cancelled += [o.order_id for o in (orders.working, orders.pending)
@@ -60,9 +46,9 @@ def observe_close(bot: Bot, orders: CycleOrders) -> None:
     op.left += max(orders.base_bought() - orders.base_sold(), Decimal(0))
 
 
-async def flatten(bot: Bot) -> None:
+async def flatten(bot: Driver) -> None:
     """Sell every free unit of the token as a sweep cycle: written before sent, settled, down the unwind ladder."""
-    op = bot._manual
+    op = bot.state.manual
     assert op is not None
     if bot.filters is None or bot.token is None or bot.rest is None:
         op.flatten_pending = False
@@ -80,31 +66,31 @@ async def flatten(bot: Bot) -> None:
         op.left += free
         op.notes.append(f"{fmt(free)} {bot.token.symbol} free is below the minimum order; nothing sold")
         return
-    cycle_id = await bot.store.create_sweep(user=bot.name, day=bot.book.day, symbol=bot.symbol,
+    cycle_id = await bot.store.create_sweep(user=bot.name, day=bot.state.book.day, symbol=bot.symbol,
                                             base_asset=bot.token.alpha_id, quote_asset=bot.cfg.quote, quantity=qty,
                                             price=price, now_ms=bot.clock.time_ms())
     row = await bot.store.cycle(cycle_id)
     assert row is not None
     op.left += free - qty  # below one step: no order can carry it
-    bot._dust = Decimal(0)  # the sweep carries the fee dust too; its close adds back what it could not sell
-    await startup.load_cycle(bot, row)
-    bot._fills_confirmed = True
+    bot.state.dust = Decimal(0)  # the sweep carries the fee dust too; its close adds back what it could not sell
+    await bot.load_cycle(row)
+    bot.state.fills_confirmed = True
     bot.log.info("Flattening: selling {} {} free on the exchange down the unwind ladder", fmt(qty), bot.token.symbol)
-    await bot._fire("sweep", f"ctl flatten: selling {fmt(qty)} free {bot.token.symbol}", persist=False)
+    await bot.fire("sweep", f"ctl flatten: selling {fmt(qty)} free {bot.token.symbol}", persist=False)
 
 
-def check_done(bot: Bot) -> None:
+def check_done(bot: Driver) -> None:
     """Answer the operator once the user rests paused with nothing live (or the ladder gave up)."""
-    op = bot._manual
+    op = bot.state.manual
     if op is None:
         return
-    settled = bot.cycle_row is None and bot.cycle.state is State.paused and not op.flatten_pending
-    stuck = bot.paused_reason == Pause.unwind_failed
+    settled = bot.state.cycle_row is None and bot.cycle.state is State.paused and not op.flatten_pending
+    stuck = bot.state.paused_reason == Pause.unwind_failed
     if not (settled or stuck or op.done.done()):
         return
-    bot._manual = None
+    bot.state.manual = None
     if stuck:
-        left = bot.orders.leftover(bot.filters.step_size) if bot.filters is not None else Decimal(0)
+        left = bot.state.orders.leftover(bot.filters.step_size) if bot.filters is not None else Decimal(0)
         op.left += left
         op.notes.append(f"the whole unwind ladder was tried; {fmt(left)} unsold (paused unwind_failed)")
     if not op.done.done():
@@ -112,22 +98,22 @@ def check_done(bot: Bot) -> None:
     bot.log.info("Operator {} done: {}", op.kind, manual_text(report(bot, op)))
 
 
-def abandon(bot: Bot, why: str) -> None:
+def abandon(bot: Driver, why: str) -> None:
     """The bot stops before the request finished: say so, with what was done until now."""
-    op = bot._manual
-    bot._manual = None
+    op = bot.state.manual
+    bot.state.manual = None
     if op is not None and not op.done.done():
         op.notes.append(why)
         op.done.set_result(report(bot, op))
 
 
-def report(bot: Bot, op: ManualOp) -> dict[str, Any]:
+def report(bot: Driver, op: ManualOp) -> dict[str, Any]:
     avg = (op.sold_quote / op.sold).quantize(Decimal("0.00000001"), ROUND_HALF_EVEN) if op.sold else None
     return {
         "user": bot.name, "action": op.kind, "token": bot.token.symbol if bot.token else bot.cfg.token,
         "orders_cancelled": op.cancelled, "sold": fmt(op.sold), "sold_quote": fmt(op.sold_quote),
         "avg_price": fmt(avg) if avg is not None else None, "left": fmt(op.left), "quote": bot.cfg.quote,
-        "state": str(bot.cycle.state), "paused": bot.paused_reason, "notes": op.notes,
+        "state": str(bot.cycle.state), "paused": bot.state.paused_reason, "notes": op.notes,
     }
 
 

@@ -53,7 +53,7 @@ async def test_websocket_drops_while_trading_lose_no_fill(sim: Simulator, tmp_pa
         await wait_for(lambda: all(b.cycle.state == "finished" for b in bots), 60, "both finish through the drops")
         assert sim.faults.injected.get("drop_ws_user", 0) >= 6
         for b in bots:
-            assert b.user_stream is not None and b.user_stream.reconnects >= 3  # some drops hit a reconnect
+            assert b.user_feed is not None and b.user_feed.stream.reconnects >= 3  # some drops hit a reconnect
             await assert_clean(sim, d.store, b.name)
 
 
@@ -92,7 +92,7 @@ async def test_listen_key_expiry_reconnects_with_a_fresh_key(tmp_path: Path, log
             bot = await d.bot("alice")
             await wait_for(lambda: bot.cycle.state == "finished", 60, "target reached")
             assert any("listen key expired" in line for line in logs)
-            assert bot.user_stream.reconnects >= 1
+            assert bot.user_feed is not None and bot.user_feed.stream.reconnects >= 1
             await assert_clean(sim, d.store, "alice")
     finally:
         await sim.stop()

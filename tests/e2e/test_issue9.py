@@ -347,11 +347,11 @@ async def test_an_oto_applied_late_during_the_next_cycle_is_followed_after_it(si
         await wait_for(lambda: bot.cycle.state == "reconciling", 20, "the first OTO's outcome unknown")
         starve(sim, KOGE, SELL)  # the next OTO's BUY rests: the late one lands while it is in flight
         await wait_for(lambda: bot.cycle.state == "pending", 20, "the second OTO resting")
-        await wait_for(lambda: bot._late_cycle is not None, 20, "the late OTO adopted, waiting its turn")
+        await wait_for(lambda: bot.state.late_cycle is not None, 20, "the late OTO adopted, waiting its turn")
         placed = sim.requests[p.PLACE_OTO]
         assert placed == 2 and len(open_orders(sim)) == 4
         sim.market.paused = False  # both BUYs fill now; the second cycle ends, then the adopted one is followed
-        await wait_for(lambda: bot.cycles_completed >= 2 and bot._late_cycle is None, 30, "both cycles done")
+        await wait_for(lambda: bot.cycles_completed >= 2 and bot.state.late_cycle is None, 30, "both cycles done")
         await d.supervisor.pause("alice")
         await wait_for(lambda: bot.cycle.state == "paused", 20, "paused between cycles")
         assert any("followed right after it" in line for line in logs)

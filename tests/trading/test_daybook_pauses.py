@@ -90,9 +90,9 @@ def test_a_risk_challenge_help_says_verify_not_log_in_again() -> None:
 
 def dust_bot(dust: str, price: str, *, sweep_after: float = 0.0) -> Any:
     """What `sweepable` reads of a bot: its dust, filters, last trade and the unwind ladder."""
-    return SimpleNamespace(_dust=D(dust), filters=KOGE, last_trade=SimpleNamespace(price=D(price)), stream_up=True,
-                           last_trade_at=0.0, _sweep_after=sweep_after, clock=SimpleNamespace(monotonic=lambda: 1.0),
-                           cfg=SimpleNamespace(max_price_age_s=10.0,
+    return SimpleNamespace(state=SimpleNamespace(dust=D(dust), sweep_after=sweep_after), filters=KOGE,
+                           last_trade=SimpleNamespace(price=D(price)), stream_up=True, last_trade_at=0.0,
+                           clock=SimpleNamespace(monotonic=lambda: 1.0), cfg=SimpleNamespace(max_price_age_s=10.0,
                                                unwind=SimpleNamespace(ladder_pct=(D("0.2"), D("5")))))
 
 
