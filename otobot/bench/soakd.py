@@ -26,6 +26,7 @@ from otobot.daemon.run import run_daemon
 from otobot.daemon.supervisor import Supervisor
 
 TRACE_ENV = "OTOBOT_SOAK_TRACE"
+TRACE_BASE_ENV = "OTOBOT_SOAK_TRACE_BASE"  # which line is the baseline (default the first): later, past warm-up
 TOP = 15  # growth lines kept per sample in trace mode
 
 
@@ -49,6 +50,8 @@ class _Sampler:
         self.seen: dict[str, tuple[int, int]] = {}
         self.base: tracemalloc.Snapshot | None = None
         self.base_types: collections.Counter[str] | None = None
+        self.lines = 0
+        self.base_line = int(os.environ.get(TRACE_BASE_ENV, "1"))
 
     def _take(self) -> dict[str, Any]:
         lat: list[float] = []
@@ -80,8 +83,9 @@ class _Sampler:
     def _growth(self) -> dict[str, Any]:
         snap = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
         types = collections.Counter(type(o).__name__ for o in gc.get_objects())
-        if self.base is None or self.base_types is None:
-            self.base, self.base_types = snap, types
+        self.lines += 1
+        if self.base is None or self.base_types is None or self.lines <= self.base_line:
+            self.base, self.base_types = snap, types  # the baseline: after the warm-up lines (OTOBOT_SOAK_TRACE_BASE)
             return {}
         stats = snap.compare_to(self.base, "lineno")
         grew = [{"where": str(s.traceback[0]), "kb": round(s.size_diff / 1024, 1), "count": s.count_diff}
