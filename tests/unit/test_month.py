@@ -220,3 +220,20 @@ async def test_a_refused_read_leaves_no_cyclic_garbage(monkeypatch: pytest.Monke
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+async def test_the_store_converts_a_file_made_before_and_keeps_its_rows(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as c:  # a file from before: its first table came with auto_vacuum off
+        c.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    store = await Store.open(db)
+    try:
+        await _cycle(store, NOW_MS, 5)
+        assert not await store.reclaims_space()
+        assert await store.convert_for_reclaim() and await store.reclaims_space()
+        assert not await store.convert_for_reclaim()  # once
+        assert (await store.user_stats("alice")).cycles == 1 and len(await store.fills("alice")) == 2
+        await _cycle(store, NOW_MS + 100, 6)  # the writer goes on after the VACUUM
+    finally:
+        await store.close()
+    assert _rows(db, "PRAGMA auto_vacuum") == [(2,)] and _rows(db, "SELECT count(*) FROM cycles") == [(2,)]
