@@ -24,6 +24,8 @@ import aiohttp
 
 from otobot.bench.run import _admin, _check, _free_port, _inject, _sim_config, _wait_port, _write_config
 from otobot.daemon import eventloop
+from otobot.ops import control
+from otobot.ops.control import ControlError, ControlUnavailable
 from otobot.store.db import Store
 from otobot.store.footprint import file_bytes, measure
 
@@ -191,6 +193,10 @@ async def _soak(root: Path, users: int, minutes: float, seed: int, chaos: bool, 
                     await _admin(http, port, "faults", {"clear": True})
                     result["injected"] = (await _admin(http, port, "faults", {})).get("injected", {})
                 await _admin(http, port, "market", {"paused": True})
+                # As the in-process bench does: every bot paused (its live cycle played out) before the daemon
+                # stops, so the check reads a settled book, not fills that landed while the daemon shut down.
+                sock = root / "bench.sock"
+                await asyncio.gather(*(_pause(sock, f"u{i:04d}") for i in range(users)))
                 await asyncio.sleep(5.0)
             daemon.send_signal(signal.SIGTERM)
             await asyncio.wait_for(daemon.wait(), 120)
@@ -213,6 +219,11 @@ async def _soak(root: Path, users: int, minutes: float, seed: int, chaos: bool, 
     result["summary"] = summarize(rows)
     result["verdict"] = verdict(result["summary"], result["database"].get("bytes_per_cycle"))
     return result
+
+
+async def _pause(sock: Path, user: str) -> None:
+    with contextlib.suppress(ControlError, ControlUnavailable, TimeoutError):
+        await control.request(sock, "pause", user, timeout_s=60.0)
 
 
 def run_soak(*, users: int, minutes: float, seed: int, chaos: bool, pause: float, json_path: Path | None,
