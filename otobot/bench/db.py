@@ -72,7 +72,9 @@ def generate(db: Path, template: dict[str, list[dict[str, Any]]], users: int, da
     # Cycles keep their given id (orders, fills and audit point at it); the other tables number themselves.
     # Columns later migrations add are left out here: those migrations fill them in (with their defaults).
     v1 = {t: {r[1] for r in c.execute(f"PRAGMA table_info({t})")} for t in TABLES}
-    cols = {t: [k for k in template[t][0] if (k != "id" or t == "cycles") and k in v1[t]] for t in TABLES}
+    # A table the template cycle wrote no row to (the audit, since it keeps no routine transition) gets none.
+    cols = {t: [k for k in template[t][0] if (k != "id" or t == "cycles") and k in v1[t]] if template[t] else []
+            for t in TABLES}
     sql = {t: f"INSERT INTO {t}({', '.join(cols[t])}) VALUES ({', '.join('?' * len(cols[t]))})" for t in TABLES}
     t_start = now_ms - days * DAY_MS  # the last cycle closes just before now
     step = DAY_MS // per_day
@@ -93,7 +95,8 @@ def generate(db: Path, template: dict[str, list[dict[str, Any]]], users: int, da
                 for table in TABLES:
                     batch[table] += [_clone(r, cols[table], user, cycle_id, t, day, ids) for r in template[table]]
             for table in TABLES:
-                c.executemany(sql[table], batch[table])
+                if batch[table]:
+                    c.executemany(sql[table], batch[table])
         c.execute("COMMIT")
         c.execute("BEGIN")
         print(f"\r  day {day_i + 1}/{days}: {cycle_id:,} cycles", end="", file=sys.stderr, flush=True)

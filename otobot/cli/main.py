@@ -148,6 +148,11 @@ def _parser() -> argparse.ArgumentParser:
                     help="record the window's SQLite writes and time SQLite alone replaying them into a new file "
                          "(the recording costs the daemon a little CPU and memory while it measures)")
     be.add_argument("--json", type=Path, default=None, help="write the results as JSON here")
+    be.add_argument("--soak", type=float, default=None, metavar="MINUTES",
+                    help="the daemon in its own process for MINUTES, RSS, cycles/s and reaction p99 sampled every "
+                         "minute (see Benchmarks: soak)")
+    be.add_argument("--soak-every", type=float, default=60.0, help=argparse.SUPPRESS)
+    be.add_argument("--soak-keep", type=Path, default=None, help=argparse.SUPPRESS)
     pl = cmd("plan", "what each candidate token would cost to reach a target, from the public book (no session)")
     pl.add_argument("user", nargs="?", help="plan from this user's file (token, target, quote amount, pause)")
     pl.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -162,6 +167,8 @@ def _parser() -> argparse.ArgumentParser:
              json=True)
     hi.add_argument("user", type=user_name)
     hi.add_argument("--days", type=int, default=14, help="how many UTC days back, today included (default 14)")
+    cmd("dbsize", "the database's size, bytes per cycle by table, growth per day at today's rate and the size "
+                  "retention holds it at (reads the whole file once)", json=True)
     au = cmd("audit", "a user's pauses, resumes, reloads (key by key), adoptions and strays, newest last",
              json=True)
     au.add_argument("user", type=user_name)
@@ -221,6 +228,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         return main_paper(Path(args.config), market_from=args.market_from, usdt=args.usdt, port=args.port,
                           tokens=tuple(t.strip() for t in args.tokens.split(",") if t.strip()), seconds=args.seconds,
                           keep_notify=args.notify)
+    if command == "bench" and args.soak is not None:
+        from otobot.bench.soak import run_soak
+        soaked: int = run_soak(users=args.users, minutes=args.soak, seed=args.seed, chaos=args.chaos, pause=args.pause,
+                               json_path=args.json, every_s=args.soak_every, keep=args.soak_keep)
+        return soaked
     if command == "bench":
         from otobot.bench.run import run_bench
         result: int = run_bench(users=args.users, duration=args.duration, seed=args.seed, burst=args.burst,
@@ -236,6 +248,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "audit":
         from otobot.views.audit import run_audit
         return asyncio.run(run_audit(args))
+    if command == "dbsize":
+        from otobot.views.dbsize import run_dbsize
+        return asyncio.run(run_dbsize(args))
     from otobot.cli.commands import dispatch
     return asyncio.run(dispatch(args))
 

@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import gc
 import os
+import sqlite3
+import time
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
@@ -87,10 +89,12 @@ def freeze_startup_heap() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-async def run_daemon(config_path: Path, *, env: Mapping[str, str] | None = None) -> int:
+async def run_daemon(config_path: Path, *, env: Mapping[str, str] | None = None,
+                     started: Callable[[Supervisor], None] | None = None) -> int:
     """Run until SIGTERM: 0 after a clean stop, 1 when start-up failed (one line saying what and how to fix it),
     2 for a config file that does not load. Every resource opened is closed on every path, so a failure
-    never leaves the process hanging (the aiosqlite thread alone would keep it alive)."""
+    never leaves the process hanging (the aiosqlite thread alone would keep it alive). `started` is called with the
+    supervisor once everything is up (the soak bench's sampler hooks in there)."""
     env = env if env is not None else os.environ
     redactor = Redactor()
     logsetup.setup("INFO", redact=redactor.redact, env=env)  # until the config names the level
@@ -110,7 +114,7 @@ async def run_daemon(config_path: Path, *, env: Mapping[str, str] | None = None)
                        settings.paper_market)
     sd = SdNotifier(env)
     try:
-        await _serve(settings, redactor, sd)
+        await _serve(settings, redactor, sd, started)
     except StartupFailed as exc:
         logger.error("otobot cannot start: {}", exc)
         return 1
@@ -127,7 +131,8 @@ class StartupFailed(Exception):
     """Something the daemon needs at start (lock, database, socket, port) is not to be had; says what to do."""
 
 
-async def _serve(settings: GlobalConfig, redactor: Redactor, sd: SdNotifier) -> None:
+async def _serve(settings: GlobalConfig, redactor: Redactor, sd: SdNotifier,
+                 started: Callable[[Supervisor], None] | None = None) -> None:
     async with contextlib.AsyncExitStack() as stack:
         try:
             lock = DbLock.acquire(settings.database)
@@ -136,6 +141,7 @@ async def _serve(settings: GlobalConfig, redactor: Redactor, sd: SdNotifier) -> 
         except (DatabaseLocked, DatabaseUnreadable) as exc:
             raise StartupFailed(str(exc)) from None
         stack.push_async_callback(store.close)
+        await _convert_for_reclaim(store, settings, sd)
         decrypt = _decrypter(settings)
         notify_session = await stack.enter_async_context(aiohttp.ClientSession())
         chats = TelegramChats()  # one paced outbox per Telegram chat, whoever notifies it
@@ -179,6 +185,8 @@ async def _serve(settings: GlobalConfig, redactor: Redactor, sd: SdNotifier) -> 
         logger.info("otobot started: {} user file(s) in {}, database {}, event loop {}",
                     len(user_files(settings.users_dir)), settings.users_dir, settings.database,
                     type(asyncio.get_running_loop()).__module__.split(".")[0])
+        if started is not None:
+            started(sup)
         try:
             await sup.run()
         finally:
@@ -199,6 +207,26 @@ def dashboard_routes(settings: GlobalConfig, store: Store, sup: Supervisor) -> l
         sup.price_feeds.trade_cache = tape
     dashboard = Dashboard(store, lambda: sup.settings, sup.status, tape, loopback_names_only=not settings.web_token)
     return [dashboard.add_routes]
+
+
+async def _convert_for_reclaim(store: Store, settings: GlobalConfig, sd: SdNotifier) -> None:
+    """Once per database made before issue 24: the VACUUM that lets retention give pruned space back, before any
+    bot writes. It rewrites the file (~1 min a GB), so systemd is told to wait rather than kill the start."""
+    if await store.reclaims_space():
+        return
+    size_mb = settings.database.stat().st_size / 1e6
+    sd.notify(f"EXTEND_TIMEOUT_USEC={int((120 + size_mb * 0.2) * 1e6)}")
+    sd.status(f"converting the database ({size_mb:.0f} MB) so pruning gives space back; once")
+    started = time.monotonic()
+    try:
+        if await store.convert_for_reclaim():
+            logger.info("Database converted to incremental auto_vacuum in {:.1f} s ({:.0f} MB → {:.0f} MB): pruned "
+                        "space now goes back to the disk", time.monotonic() - started, size_mb,
+                        settings.database.stat().st_size / 1e6)
+    except sqlite3.Error as exc:  # most likely a full disk: the VACUUM needs the file's size free
+        logger.warning("Database not converted to incremental auto_vacuum ({}); pruned space stays in the file "
+                       "for reuse. It needs about {:.0f} MB free next to the file; the next start tries again",
+                       exc, size_mb)
 
 
 async def _start_control(stack: contextlib.AsyncExitStack, server: ControlServer) -> None:

@@ -136,7 +136,7 @@ class TradeCache:
     __slots__ = ("_trades", "get", "size")
 
     def __init__(self, size: int = 256) -> None:
-        self.size = size
+        self.size = size  # bound: the last 256 frame texts, oldest dropped first
         self._trades: dict[str, AggTrade] = {}
         # The hit path of every frame: the dict's own lookup, no Python frame in between.
         self.get: Callable[[str], AggTrade | None] = self._trades.get

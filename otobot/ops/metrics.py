@@ -30,6 +30,10 @@ _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 LabelKey = tuple[tuple[str, str], ...]
+# Bound: label sets per metric. Labels are users, REST paths and error class names, a few hundred at most; past
+# this a new set is counted under {overflow="true"}, so a label that turned out unbounded cannot grow the daemon.
+MAX_SERIES = 10_000
+OVERFLOW: LabelKey = (("overflow", "true"),)
 
 
 @dataclass
@@ -94,7 +98,10 @@ class Metrics:
         for label in labels:
             if not _LABEL.fullmatch(label) or label.startswith("__"):
                 raise ValueError(f"{label!r} is not a valid Prometheus label name (metric {name})")
-        return family, _key(labels)
+        key = _key(labels)
+        if key not in family.values and len(family.values) >= MAX_SERIES:
+            return family, OVERFLOW
+        return family, key
 
 
 def _key(labels: dict[str, str]) -> LabelKey:

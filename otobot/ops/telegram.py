@@ -18,6 +18,8 @@ from otobot.store.db import Store
 
 OFFSET_KEY = "telegram_update_offset"  # in the store's meta table: a restart never re-runs an old command
 
+IGNORED_CHATS_KEPT = 1_000  # bound: strangers logged once each; past this many they are ignored silently
+
 
 class BotApiError(Exception):
     """A Bot API call that did not succeed, with Telegram's own `description`; `retry_after` (seconds) when
@@ -305,7 +307,7 @@ class TelegramCommands:
 
     async def _handle(self, cmd: Command) -> None:
         if cmd.chat_id not in self.allowed_chats:
-            if cmd.chat_id not in self._ignored_chats:
+            if cmd.chat_id not in self._ignored_chats and len(self._ignored_chats) < IGNORED_CHATS_KEPT:
                 self._ignored_chats.add(cmd.chat_id)
                 logger.warning("Telegram commands: ignored /{} from chat {}, which is not in "
                                "notify.telegram.allowed_chat_ids (logged once per chat)", cmd.name, cmd.chat_id)

@@ -4,10 +4,21 @@ once, in the writer's transaction."""
 from __future__ import annotations
 
 import sqlite3
-from decimal import Decimal
+from decimal import Context, Decimal
 
 from otobot.exchange.filters import FEE_RATE, fmt
 from otobot.store.records import AppliedFill, Fill, dec0
+
+# An execution's average price (a quotient, not the exchange's text) stored to 12 significant digits, finer than
+# any tick: the exact quotient ran to 28, ~12 bytes a fill on disk for digits no reader uses (issue 24). Amounts
+# keep the exchange's exact text, and the day's fees are valued with the exact quotient.
+PRICE_DIGITS = Context(prec=12)
+
+
+def trimmed(d: Decimal) -> str:
+    """A value's text without trailing zeros (`0.20730000` → `0.2073`): the execution key, canonical whatever
+    padding the WS event or the REST row used, and the order's running totals (Decimal compares them equal)."""
+    return fmt(d.normalize()) if d else "0"
 
 
 def apply_fill(c: sqlite3.Connection, fill: Fill) -> AppliedFill | None:
@@ -30,8 +41,9 @@ def apply_fill(c: sqlite3.Connection, fill: Fill) -> AppliedFill | None:
     cur = c.execute(
         "INSERT OR IGNORE INTO fills(user, cycle_id, order_id, exec_key, side, price, qty, quote_qty,"
         " commission, commission_asset, time_ms, source) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-        (fill.user, cycle_id, fill.order_id, f"{fill.order_id}:{fmt(fill.cum_qty)}", fill.side,
-         fmt(price), fmt(qty), fmt(quote_qty), fmt(commission), fill.commission_asset, fill.time_ms, fill.source))
+        (fill.user, cycle_id, fill.order_id, f"{fill.order_id}:{trimmed(fill.cum_qty)}", fill.side,
+         fmt(PRICE_DIGITS.plus(price)), fmt(qty), fmt(quote_qty), fmt(commission), fill.commission_asset,
+         fill.time_ms, fill.source))
     if cur.rowcount == 0:
         return None
     fee_quote = commission if fill.side == "SELL" else commission * price
@@ -40,7 +52,8 @@ def apply_fill(c: sqlite3.Connection, fill: Fill) -> AppliedFill | None:
         "UPDATE orders SET cum_qty=?, cum_quote=?, fee=?, fee_asset=COALESCE(NULLIF(?, ''), fee_asset), "
         "status=COALESCE(?, status), "
         "quantity=COALESCE(?, quantity), updated_ms=? WHERE order_id=?",
-        (fmt(fill.cum_qty), fmt(max(fill.cum_quote, old_quote)), fmt(commission + old_fee), fill.commission_asset,
+        (trimmed(fill.cum_qty), trimmed(max(fill.cum_quote, old_quote)), trimmed(commission + old_fee),
+         fill.commission_asset,
          fill.status, fmt(fill.quantity) if fill.quantity is not None else None, fill.time_ms, fill.order_id))
     add_to_ledger(c, fill.user, row[5], row[6], own, fill.side, qty, commission, price, fill.time_ms)
     if not own:

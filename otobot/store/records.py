@@ -9,6 +9,8 @@ from typing import Any
 
 LIVE_CYCLE_STATES = ("placing", "reconciling", "pending", "partially_filled", "selling", "cancelling",
                      "cancelled", "unwinding")
+# The same as SQL literals: the partial index cycles_live serves only a query that names them (not ? parameters).
+LIVE_STATES_SQL = ", ".join(f"'{state}'" for state in LIVE_CYCLE_STATES)
 
 
 @dataclass(frozen=True, slots=True)

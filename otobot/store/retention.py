@@ -77,7 +77,21 @@ class Retention:
         except Exception as exc:  # sqlite3.Error, or the store closing under us at shutdown
             logger.warning("Retention pass failed ({}); the next one runs in {:.0f} h", exc, self.every_s / 3600)
             return None
-        log = logger.info if done.cycles or done.audit else logger.debug
-        log("Retention: pruned {} cycles, {} orders, {} fills, {} audit rows older than {} days in {:.1f} s",
-            done.cycles, done.orders, done.fills, done.audit, self.days, time.monotonic() - started)
+        returned = await self.give_back()
+        log = logger.info if done.cycles or done.audit or returned else logger.debug
+        log("Retention: pruned {} cycles, {} orders, {} fills, {} audit rows older than {} days, {} free pages given "
+            "back to the disk, in {:.1f} s", done.cycles, done.orders, done.fills, done.audit, self.days, returned,
+            time.monotonic() - started)
         return done
+
+    async def give_back(self) -> int:
+        """The file's free pages returned to the disk, a short write at a time (pruning frees pages; without
+        this the file would keep its peak size forever)."""
+        total = 0
+        try:
+            while (returned := await self.store.reclaim_step()) > 0:
+                total += returned
+                await asyncio.sleep(0)  # the bots' writes run between two steps
+        except Exception as exc:  # as a failed pass: the next day's tries again
+            logger.warning("Retention could not give free pages back to the disk ({})", exc)
+        return total

@@ -82,7 +82,7 @@ class Bot:
         self.market_task: asyncio.Task[None] | None = None
         self.depth: BookFeed | None = None  # pricing.mode book: the symbol's order book, kept live
         self.depth_task: asyncio.Task[None] | None = None
-        self.latencies: deque[float] = deque(maxlen=100_000)  # fill frame read → next request written (s)
+        self.latencies: deque[float] = deque(maxlen=1_024)  # bound: the last 1,024 reactions (fill read → next request)
         self._creds_changed = asyncio.Event()
         self._stopping = False
         self._stop_done: asyncio.Future[Any] | None = None
