@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterable
@@ -14,10 +13,10 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from otobot.exchange.filters import fmt
-from otobot.exchange.models import SymbolFilters, Token
 from otobot.store import fills as fillrecord
 from otobot.store import pruning, reclaim
 from otobot.store.carry import Carry, Statement
+from otobot.store.catalog import CatalogCache
 from otobot.store.dbfile import unreadable
 from otobot.store.groupcommit import GroupCommit
 from otobot.store.ledger import LedgerReads
@@ -29,11 +28,11 @@ from otobot.store.records import (
     DayVolume,
     Fill,
     OrderRow,
-    UserStats,
     cycle_row,
     dec0,
     order_row,
 )
+from otobot.store.reports import ReportReads
 from otobot.store.schema import migrate
 from otobot.store.wal import Checkpoints, ThreadConnection, switch_to_wal, thread_connection, writer_connection
 
@@ -52,7 +51,7 @@ def audit_stmt(ts_ms: int, user: str | None, cycle_id: int | None, kind: str, fr
             "VALUES (?,?,?,?,?,?,?)", (ts_ms, user, cycle_id, kind, frm, to, reason))
 
 
-class Store(LedgerReads):
+class Store(LedgerReads, ReportReads, CatalogCache):
     """One SQLite file (WAL) shared by every bot. Reads run whole in aiosqlite's worker thread (one trip per query);
     writes go through the one writer (groupcommit.py), a connection of the event loop's own thread, so a bot's
     intent is committed in the loop turn after it asked, with no thread hand-off on the way to its order."""
@@ -88,7 +87,7 @@ class Store(LedgerReads):
             # First: switching a new file to WAL takes a lock that several openers at once contend for.
             await db.execute("PRAGMA busy_timeout=5000")
             # Before WAL: the switch writes the file's first page, after which the mode takes a VACUUM.
-            await db._execute(reclaim.set_on_new_file, db._conn)  # type: ignore[no-untyped-call]
+            await db.call(reclaim.set_on_new_file)
             await switch_to_wal(db)
             # NORMAL in WAL mode is durable across process crashes (kill -9); only power loss can drop
             # the last commits, and reconciliation against the exchange repairs those.
@@ -433,76 +432,6 @@ class Store(LedgerReads):
             self._audit_stmt(now_ms, user, ids[0], "stray", None, None, reason),
         ])
 
-    # ------------------------------------------------------------ reports (CLI reads these; daemon may be down)
-
-    async def user_stats(self, user: str) -> UserStats:
-        rows = await self._query("SELECT buy_quote, sell_quote, fees_quote, sell_fees_quote, cycles "
-                                 "FROM daily_volume WHERE user=?", (user,))
-
-        def total(i: int) -> Decimal:
-            return sum((dec0(r[i]) for r in rows), Decimal(0))
-
-        return UserStats(user=user, cycles=sum(int(r[4]) for r in rows), buy_quote=total(0), sell_quote=total(1),
-                         fees_quote=total(2), sell_fees_quote=total(3))
-
-    async def users(self) -> list[dict[str, Any]]:
-        return [dict(r) for r in await self._query("SELECT * FROM users ORDER BY name")]
-
-    async def last_cycle(self, user: str) -> CycleRow | None:
-        """The user's latest OTO cycle (sweeps and strays are not cycles of the strategy)."""
-        rows = await self._query("SELECT * FROM cycles WHERE user=? AND kind='oto' ORDER BY id DESC LIMIT 1", (user,))
-        return cycle_row(rows[0]) if rows else None
-
-    async def orders_page(self, user: str, *, status: str | None = None, since_ms: int | None = None,
-                          until_ms: int | None = None, limit: int = 50, offset: int = 0) -> list[OrderRow]:
-        # Through the user's cycles, newest first, and each cycle's orders: an index on orders by user was ~40
-        # bytes a cycle on disk for this command alone (issue 24). Every order belongs to a cycle of its user.
-        sql = "SELECT o.* FROM cycles c JOIN orders o ON o.cycle_id=c.id WHERE c.user=?"
-        params: list[Any] = [user]
-        if status:
-            sql += " AND o.status=?"
-            params.append(status.upper())
-        if since_ms is not None:
-            sql += " AND o.intent_ms>=?"
-            params.append(since_ms)
-        if until_ms is not None:
-            sql += " AND o.intent_ms<?"
-            params.append(until_ms)
-        sql += " ORDER BY c.id DESC, o.id DESC LIMIT ? OFFSET ?"
-        params += [limit, offset]
-        return [order_row(r) for r in await self._query(sql, params)]
-
-    async def recent_cycles(self, user: str, limit: int = 100) -> list[CycleRow]:
-        """The user's newest cycles of every kind, newest first (issue 22: the dashboard's cycle list)."""
-        rows = await self._query("SELECT * FROM cycles WHERE user=? ORDER BY id DESC LIMIT ?", (user, limit))
-        return [cycle_row(r) for r in rows]
-
-    async def orders_of_cycles(self, cycle_ids: Iterable[int]) -> list[OrderRow]:
-        """Every order of these cycles in one query, oldest first (both legs and unwinds of a page of cycles)."""
-        ids = list(cycle_ids)
-        if not ids:
-            return []
-        marks = ",".join("?" * len(ids))
-        rows = await self._query(f"SELECT * FROM orders WHERE cycle_id IN ({marks}) ORDER BY id", ids)
-        return [order_row(r) for r in rows]
-
-    async def daily_totals(self, user: str, since_day: str) -> list[tuple[str, UserStats]]:
-        """Each recorded UTC day from `since_day` on (oldest first), with that day's totals."""
-        rows = await self._query("SELECT day, buy_quote, sell_quote, fees_quote, sell_fees_quote, cycles, "
-                                 "user_buy_quote FROM daily_volume WHERE user=? AND day>=? ORDER BY day",
-                                 (user, since_day))
-        return [(r[0], UserStats(user=user, cycles=int(r[5]), buy_quote=dec0(r[1]), sell_quote=dec0(r[2]),
-                                 fees_quote=dec0(r[3]), sell_fees_quote=dec0(r[4]), user_buy_quote=dec0(r[6])))
-                for r in rows]
-
-    async def audit_since(self, user: str, since_ms: int, kinds: Iterable[str]) -> list[dict[str, Any]]:
-        """The user's audit rows of these kinds, oldest first; daemon-wide rows (user NULL) of them too."""
-        wanted = list(kinds)
-        marks = ",".join("?" * len(wanted))
-        rows = await self._query(f"SELECT * FROM audit WHERE (user=? OR user IS NULL) AND ts_ms>=? "
-                                 f"AND kind IN ({marks}) ORDER BY ts_ms, id", (user, since_ms, *wanted))
-        return [dict(r) for r in rows]
-
     async def meta_value(self, key: str) -> str | None:
         rows = await self._query("SELECT value FROM meta WHERE key=?", (key,))
         return str(rows[0][0]) if rows else None
@@ -511,48 +440,6 @@ class Store(LedgerReads):
         """A small named value the daemon keeps across restarts (e.g. the Telegram update offset)."""
         await self._tx([("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
                          "value=excluded.value", (key, value))])
-
-    # ------------------------------------------------------------ token and filter cache
-
-    async def put_tokens(self, tokens: Iterable[Token], now_ms: int) -> None:
-        stmts = [(
-            "INSERT INTO tokens(alpha_id, symbol, name, mul_point, tradable, raw, updated_ms) VALUES (?,?,?,?,?,?,?) "
-            "ON CONFLICT(alpha_id) DO UPDATE SET symbol=excluded.symbol, name=excluded.name, "
-            "mul_point=excluded.mul_point, tradable=excluded.tradable, raw=excluded.raw, "
-            "updated_ms=excluded.updated_ms",
-            (t.alpha_id, t.symbol, t.name, t.mul_point, int(t.tradable), json.dumps(_token_json(t)), now_ms))
-            for t in tokens]
-        if stmts:
-            await self._tx(stmts)
-
-    async def token(self, alias: str) -> tuple[Token, int] | None:
-        """A token by alphaId or display symbol (case-insensitive), with its cache time."""
-        rows = await self._query(
-            "SELECT raw, updated_ms FROM tokens WHERE upper(alpha_id)=upper(?) OR upper(symbol)=upper(?) "
-            "ORDER BY (upper(alpha_id)=upper(?)) DESC, tradable DESC LIMIT 1", (alias, alias, alias))
-        if not rows:
-            return None
-        return Token(**json.loads(rows[0][0])), int(rows[0][1])
-
-    async def tokens(self) -> list[tuple[Token, int]]:
-        rows = await self._query("SELECT raw, updated_ms FROM tokens ORDER BY symbol")
-        return [(Token(**json.loads(r[0])), int(r[1])) for r in rows]
-
-    async def put_symbols(self, symbols: Iterable[SymbolFilters], now_ms: int) -> None:
-        stmts = [(
-            "INSERT INTO symbols(symbol, filters, updated_ms) VALUES (?,?,?) ON CONFLICT(symbol) DO UPDATE SET "
-            "filters=excluded.filters, updated_ms=excluded.updated_ms",
-            (s.symbol, json.dumps(_filters_json(s)), now_ms)) for s in symbols]
-        if stmts:
-            await self._tx(stmts)
-
-    async def symbol_filters(self, symbol: str) -> tuple[SymbolFilters, int] | None:
-        rows = await self._query("SELECT filters, updated_ms FROM symbols WHERE symbol=?", (symbol,))
-        if not rows:
-            return None
-        raw: dict[str, Any] = json.loads(rows[0][0])
-        fields: dict[str, Any] = {k: Decimal(v) if k in _DECIMAL_FILTER_FIELDS else v for k, v in raw.items()}
-        return SymbolFilters(**fields), int(rows[0][1])
 
     # ------------------------------------------------------------ retention (issue 10)
 
@@ -574,10 +461,6 @@ class Store(LedgerReads):
         return await self._write(lambda c: pruning.prune_batch(c, cutoff_ms, cycles, audit))
 
 
-_DECIMAL_FILTER_FIELDS = frozenset({"tick_size", "step_size", "min_qty", "max_qty", "min_price", "max_price",
-                                    "min_notional"})
-
-
 def _carried(pre: list[Statement], body: Callable[[sqlite3.Connection], T]) -> Callable[[sqlite3.Connection], T]:
     """`body` after the deferred statements, in the same transaction (and savepoint)."""
 
@@ -587,11 +470,3 @@ def _carried(pre: list[Statement], body: Callable[[sqlite3.Connection], T]) -> C
         return body(c)
 
     return run
-
-
-def _filters_json(s: SymbolFilters) -> dict[str, str]:
-    return {k: fmt(getattr(s, k)) if k in _DECIMAL_FILTER_FIELDS else getattr(s, k) for k in s.__slots__}
-
-
-def _token_json(t: Token) -> dict[str, Any]:
-    return {k: getattr(t, k) for k in t.__slots__}

@@ -4,7 +4,7 @@ once, in the writer's transaction."""
 from __future__ import annotations
 
 import sqlite3
-from decimal import Context, Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 
 from otobot.exchange.filters import FEE_RATE, fmt
 from otobot.store.records import AppliedFill, Fill, dec0
@@ -12,7 +12,7 @@ from otobot.store.records import AppliedFill, Fill, dec0
 # An execution's average price (a quotient, not the exchange's text) stored to 12 significant digits, finer than
 # any tick: the exact quotient ran to 28, ~12 bytes a fill on disk for digits no reader uses (issue 24). Amounts
 # keep the exchange's exact text, and the day's fees are valued with the exact quotient.
-PRICE_DIGITS = Context(prec=12)
+PRICE_DIGITS = Context(prec=12, rounding=ROUND_HALF_EVEN)  # a displayed average: to the nearest, ties to even
 
 
 def trimmed(d: Decimal) -> str:
