@@ -422,7 +422,7 @@ class Simulator:
         start, end = int(q.get("startTime") or 0), int(q.get("endTime") or now_ms() + 1)
         page, rows_n = max(1, int(q.get("page") or 1)), max(1, min(500, int(q.get("rows") or 100)))
         base, side = q.get("baseAsset") or None, q.get("side") or None
-        orders = [o for o in reversed(self.exchange.orders(account.name))
+        orders = [o for o in reversed(self.exchange.orders_since(account.name, start))
                   if o.status in statuses and start <= o.time <= end and (base is None or o.symbol.alpha_id == base)
                   and (side is None or o.side == side)]
         chunk = orders[(page - 1) * rows_n: page * rows_n]
