@@ -260,8 +260,9 @@ class Store(LedgerReads, ReportReads, CatalogCache):
              (now_ms, order_list_id, cycle_id)),
             ("UPDATE orders SET order_id=?, status=CASE WHEN status='INTENT' THEN 'NEW' ELSE status END, updated_ms=? "
              "WHERE cycle_id=? AND role='working'", (working_id, now_ms, cycle_id)),
-            ("UPDATE orders SET order_id=?, status=CASE WHEN status='INTENT' THEN 'PENDING' ELSE status END, "
-             "updated_ms=? WHERE cycle_id=? AND role='pending'", (pending_id, now_ms, cycle_id)),
+            # COALESCE: a pending id bound already is never written back to unknown by an adoption without it.
+            ("UPDATE orders SET order_id=COALESCE(?, order_id), status=CASE WHEN status='INTENT' THEN 'PENDING' "
+             "ELSE status END, updated_ms=? WHERE cycle_id=? AND role='pending'", (pending_id, now_ms, cycle_id)),
         ]
         if adopted:
             row = await self._query("SELECT user FROM cycles WHERE id=?", (cycle_id,))

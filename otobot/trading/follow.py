@@ -46,8 +46,13 @@ async def _join_leg(bot: Driver, r: ExecutionReport) -> TrackedOrder | None:
     """The pending leg of an OTO adopted without it (not listed while settling) shows up on the stream: by the
     cycle's order-list id, or, when the listed rows carried none (alpha-api.md §2.4), as a SELL in a list at the
     pending price. Bound in SQLite (it was NULL, unknown) before its fills are recorded."""
-    row, p = bot.state.cycle_row, bot.state.orders.pending
+    row, w, p = bot.state.cycle_row, bot.state.orders.working, bot.state.orders.pending
     if row is None or p is None or p.order_id is not None or r.side != SELL:
+        return None
+    if w is None or w.order_id is None:
+        # The place request's outcome is still being settled: this event is evidence for the settle, which binds
+        # both legs together. Bound here, the leg would look "claimed by another cycle" to that settle, which
+        # then adopted the working leg alone and wrote the pending id back to unknown (found by the soak, #24).
         return None
     if row.order_list_id not in (None, "", "-1"):
         if row.order_list_id != r.order_list_id:

@@ -20,7 +20,12 @@ async def test_lost_place_response_is_adopted_not_placed_twice(sim: Simulator, t
         bot = await d.bot("alice")
         await wait_for(lambda: bot.cycle.state == "finished", 30, "target reached")
         audit = await d.store.audit_rows("alice", 500)
-        assert [r for r in audit if r["kind"] == "adopt"], "the lost OTO was not adopted"
+        adopted = [r for r in audit if r["kind"] == "adopt"]
+        assert adopted, "the lost OTO was not adopted"
+        # Both legs at once: the pending leg's stream event is the settle's evidence, never bound ahead of it
+        # (which made the settle pass over its own leg and adopt the working leg alone, the soak's finding).
+        assert all("pending None" not in r["reason"] for r in adopted), adopted
+        assert not any("still not listed" in line for line in logs)
         stats = await d.store.user_stats("alice")
         # Exactly one POST per cycle: the lost one was adopted, never sent again.
         assert sim.requests[p.PLACE_OTO] == stats.cycles

@@ -143,3 +143,16 @@ async def test_two_otos_adopted_without_their_pending_legs_keep_them_unknown_and
     assert not await store.bind_pending(ids[1], "12", T0 + 9)  # one order, one leg
     assert not await store.bind_pending(ids[0], "13", T0 + 9)  # bound once
     assert [o.order_id for o in await store.cycle_orders(ids[0]) if o.role == "pending"] == ["12"]
+
+
+async def test_an_adoption_without_the_pending_leg_keeps_a_pending_id_bound_already(store: Store) -> None:
+    """Issue 24's soak: a pending id bound before the settle adopted the OTO was written back to unknown."""
+    cycle_id, _, _ = await store.create_cycle(user="alice", day=DAY, symbol=SYMBOL, base_asset="ALPHA_22",
+                                              quote_asset="USDT", mul_point=1, working_price=D("0.2"),
+                                              pending_price=D("0.1998"), quantity=D("100"), pay_amount=D("20"),
+                                              now_ms=T0)
+    assert await store.bind_pending(cycle_id, "12", T0 + 3)
+    await store.attach_oto(cycle_id, "11", None, "L1", T0 + 5, adopted=True)
+    legs = {o.role: o.order_id for o in await store.cycle_orders(cycle_id)}
+    assert legs == {"working": "11", "pending": "12"}
+    assert await store.claimed_order_ids(["11", "12"]) == {"11", "12"}
