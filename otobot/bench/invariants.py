@@ -10,6 +10,7 @@ from typing import Any
 
 OPEN = frozenset({"NEW", "PARTIALLY_FILLED", "PENDING"})
 FOREVER = 2**62
+UNTRACKED_SHOWN = 5  # untracked orders described per user; the count covers them all
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +22,9 @@ class Invariants:
     untracked_orders: int  # orders on the exchange that SQLite never heard of (a duplicate place would be one)
     overlapping_otos: int  # moments with two OTOs of the user live at once
     base_gap: Decimal  # |base the exchange holds − base SQLite's fills say is held|
+    # The untracked orders themselves (id, side, status, time, orderListId), the first few: what a run reports so
+    # the daemon's log can be searched for them.
+    untracked_rows: tuple[dict[str, Any], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -52,7 +56,10 @@ def check(exchange_orders: Iterable[Mapping[str, Any]], base_held: Decimal, db_f
         have, executed = recorded.get(str(o["orderId"]), Decimal(0)), Decimal(o["executedQty"])
         lost += have < executed
         duplicates += have > executed
-    untracked = sum(1 for o in orders if str(o["orderId"]) not in claimed)
+    strays = [o for o in orders if str(o["orderId"]) not in claimed]
+    untracked = len(strays)
+    shown = tuple({k: o.get(k) for k in ("orderId", "side", "status", "time", "updateTime", "orderListId",
+                                         "executedQty")} for o in strays[:UNTRACKED_SHOWN])
     spans: dict[str, list[int]] = {}
     for o in orders:
         list_id = str(o.get("orderListId") or "-1")
@@ -67,4 +74,4 @@ def check(exchange_orders: Iterable[Mapping[str, Any]], base_held: Decimal, db_f
     for f in fills:
         qty = Decimal(f["qty"])
         base_db += qty - Decimal(f["commission"]) if f["side"] == "BUY" else -qty
-    return Invariants(len(orders), len(fills), duplicates, lost, untracked, overlaps, abs(base_held - base_db))
+    return Invariants(len(orders), len(fills), duplicates, lost, untracked, overlaps, abs(base_held - base_db), shown)

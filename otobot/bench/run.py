@@ -448,8 +448,9 @@ async def _cost(store: Store, bots: list[Any]) -> dict[str, Any]:
 
 
 async def _check(http: aiohttp.ClientSession, port: int, store: Store, bots: list[Any]) -> dict[str, Any]:
-    totals = {"users_ok": 0, "duplicates": 0, "lost_fills": 0, "untracked_orders": 0, "overlapping_otos": 0,
-              "exchange_orders": 0}
+    totals: dict[str, Any] = {"users_ok": 0, "duplicates": 0, "lost_fills": 0, "untracked_orders": 0,
+                               "overlapping_otos": 0, "exchange_orders": 0}
+    untracked: dict[str, list[dict[str, Any]]] = {}  # per user, the first few: what to look up in the daemon's log
     for b in bots:
         state = await _admin(http, port, f"state?user={b.name}")
         held = sum((Decimal(v["free"]) + Decimal(v["locked"]) for a, v in state["balances"].items()
@@ -457,8 +458,12 @@ async def _check(http: aiohttp.ClientSession, port: int, store: Store, bots: lis
         claimed = await store.claimed_order_ids(str(o["orderId"]) for o in state["orders"])
         inv = invariants.check(state["orders"], held, await store.fills(b.name), claimed)
         totals["users_ok"] += inv.ok
+        if inv.untracked_rows:
+            untracked[b.name] = list(inv.untracked_rows)
         for k in ("duplicates", "lost_fills", "untracked_orders", "overlapping_otos", "exchange_orders"):
             totals[k] += getattr(inv, k)
+    if untracked:
+        totals["untracked"] = untracked
     return totals
 
 
