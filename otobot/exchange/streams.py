@@ -306,6 +306,7 @@ class UserStream:
         self._ids = itertools.count(1)
         self._acks: dict[int, asyncio.Future[None]] = {}
         self._malformed = _Malformed(self.log, "user-stream")
+        self.frames_in = 0  # frames read, pongs included: what the heartbeat watches
 
     async def run(self) -> None:
         """Forever; raises AuthExpired/RiskChallenge (after on_down) when the session is no longer valid."""
@@ -321,7 +322,11 @@ class UserStream:
             else:
                 self.listen_key = key
                 try:
-                    async with self.session.ws_connect(self.url, heartbeat=self.ping_interval_s,
+                    # Our own heartbeat (_heartbeat), not aiohttp's `heartbeat=`: since aiohttp 3.14 (PR 12030) that
+                    # one ties the connection's protocol and the socket object in a reference cycle that outlives
+                    # the close, ~40 objects a dropped connection that only a (rare, by design) full collection
+                    # frees: the chaos soak's RSS climbed in steps with them (issue 24).
+                    async with self.session.ws_connect(self.url, autoping=False,
                                                        timeout=aiohttp.ClientWSTimeout(ws_close=5.0)) as ws:
                         await self._serve(ws, key)
                     reason = "closed by the server"
@@ -356,6 +361,7 @@ class UserStream:
     async def _serve(self, ws: aiohttp.ClientWebSocketResponse, key: str) -> None:
         queue: asyncio.Queue[tuple[ExecutionReport, float] | _Closed] = asyncio.Queue()
         reader = asyncio.create_task(self._read(ws, queue))
+        heartbeat = asyncio.create_task(self._heartbeat(ws, queue))
         renewer: asyncio.Task[None] | None = None
         try:
             await self._subscribe(ws, key)
@@ -367,13 +373,16 @@ class UserStream:
             while True:
                 item = await queue.get()
                 if isinstance(item, _Closed):
-                    raise item
+                    try:
+                        raise item
+                    finally:
+                        del item  # a frame holding the exception its traceback holds: a cycle (see rest.py)
                 event, received = item
                 self.last_receive_monotonic = received
                 self.last_event_monotonic = received
                 await self.on_event(event)
         finally:
-            for task in (reader, renewer):
+            for task in (reader, heartbeat, renewer):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -414,14 +423,33 @@ class UserStream:
                 await ws.close()
                 return
 
+    async def _heartbeat(self, ws: aiohttp.ClientWebSocketResponse,
+                         queue: asyncio.Queue[tuple[ExecutionReport, float] | _Closed]) -> None:
+        """A ping every `ping_interval_s` (§4.4: what every peer sends); a socket that sent nothing back by the next
+        one (no pong, no frame) is dead: closed, and the stream reconnects as after any drop."""
+        while True:
+            seen = self.frames_in
+            try:
+                await ws.ping()
+            except (aiohttp.ClientError, OSError):
+                return  # closing already: the reader reports why
+            await asyncio.sleep(self.ping_interval_s)
+            if self.frames_in == seen:
+                queue.put_nowait(_Closed(f"no pong within {self.ping_interval_s:g} s", planned=False))
+                await ws.close()
+                return
+
     async def _read(self, ws: aiohttp.ClientWebSocketResponse,
                     queue: asyncio.Queue[tuple[ExecutionReport, float] | _Closed]) -> None:
         closed = _Closed("closed by the server", planned=False)
-        receive, text = ws.receive, aiohttp.WSMsgType.TEXT
+        receive, text, ping = ws.receive, aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.PING
         try:
             msg = await receive()
             while msg.type not in _CLOSED:  # where `async for msg in ws` stops, without its extra coroutine
-                if msg.type is text:
+                self.frames_in += 1  # any frame, a pong included: the heartbeat's sign of life
+                if msg.type is ping:  # autoping is off (see run): the server's pings are answered here
+                    await ws.pong(msg.data)
+                elif msg.type is text:
                     received = time.monotonic()
                     outcome = self._on_text(msg.data)
                     if isinstance(outcome, ExecutionReport):
