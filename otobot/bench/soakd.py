@@ -27,6 +27,9 @@ from otobot.daemon.supervisor import Supervisor
 
 TRACE_ENV = "OTOBOT_SOAK_TRACE"
 TRACE_BASE_ENV = "OTOBOT_SOAK_TRACE_BASE"  # which line is the baseline (default the first): later, past warm-up
+# Cyclic garbage (objects only a full collection frees) counted by type at every line: with the daemon's rare full
+# collections (daemon/run.py GC_THRESHOLDS) it piles up between them and lifts the RSS in steps.
+GARBAGE_ENV = "OTOBOT_SOAK_GARBAGE"
 TOP = 15  # growth lines kept per sample in trace mode
 
 
@@ -38,8 +41,9 @@ def _pct(values: list[float], q: float) -> float | None:
 
 
 class _Sampler:
-    def __init__(self, sup: Supervisor, path: Path, every_s: float, trace: bool) -> None:
+    def __init__(self, sup: Supervisor, path: Path, every_s: float, trace: bool, garbage: bool = False) -> None:
         self.sup = sup
+        self.garbage = garbage
         self.path = path
         self.every_s = every_s
         self.trace = trace
@@ -70,7 +74,19 @@ class _Sampler:
                                 "gc_objects": len(gc.get_objects()) if self.trace else None}
         if self.trace:
             line.update(self._growth())
+        if self.garbage:
+            line["garbage"] = self._garbage()
         return line
+
+    @staticmethod
+    def _garbage() -> dict[str, Any]:
+        """What a full collection finds unreachable now (gc.DEBUG_SAVEALL keeps it for counting), by type."""
+        found = gc.collect()
+        types = collections.Counter(type(o).__qualname__ for o in gc.garbage)
+        frames = collections.Counter(f"{o.f_code.co_filename.rsplit('/', 2)[-1]}:{o.f_code.co_name}"
+                                     for o in gc.garbage if type(o).__name__ == "frame")
+        gc.garbage.clear()
+        return {"objects": found, "types": dict(types.most_common(TOP)), "frames": dict(frames.most_common(TOP))}
 
     def _new_reactions(self, name: str, latencies: collections.deque[float]) -> list[float]:
         """The reactions appended since the last line; once the deque is full (it drops its oldest), all it holds."""
@@ -105,12 +121,15 @@ class _Sampler:
 def main(argv: list[str]) -> int:
     config, samples, every_s = Path(argv[0]), Path(argv[1]), float(argv[2])
     trace = os.environ.get(TRACE_ENV, "") not in ("", "0")
+    garbage = os.environ.get(GARBAGE_ENV, "") not in ("", "0")
     if trace:
         tracemalloc.start(int(os.environ[TRACE_ENV]) if os.environ[TRACE_ENV].isdigit() else 1)
     tasks: set[asyncio.Task[None]] = set()
 
     def started(sup: Supervisor) -> None:
-        task = asyncio.create_task(_Sampler(sup, samples, every_s, trace).run(), name="soak-sampler")
+        if garbage:
+            gc.set_debug(gc.DEBUG_SAVEALL)
+        task = asyncio.create_task(_Sampler(sup, samples, every_s, trace, garbage).run(), name="soak-sampler")
         tasks.add(task)  # held here: the loop keeps only a weak reference to a task
 
     return eventloop.run(run_daemon(config, started=started), os.environ)
