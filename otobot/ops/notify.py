@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import aiohttp
 from loguru import logger
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from otobot.config.settings import NotifyConfig
 from otobot.ops.telegram import BotApi
@@ -160,23 +161,32 @@ class NotifyHub:
                 self._queue.task_done()
 
     async def _deliver(self, notifier: Notifier, event: Notification) -> None:
-        for attempt in range(self.retries + 1):
-            try:
-                async with asyncio.timeout(self.timeout_s):
-                    await notifier.send(event)
-                self.sent += 1
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # logged and swallowed: never propagates toward trading
-                retryable = isinstance(exc, TimeoutError | OSError) or getattr(exc, "retryable", False)
-                reason = "timed out" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
-                if not retryable or attempt == self.retries:
-                    self.failed += 1
-                    logger.warning("Could not send the {} notification for {} via {} after {} attempt(s): {}",
-                                   event.kind, event.user or "all", notifier, attempt + 1, reason)
-                    return
-                await asyncio.sleep(self.backoff_s * 2**attempt)
+        # tenacity here, where a failure is rare and costs nothing to keep: the REST reads retry in a plain loop
+        # instead, because its retry state and the exception's traceback hold each other (exchange/rest.py).
+        retrying = AsyncRetrying(stop=stop_after_attempt(self.retries + 1),
+                                 wait=wait_exponential(multiplier=self.backoff_s, min=0),
+                                 retry=retry_if_exception(_retryable), reraise=True)
+        attempts = 0
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    attempts += 1
+                    async with asyncio.timeout(self.timeout_s):
+                        await notifier.send(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # logged and swallowed: never propagates toward trading
+            self.failed += 1
+            reason = "timed out" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
+            logger.warning("Could not send the {} notification for {} via {} after {} attempt(s): {}",
+                           event.kind, event.user or "all", notifier, attempts, reason)
+            return
+        self.sent += 1
+
+
+def _retryable(exc: BaseException) -> bool:
+    """A timeout, a network error, or what the notifier marks retryable (a 5xx, a 429): worth another attempt."""
+    return isinstance(exc, TimeoutError | OSError) or bool(getattr(exc, "retryable", False))
 
 
 def build_notifiers(session: aiohttp.ClientSession, cfg: NotifyConfig, chats: TelegramChats | None = None,
