@@ -125,6 +125,7 @@ class _Malformed:
             self.log.warning("Skipped a malformed {} frame ({}; {} so far): {:.200}", self.what, exc, self.count, raw)
 
 
+HEARTBEAT_MISSES = 2  # ping intervals without a frame back before the user stream is taken for dead
 _CLOSED = frozenset({aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED})
 
 
@@ -425,8 +426,11 @@ class UserStream:
 
     async def _heartbeat(self, ws: aiohttp.ClientWebSocketResponse,
                          queue: asyncio.Queue[tuple[ExecutionReport, float] | _Closed]) -> None:
-        """A ping every `ping_interval_s` (§4.4: what every peer sends); a socket that sent nothing back by the next
-        one (no pong, no frame) is dead: closed, and the stream reconnects as after any drop."""
+        """A ping every `ping_interval_s` (§4.4: what every peer sends); a socket that sent nothing back (no pong,
+        no frame) for HEARTBEAT_MISSES intervals in a row is dead: closed, and the stream reconnects as after any
+        drop. Two, not one: a process stalled past one interval (a loaded machine) reads the pong only after its
+        own timer has fired."""
+        missed = 0
         while True:
             seen = self.frames_in
             try:
@@ -434,8 +438,9 @@ class UserStream:
             except (aiohttp.ClientError, OSError):
                 return  # closing already: the reader reports why
             await asyncio.sleep(self.ping_interval_s)
-            if self.frames_in == seen:
-                queue.put_nowait(_Closed(f"no pong within {self.ping_interval_s:g} s", planned=False))
+            missed = missed + 1 if self.frames_in == seen else 0
+            if missed >= HEARTBEAT_MISSES:
+                queue.put_nowait(_Closed(f"no pong for {missed * self.ping_interval_s:g} s", planned=False))
                 await ws.close()
                 return
 
