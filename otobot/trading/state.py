@@ -121,8 +121,11 @@ class TradingState:
     planned_wait: float = 0.0  # the deliberate pause between that fill and the next OTO
     # what the exchange did that no intent explains
     late_cycle: int | None = None  # an adopted late OTO waiting for the cycle in flight to end
-    stray_live: set[str] = field(default_factory=set)  # live legs of OTOs no intent explains: no new OTO meanwhile
-    evidence: list[ExecutionReport] = field(default_factory=list)  # events matching the request being settled
+    # Live legs of OTOs no intent explains: no new OTO meanwhile. Bound: the account's open orders on the symbol,
+    # since a final event removes an id and every reconcile keeps only ids the exchange still lists as open.
+    stray_live: set[str] = field(default_factory=set)
+    # Events matching the request being settled. Bound: EVIDENCE_MAX (trading/follow.py); emptied when it settles.
+    evidence: list[ExecutionReport] = field(default_factory=list)
     # pending requests
     next_cfg: UserConfig | None = None  # a reloaded file, applied at the next cycle boundary
     switch_market: bool = False  # the next ApplyConfig resolves the configured token again
