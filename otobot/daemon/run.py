@@ -167,7 +167,7 @@ async def _serve(settings: GlobalConfig, redactor: Redactor, sd: SdNotifier,
                                                     routes=dashboard_routes(settings, store, sup)))
         await hub.start()
         stack.push_async_callback(hub.stop)
-        commands = telegram_commands(notify_session, settings, sup, store, lambda: sup.settings)
+        commands = telegram_commands(notify_session, settings, sup, store, lambda: sup.settings, chats)
         if commands is not None:
             await commands.start()
             stack.push_async_callback(commands.stop)

@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 from loguru import logger
 
+from otobot.ops.tgflood import FloodGate
 from otobot.ops.tgtext import TELEGRAM_MAX_CHARS, split_message
 from otobot.store.db import Store
 
@@ -163,6 +164,8 @@ class TelegramCommands:
     warn_every_s: float = 300.0
     rng: Callable[[], float] = random.random
     clock: Callable[[], float] = time.time
+    # The bot's flood gate, shared with its notifications (TelegramChats.gate): a reply takes its turn behind them.
+    gate: FloodGate | None = None
     failures: int = 0
     stalls: int = 0  # polls in a row that answered at once and moved nothing: backed off, never a tight loop
     handled: int = 0
@@ -348,6 +351,8 @@ class TelegramCommands:
     async def _send_one(self, body: dict[str, Any], attempts: int) -> bool:
         chat_id = body["chat_id"]
         attempt = 0
+        if self.gate is not None:
+            await self.gate.turn(chat_id)  # the message's slot; a retry waits its backoff or retry_after instead
         while True:
             attempt += 1
             try:

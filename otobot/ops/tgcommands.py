@@ -14,6 +14,7 @@ import aiohttp
 
 from otobot.config.settings import GlobalConfig
 from otobot.ops.telegram import BotApi, Command, Reply, TelegramCommands
+from otobot.ops.tgoutbox import TelegramChats
 from otobot.store.db import Store
 from otobot.trading import daybook as points
 from otobot.trading.manual import manual_text
@@ -193,11 +194,14 @@ def status_text(status: dict[str, Any], user: str | None = None) -> str:
 
 
 def telegram_commands(session: aiohttp.ClientSession, settings: GlobalConfig, controls: Controls, store: Store,
-                      current: Callable[[], GlobalConfig] | None = None) -> TelegramCommands | None:
-    """The daemon's command poller, or None when Telegram is not configured or `commands: false`."""
+                      current: Callable[[], GlobalConfig] | None = None,
+                      chats: TelegramChats | None = None) -> TelegramCommands | None:
+    """The daemon's command poller, or None when Telegram is not configured or `commands: false`. With `chats`
+    (the daemon's outboxes) its replies share the bot's flood gate with the notifications."""
     tg = settings.notify.telegram
     if tg is None or not tg.commands:
         return None
+    gate = chats.gate(f"{tg.base_url}|{tg.bot_token}") if chats is not None else None
     return TelegramCommands(BotApi(session, tg.bot_token, tg.base_url), store, tg.command_chats(),
                             CommandAnswers(controls, store, current or (lambda: settings)),
-                            poll_timeout_s=tg.poll_timeout_s, max_command_age_s=tg.max_command_age_s)
+                            poll_timeout_s=tg.poll_timeout_s, max_command_age_s=tg.max_command_age_s, gate=gate)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from loguru import logger
 
 from otobot.ops.telegram import BotApi, BotApiError, backoff_s
+from otobot.ops.tgflood import ChatLimits, FloodGate
 from otobot.ops.tgtext import split_message
 
 # Ahead of routine ones: each needs a person now (log in again, pass a check, sell by hand, look at an order).
@@ -33,26 +34,6 @@ class Message:
     kind: str
     user: str | None
     text: str
-
-
-@dataclass(frozen=True, slots=True)
-class ChatLimits:
-    """Telegram's bots FAQ: "avoid sending more than one message per second" in a chat, and "not more than 20
-    messages per minute to the same group". A group's chat id is negative; a user's is positive."""
-
-    private_interval_s: float = 1.0
-    group_per_window: int = 20
-    group_window_s: float = 60.0
-    max_attempts: int = 8  # network trouble / 5xx / 429 in a row before a message is given up (as an ERROR)
-    retry_base_s: float = 1.0
-    retry_cap_s: float = 60.0
-    retry_after_cap_s: float = 3600.0
-    # A burst's events (a daemon-wide outage pausing every user) arrive within milliseconds of each other: a
-    # routine message waits this long for the rest of its burst, so they go out as one message, not 60 (an urgent
-    # one never waits). At 20 a minute in a group, sending each alone would hold the last one for 3 minutes.
-    linger_s: float = 1.0
-    urgent_linger_s: float = 0.2  # a burst of urgent ones (every user challenged at once) is coalesced too
-    max_pending: int = 10_000  # beyond: refused with an ERROR (coalescing keeps a backlog far below this)
 
 
 def render(batch: list[Message]) -> str:
@@ -79,15 +60,16 @@ class ChatOutbox:
     message and ends with `close`."""
 
     def __init__(self, api: BotApi, chat_id: str, config_key: str, limits: ChatLimits | None = None, *,
-                 clock: Callable[[], float] = time.monotonic, rng: Callable[[], float] = random.random) -> None:
+                 clock: Callable[[], float] = time.monotonic, rng: Callable[[], float] = random.random,
+                 gate: FloodGate | None = None) -> None:
         self.api, self.chat_id, self.config_key = api, chat_id, config_key
         self.limits = limits or ChatLimits()
         self.clock, self.rng = clock, rng
+        self.gate = gate or FloodGate(self.limits, clock=clock)  # shared by every chat of one bot (TelegramChats)
         self.urgent: deque[Message] = deque()
         self.routine: deque[Message] = deque()
         self.sent_messages = self.delivered = self.given_up = self.coalesced = 0
-        self._sent_at: deque[float] = deque()
-        self._not_before = 0.0
+        self._not_before = 0.0  # a retry_after Telegram gave: nothing to this chat before it
         self._wake = asyncio.Event()
         self._urgent_came = asyncio.Event()
         self._idle = asyncio.Event()  # set while nothing is queued or being sent
@@ -144,14 +126,14 @@ class ChatOutbox:
                 self._urgent_came.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._urgent_came.wait(), self.limits.linger_s)
-            await asyncio.sleep(self._slot_wait())
+            await self._turn()
             batch = self._take()
             if len(batch) > 1:
                 self.coalesced += len(batch) - 1
             parts = split_message(render(batch))
             for i, part in enumerate(parts):
                 if i:
-                    await asyncio.sleep(self._slot_wait())
+                    await self._turn()
                 await self._send(part, batch)
             self.delivered += len(batch)
 
@@ -165,26 +147,17 @@ class ChatOutbox:
         queue.extend(rest)
         return batch
 
-    def _slot_wait(self) -> float:
-        """Seconds until the next message keeps within the chat's limit and any retry_after Telegram gave."""
-        now = self.clock()
-        waits = [self._not_before - now]
-        lim = self.limits
-        if self.chat_id.startswith("-"):
-            while self._sent_at and self._sent_at[0] <= now - lim.group_window_s:
-                self._sent_at.popleft()
-            if len(self._sent_at) >= lim.group_per_window:
-                waits.append(self._sent_at[0] + lim.group_window_s - now)
-        elif self._sent_at:
-            waits.append(self._sent_at[-1] + lim.private_interval_s - now)
-        return max(0.0, *waits)
+    async def _turn(self) -> None:
+        """Wait out any retry_after Telegram gave this chat, then take the chat's next slot at the bot's gate."""
+        await asyncio.sleep(max(0.0, self._not_before - self.clock()))
+        await self.gate.turn(self.chat_id)
 
     async def _send(self, text: str, batch: list[Message]) -> None:
+        """One message (its slot taken), retried as Telegram allows: a retry waits its backoff or retry_after."""
         failures = 0
         while True:
             try:
                 await self.api.call("sendMessage", {"chat_id": self.chat_id, "text": text}, 10.0)
-                self._sent_at.append(self.clock())
                 self.sent_messages += 1
                 return
             except BotApiError as exc:
@@ -216,11 +189,16 @@ class TelegramChats:
     def __init__(self, limits: ChatLimits | None = None) -> None:
         self.limits = limits or ChatLimits()
         self.chats: dict[tuple[int, str], ChatOutbox] = {}
+        self.gates: dict[int, FloodGate] = {}  # one per bot token: Telegram's limits are the bot's
+
+    def gate(self, token_key: str) -> FloodGate:
+        """The flood gate of one bot (its token), shared by its notifications and its command replies."""
+        return self.gates.setdefault(hash(token_key), FloodGate(self.limits))
 
     def outbox(self, api: BotApi, chat_id: str, config_key: str, token_key: str) -> ChatOutbox:
         key = (hash(token_key), chat_id)
         if key not in self.chats:
-            self.chats[key] = ChatOutbox(api, chat_id, config_key, self.limits)
+            self.chats[key] = ChatOutbox(api, chat_id, config_key, self.limits, gate=self.gate(token_key))
         return self.chats[key]
 
     async def close(self, drain_s: float = 5.0) -> None:
