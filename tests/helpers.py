@@ -158,6 +158,15 @@ async def local_http(handler: Callable[[web.Request], Any]) -> AsyncIterator[str
         yield f"http://127.0.0.1:{port}"
 
 
+@contextlib.asynccontextmanager
+async def local_ws(path: str, handler: Callable[[web.Request], Any]) -> AsyncIterator[str]:
+    """A local websocket endpoint at `path` served by `handler` (a fake exchange stream); yields its ws:// URL."""
+    app = web.Application()
+    app.router.add_get(path, handler)
+    async with local_app(app) as port:
+        yield f"ws://127.0.0.1:{port}{path}"
+
+
 class RecordingLog:
     """Stands in for a loguru logger: keeps the INFO and WARNING lines, formatted; drops DEBUG."""
 

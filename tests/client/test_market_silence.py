@@ -5,9 +5,7 @@ still delivers every trade in order; real websockets."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -15,7 +13,7 @@ from aiohttp import web
 
 from otobot.exchange.models import AggTrade
 from otobot.exchange.streams import MarketStream
-from tests.helpers import RecordingLog, local_app, wait_for
+from tests.helpers import RecordingLog, local_ws, wait_for
 
 TRADE = ('{"stream":"alpha_1usdt@aggTrade","data":{"e":"aggTrade","s":"ALPHA_1USDT","a":%d,"p":"1.5",'
          '"q":"2","T":1700000000000,"m":false}}')
@@ -50,14 +48,6 @@ class SilentFeed:
         return ws
 
 
-@contextlib.asynccontextmanager
-async def serving(feed: SilentFeed) -> AsyncIterator[str]:
-    app = web.Application()
-    app.router.add_get("/w3w/wsa/stream", feed.handle)
-    async with local_app(app) as port:
-        yield f"ws://127.0.0.1:{port}/w3w/wsa/stream"
-
-
 @pytest.mark.parametrize("read_every_s", [0.0, 0.1])
 async def test_a_silent_market_socket_is_closed_and_reconnected_and_pings_are_answered(read_every_s: float) -> None:
     feed, log, trades = SilentFeed(trades=3), RecordingLog(), []
@@ -65,7 +55,7 @@ async def test_a_silent_market_socket_is_closed_and_reconnected_and_pings_are_an
     def on_trade(trade: AggTrade) -> None:
         trades.append(trade)
 
-    async with serving(feed) as url, aiohttp.ClientSession() as session:
+    async with local_ws("/w3w/wsa/stream", feed.handle) as url, aiohttp.ClientSession() as session:
         # A heartbeat at 0.2 s would ping several times within the 1 s of silence before the watchdog acts.
         stream = MarketStream(session, url, "ALPHA_1USDT", on_trade, ping_interval_s=0.2, stale_after_s=1.0,
                               backoff_max_s=0.1, logger=log, read_every_s=read_every_s)
@@ -91,7 +81,7 @@ async def test_a_socket_read_in_batches_delivers_every_trade_in_order_a_batch_at
     def on_trade(trade: AggTrade) -> None:
         arrivals.append((asyncio.get_running_loop().time(), trade.agg_id))
 
-    async with serving(feed) as url, aiohttp.ClientSession() as session:
+    async with local_ws("/w3w/wsa/stream", feed.handle) as url, aiohttp.ClientSession() as session:
         stream = MarketStream(session, url, "ALPHA_1USDT", on_trade, stale_after_s=30.0, logger=RecordingLog(),
                               read_every_s=0.15)
         task = asyncio.create_task(stream.run())

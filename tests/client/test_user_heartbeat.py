@@ -4,15 +4,13 @@ pings, answers the server's pings, and reconnects a socket that stops answering.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
 
 from otobot.exchange.models import ExecutionReport
 from otobot.exchange.streams import UserStream
-from tests.helpers import RecordingLog, local_app, wait_for
+from tests.helpers import RecordingLog, local_ws, wait_for
 
 
 async def _noop() -> None:
@@ -63,17 +61,9 @@ class PongingFeed:
         return ws
 
 
-@contextlib.asynccontextmanager
-async def serving(feed: PongingFeed) -> AsyncIterator[str]:
-    app = web.Application()
-    app.router.add_get("/w3w/stream", feed.handle)
-    async with local_app(app) as port:
-        yield f"ws://127.0.0.1:{port}/w3w/stream"
-
-
 async def test_pings_are_sent_and_answered_and_a_socket_without_pongs_is_reconnected() -> None:
     feed, log, keys = PongingFeed(answering=1), RecordingLog(), Keys()
-    async with serving(feed) as url, aiohttp.ClientSession() as session:
+    async with local_ws("/w3w/stream", feed.handle) as url, aiohttp.ClientSession() as session:
         stream = UserStream(session, url, keys, on_event=_ignore, on_synced=_noop, ping_interval_s=0.3,
                             backoff_max_s=0.1, logger=log, name="alice")
         task = asyncio.create_task(stream.run())
