@@ -8,9 +8,10 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-# A slot is taken when a request is about to go out; Telegram counts it when it arrives, a little later. Without
-# this margin the 31st message of a second, sent the instant the first one's second is over, can still land within
-# Telegram's second (the fake Bot API, which counts as Telegram does, answered it 429).
+# A slot is taken when a request is about to go out; Telegram counts it when it arrives, a little later (and the
+# earlier message may have arrived late). Without this margin on every window the 31st message of a second, sent
+# the instant the first one's second is over, can still land within Telegram's second (the fake Bot API, which
+# counts as Telegram does, answered it 429).
 ARRIVAL_MARGIN_S = 0.25
 
 
@@ -60,12 +61,13 @@ class FloodGate:
         sent = self._chat.get(chat_id)
         if sent:
             if chat_id.startswith("-"):
-                while sent and sent[0] <= now - lim.group_window_s:
+                group_window = lim.group_window_s + ARRIVAL_MARGIN_S
+                while sent and sent[0] <= now - group_window:
                     sent.popleft()
                 if len(sent) >= lim.group_per_window:
-                    waits.append(sent[0] + lim.group_window_s - now)
-            else:
-                waits.append(sent[-1] + lim.private_interval_s - now)
+                    waits.append(sent[0] + group_window - now)
+            elif lim.private_interval_s > 0:
+                waits.append(sent[-1] + lim.private_interval_s + ARRIVAL_MARGIN_S - now)
         return max(waits)
 
     async def turn(self, chat_id: str) -> None:

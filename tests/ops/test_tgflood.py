@@ -22,11 +22,11 @@ from tests.helpers import wait_for
 
 @pytest.mark.parametrize(("sends", "chat", "at", "wait"), [
     ([], "42", 0.0, 0.0),  # nothing sent yet
-    ([("42", 0.0)], "42", 0.4, 0.6),  # a private chat: one a second
+    ([("42", 0.0)], "42", 0.4, 0.85),  # a private chat: one a second (every window + the arrival margin)
     ([("42", 0.0)], "43", 0.4, 0.0),  # another chat is not held back by it
-    ([("-100", t * 0.1) for t in range(20)], "-100", 2.0, 58.0),  # a group: 20 a minute, the oldest frees a slot
+    ([("-100", t * 0.1) for t in range(20)], "-100", 2.0, 58.25),  # a group: 20 a minute, the oldest frees a slot
     ([("-100", t * 0.1) for t in range(19)], "-100", 2.0, 0.0),
-    ([(str(c), 0.5) for c in range(30)], "99", 0.9, 0.85),  # 30 a second over all chats (+ the arrival margin)
+    ([(str(c), 0.5) for c in range(30)], "99", 0.9, 0.85),  # 30 a second over all chats
     ([(str(c), 0.5) for c in range(30)], "99", 1.75, 0.0),
 ])
 def test_wait_before_the_next_message(sends: list[tuple[str, float]], chat: str, at: float, wait: float) -> None:
