@@ -17,7 +17,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from otobot.config.settings import NotifyConfig
 from otobot.ops.telegram import BotApi
-from otobot.ops.tgoutbox import TelegramChats
+from otobot.ops.tgoutbox import TelegramChats, bot_key
 from otobot.ops.tgtext import TELEGRAM_MAX_CHARS
 
 KINDS = ("paused", "auth_expired", "risk_challenge", "target_reached", "daily_summary", "resumed")
@@ -61,7 +61,7 @@ class TelegramNotifier:
         self._own_chats = chats is None
         self.chats = chats or TelegramChats()
         self.outbox = self.chats.outbox(BotApi(session, bot_token, base_url), chat_id, config_key,
-                                        f"{base_url}|{bot_token}")
+                                        bot_key(base_url, bot_token))
 
     def __repr__(self) -> str:
         return f"TelegramNotifier(chat_id={self.chat_id!r})"

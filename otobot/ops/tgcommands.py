@@ -14,7 +14,7 @@ import aiohttp
 
 from otobot.config.settings import GlobalConfig
 from otobot.ops.telegram import BotApi, Command, Reply, TelegramCommands
-from otobot.ops.tgoutbox import TelegramChats
+from otobot.ops.tgoutbox import TelegramChats, bot_key
 from otobot.store.db import Store
 from otobot.trading import daybook as points
 from otobot.trading.manual import manual_text
@@ -201,7 +201,7 @@ def telegram_commands(session: aiohttp.ClientSession, settings: GlobalConfig, co
     tg = settings.notify.telegram
     if tg is None or not tg.commands:
         return None
-    gate = chats.gate(f"{tg.base_url}|{tg.bot_token}") if chats is not None else None
+    gate = chats.gate(bot_key(tg.base_url, tg.bot_token)) if chats is not None else None
     return TelegramCommands(BotApi(session, tg.bot_token, tg.base_url), store, tg.command_chats(),
                             CommandAnswers(controls, store, current or (lambda: settings)),
                             poll_timeout_s=tg.poll_timeout_s, max_command_age_s=tg.max_command_age_s, gate=gate)

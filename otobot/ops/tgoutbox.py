@@ -183,6 +183,11 @@ class ChatOutbox:
                 await asyncio.sleep(wait)
 
 
+def bot_key(base_url: str, bot_token: str) -> str:
+    """Which bot a sender speaks as (its server and token): the key of its flood gate and outboxes."""
+    return f"{base_url}|{bot_token}"
+
+
 class TelegramChats:
     """Every chat's outbox, one per (bot, chat) whoever notifies it; closed by the daemon at shutdown."""
 

@@ -14,7 +14,7 @@ from otobot.ops.notify import Notification, NotifyHub, TelegramNotifier
 from otobot.ops.telegram import BotApi, Reply, TelegramCommands
 from otobot.ops.tgcommands import CommandAnswers
 from otobot.ops.tgflood import ChatLimits, FloodGate
-from otobot.ops.tgoutbox import TelegramChats
+from otobot.ops.tgoutbox import TelegramChats, bot_key
 from otobot.store.db import Store
 from tests.botapi import TOKEN, FakeBotApi, FloodLimits
 from tests.helpers import wait_for
@@ -67,7 +67,7 @@ async def test_a_command_reply_takes_its_turn_behind_a_notification(bot_api: Fak
     tg = TelegramNotifier(session, TOKEN, "42", base_url=bot_api.url, chats=chats)
     commands = TelegramCommands(BotApi(session, TOKEN, bot_api.url), store, frozenset({"42"}),
                                 CommandAnswers(None, store, lambda: None),  # type: ignore[arg-type]
-                                gate=chats.gate(f"{bot_api.url}|{TOKEN}"))
+                                gate=chats.gate(bot_key(bot_api.url, TOKEN)))
     async with NotifyHub([tg]) as hub:
         hub.notify(Notification(kind="risk_challenge", user="alice", text="alice paused (risk_challenge)"))
         await wait_for(lambda: tg.outbox.delivered == 1, 10, "the alert")
